@@ -1,0 +1,1 @@
+"""Channel adapters: they turn transport updates into neutral events and send neutral replies."""

@@ -1,0 +1,255 @@
+"""Telegram adapter: PTB updates in, neutral events to the turn runner, replies out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bot.channels.types import (
+    DeliveryError,
+    Incoming,
+    PermanentDeliveryError,
+    RecipientBlocked,
+    Reply,
+    Sender,
+)
+from bot.turns import TurnRunner
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+# Give a failing update a few tries, then move on so one poison update can't stall everyone.
+MAX_UPDATE_ATTEMPTS = 5
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Inline buttons for a reply."""
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b.label, callback_data=b.payload) for b in row]
+            for row in reply.buttons
+        ]
+    )
+
+
+class TelegramSender:
+    """Sends neutral replies with PTB; plain text only, so nothing is parsed as markup."""
+
+    channel = CHANNEL
+
+    def __init__(self, application: Application) -> None:  # type: ignore[type-arg]
+        self.application = application
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        """Send one message; translate Telegram errors into delivery errors."""
+        try:
+            await self.application.bot.send_message(
+                chat_id=int(chat_id), text=reply.text, reply_markup=keyboard(reply)
+            )
+        except Forbidden as error:
+            raise RecipientBlocked("forbidden") from error
+        except RetryAfter as error:
+            wait = error.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            raise DeliveryError("retry_after", retry_after=seconds) from error
+        except BadRequest as error:
+            raise PermanentDeliveryError("bad_request") from error
+        except TelegramError as error:
+            raise DeliveryError(type(error).__name__) from error
+
+
+def to_incoming(update: Update) -> Incoming | None:
+    """Translate a Telegram update; None for updates we deliberately leave alone."""
+    update_id = str(update.update_id)
+    query = update.callback_query
+    if query is not None:
+        message = query.message
+        chat = message.chat if message is not None else None
+        chat_id = str(chat.id) if chat is not None else str(query.from_user.id)
+        return Incoming(
+            channel=CHANNEL,
+            user_id=str(query.from_user.id),
+            chat_id=chat_id,
+            update_id=update_id,
+            kind="button",
+            payload=query.data or "",
+            message_chat_id=chat_id,
+            private_chat=chat is None or chat.type == "private",
+        )
+    message = update.message
+    if message is None or message.from_user is None:
+        return None  # edits, channel posts, membership changes: nothing to answer
+    if message.chat.type != "private":
+        return None  # the bot does not converse in groups; staff use buttons there
+    base = {
+        "channel": CHANNEL,
+        "user_id": str(message.from_user.id),
+        "chat_id": str(message.chat.id),
+        "update_id": update_id,
+        "forwarded": message.forward_origin is not None,
+    }
+    text = message.text
+    if text is None:
+        return Incoming(kind="unsupported", **base)  # type: ignore[arg-type]
+    entities = message.entities or ()
+    if text.startswith("/") and any(e.type == "bot_command" and e.offset == 0 for e in entities):
+        head, _, rest = text.partition(" ")
+        command = head[1:].split("@", 1)[0].lower()
+        return Incoming(kind="command", command=command, text=rest.strip(), **base)  # type: ignore[arg-type]
+    return Incoming(kind="text", text=text, **base)  # type: ignore[arg-type]
+
+
+@dataclass
+class TelegramBridge:
+    """Connects PTB to the turn runner, keeping each chat's updates in order."""
+
+    runner: TurnRunner
+    senders: Mapping[str, Sender]
+    on_staff_mail: asyncio.Event | None = None
+    _locks: defaultdict[str, asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock)
+    )
+    failed: set[int] = field(default_factory=set)
+
+    async def handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """PTB handler for every update."""
+        incoming = to_incoming(update)
+        if incoming is None:
+            return
+        try:
+            async with self._locks[incoming.chat_id]:
+                outcome = await self.runner.run(incoming)
+                await self.runner.deliver(outcome, self.senders)
+        except Exception:
+            # Not confirmed: the poller or Telegram's webhook retry will bring it back.
+            self.failed.add(update.update_id)
+            raise
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer(
+                    text=outcome.alert, show_alert=outcome.alert is not None
+                )
+            except TelegramError:
+                log.info("callback answer failed", extra={"update_id": update.update_id})
+        if outcome.staff_messages and self.on_staff_mail is not None:
+            self.on_staff_mail.set()
+
+    def install(self, application: Application) -> None:  # type: ignore[type-arg]
+        """Register our handler and the single error handler."""
+        application.add_handler(TypeHandler(Update, self.handle))
+        application.add_error_handler(_log_error)
+
+    async def process(self, application: Application, update: Update) -> bool:  # type: ignore[type-arg]
+        """Run one update through PTB; True when its turn committed (or it needed none)."""
+        self.failed.discard(update.update_id)
+        await application.process_update(update)
+        return update.update_id not in self.failed
+
+
+async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the error's type only: never the update, which holds what a patient wrote."""
+    error = context.error
+    update_id = getattr(update, "update_id", None)
+    log.error(
+        "update failed",
+        extra={"update_id": update_id, "error": type(error).__name__},
+        exc_info=(type(error), error, error.__traceback__) if error else None,
+    )
+
+
+async def poll(
+    application: Application,  # type: ignore[type-arg]
+    bridge: TelegramBridge,
+    stop: asyncio.Event,
+    poll_seconds: int = 30,
+) -> None:
+    """Long-poll getUpdates; the offset moves past an update only after its turn committed."""
+    offset: int | None = None
+    attempts: dict[int, int] = {}
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            updates = await application.bot.get_updates(
+                offset=offset, timeout=poll_seconds, allowed_updates=Update.ALL_TYPES
+            )
+        except TelegramError as error:
+            log.warning("getUpdates failed", extra={"error": type(error).__name__})
+            await _pause(stop, delay)
+            delay = min(delay * 2, 30.0)
+            continue
+        delay = 1.0
+        for update in updates:
+            if stop.is_set():
+                return
+            if await bridge.process(application, update):
+                offset = update.update_id + 1
+                attempts.pop(update.update_id, None)
+                continue
+            tries = attempts[update.update_id] = attempts.get(update.update_id, 0) + 1
+            if tries >= MAX_UPDATE_ATTEMPTS:
+                log.error(
+                    "update skipped after repeated failures", extra={"update_id": update.update_id}
+                )
+                offset = update.update_id + 1
+                attempts.pop(update.update_id, None)
+                continue
+            await _pause(stop, min(2.0**tries, 30.0))
+            break  # fetch again from this update: later ones must not overtake it
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait, but wake at once when asked to stop."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def webhook_app(
+    application: Application,  # type: ignore[type-arg]
+    bridge: TelegramBridge,
+    path: str,
+    secret_token: str,
+) -> Starlette:
+    """A webhook endpoint that answers 200 only after the turn has committed."""
+    if not secret_token:
+        raise ValueError("webhook mode needs WEBHOOK_SECRET_TOKEN")
+    expected = secret_token.encode()
+
+    async def receive(request: Request) -> Response:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+        if not hmac.compare_digest(given, expected):
+            log.warning("webhook call with a wrong secret refused")
+            return PlainTextResponse("forbidden", status_code=403)
+        try:
+            data = await request.json()
+            update = Update.de_json(data, application.bot)
+        except Exception:
+            return PlainTextResponse("bad request", status_code=400)
+        if update is None:
+            return PlainTextResponse("bad request", status_code=400)
+        if await bridge.process(application, update):
+            return PlainTextResponse("ok")
+        # Telegram retries non-2xx answers: the update is not lost.
+        return PlainTextResponse("retry", status_code=500)
+
+    async def health(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(
+        routes=[Route(path, receive, methods=["POST"]), Route("/healthz", health, methods=["GET"])]
+    )

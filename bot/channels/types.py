@@ -1,0 +1,88 @@
+"""Neutral events and replies: what dialogs see instead of Telegram or console objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+IncomingKind = Literal["text", "command", "button", "unsupported"]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a person did: typed text, a command, a button press, or sent something else."""
+
+    channel: str
+    user_id: str
+    chat_id: str
+    update_id: str
+    kind: IncomingKind
+    text: str = ""
+    command: str = ""
+    payload: str = ""
+    # For a button: the chat of the message that carried it, to catch presses by someone else.
+    message_chat_id: str = ""
+    forwarded: bool = False
+    private_chat: bool = True
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button with a word label; `payload` comes back when it is pressed (at most 64 bytes)."""
+
+    label: str
+    payload: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.payload.encode()) <= 64:
+            raise ValueError("button payloads are 1 to 64 bytes (Telegram's callback_data limit)")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A text for a person, optionally with rows of buttons."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, list[list[list[str]]]] | None:
+        """The buttons as stored in the outbox."""
+        if not self.buttons:
+            return None
+        return {"rows": [[[b.label, b.payload] for b in row] for row in self.buttons]}
+
+
+def buttons_from_json(
+    data: dict[str, list[list[list[str]]]] | None,
+) -> tuple[tuple[Button, ...], ...]:
+    """Rebuild buttons stored by `Reply.to_json`."""
+    if not data:
+        return ()
+    return tuple(tuple(Button(label, payload) for label, payload in row) for row in data["rows"])
+
+
+class DeliveryError(Exception):
+    """A send failed; `retry_after` is set when the channel said when to try again."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The channel refused the message for good (for example a bad request): do not retry."""
+
+
+class RecipientBlocked(PermanentDeliveryError):
+    """The person blocked the bot or left: retrying will not help."""
+
+
+class Sender(Protocol):
+    """Sends one reply to one chat on a channel; raises DeliveryError on failure."""
+
+    channel: str
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        """Deliver the reply."""
+        ...

@@ -1,0 +1,257 @@
+"""The `pmp` command line: run the bot, the demo, migrations, groups and invites."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any, TypeVar
+
+import click
+
+from bot.config import Settings
+from bot.runtime import Runtime, configure_logging, open_runtime
+from bot.services import cohorts, invites, people
+from bot.services.cohorts import CohortError, CohortRequest
+from scheduler.calendar import programme_days
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Open the database (migrated), run `work`, close."""
+
+    async def main() -> T:
+        runtime = await open_runtime(_settings())
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(main())
+
+
+def _emit(data: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+@click.group()
+def main() -> None:
+    """PMP Companion: the pain management programme's messaging assistant."""
+
+
+@main.command()
+def run() -> None:
+    """Start the bot: on Telegram when TELEGRAM_BOT_TOKEN is set, otherwise the terminal demo."""
+    settings = _settings()
+    if not settings.telegram_bot_token:
+        click.echo("No TELEGRAM_BOT_TOKEN set: starting the terminal demo.", err=True)
+        _run_demo(settings)
+        return
+    from bot.telegram_service import run_forever
+
+    configure_logging(settings)
+
+    async def go() -> None:
+        runtime = await open_runtime(settings)
+        try:
+            await run_forever(runtime)
+        finally:
+            await runtime.close()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        click.echo("Stopped.", err=True)
+
+
+@main.command()
+def demo() -> None:
+    """The terminal demo on its own SQLite database: chat as a patient."""
+    _run_demo(_settings())
+
+
+def _run_demo(settings: Settings) -> None:
+    from bot.demo import demo_settings, run_demo
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_demo(demo_settings(settings)))
+    click.echo("\nGoodbye.")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to DATABASE_URL."""
+
+    async def nothing(_runtime: Runtime) -> None:
+        return None
+
+    _with_runtime(nothing)
+    click.echo("Database is up to date.")
+
+
+@main.group()
+def cohort() -> None:
+    """Programme groups."""
+
+
+def _cohort_dict(item: cohorts.Cohort) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "name": item.name,
+        "start_date": item.start_date.isoformat(),
+        "mode": item.mode,
+        "location": item.location,
+        "video_link": item.video_link,
+        "programme_days": [d.isoformat() for d in programme_days(item.start_date)],
+    }
+
+
+@cohort.command("create")
+@click.option("--name", required=True, help="Group name, e.g. 'January online'.")
+@click.option(
+    "--start", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="A Monday."
+)
+@click.option("--mode", required=True, type=click.Choice(cohorts.MODES))
+@click.option("--location", default=None, help="Where an in-person group meets.")
+@click.option("--video-link", default=None, help="https:// link for an online group.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def cohort_create(
+    name: str,
+    start: Any,
+    mode: str,
+    location: str | None,
+    video_link: str | None,
+    as_json: bool,
+) -> None:
+    """Create a group and print its twelve programme days."""
+    request = CohortRequest(name, start.date(), mode, location, video_link)
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        async with runtime.sessions() as session, session.begin():
+            created = await cohorts.create_cohort(session, request, runtime.clock.now())
+            return _cohort_dict(created)
+
+    try:
+        data = _with_runtime(work)
+    except CohortError as error:
+        raise click.UsageError(str(error)) from error
+    lines = [f"Created group {data['id']}: {data['name']} ({data['mode']})."]
+    lines += [f"  Day {n:2}: {_day(d)}" for n, d in enumerate(data["programme_days"], 1)]
+    _emit(data, as_json, "\n".join(lines))
+
+
+def _day(iso: str) -> str:
+    return date.fromisoformat(iso).strftime("%a %d %b %Y")
+
+
+@cohort.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def cohort_list(as_json: bool) -> None:
+    """List groups, newest first."""
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        async with runtime.sessions() as session:
+            return [_cohort_dict(c) for c in await cohorts.list_cohorts(session)]
+
+    data = _with_runtime(work)
+    text = (
+        "\n".join(f"{c['id']:4}  {c['start_date']}  {c['mode']:9}  {c['name']}" for c in data)
+        or "No groups yet."
+    )
+    _emit(data, as_json, text)
+
+
+@cohort.command("show")
+@click.argument("cohort_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def cohort_show(cohort_id: int, as_json: bool) -> None:
+    """Show a group: where, its twelve days, how many have joined."""
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        async with runtime.sessions() as session:
+            item = await cohorts.get_cohort(session, cohort_id)
+            data = _cohort_dict(item)
+            data["patients"] = await people.count_patients(session, cohort_id)
+            all_invites = await invites.invites_for_cohort(session, cohort_id)
+            data["invites"] = {
+                "total": len(all_invites),
+                "used": sum(1 for i in all_invites if i.used_at is not None),
+            }
+            return data
+
+    try:
+        data = _with_runtime(work)
+    except CohortError as error:
+        raise click.UsageError(str(error)) from error
+    place = data["location"] or data["video_link"]
+    lines = [
+        f"Group {data['id']}: {data['name']}",
+        f"  Mode: {data['mode']} – {place}",
+        f"  Patients joined: {data['patients']} (invites used {data['invites']['used']}"
+        f" of {data['invites']['total']})",
+        "  Programme days:",
+    ]
+    lines += [f"    Day {n:2}: {_day(d)}" for n, d in enumerate(data["programme_days"], 1)]
+    _emit(data, as_json, "\n".join(lines))
+
+
+@main.group()
+def invite() -> None:
+    """Joining codes."""
+
+
+@invite.command("create")
+@click.option("--cohort", "cohort_id", required=True, type=int, help="Group id.")
+@click.option("--count", default=1, show_default=True, type=click.IntRange(1, 200))
+@click.option("--role", default="patient", show_default=True, type=click.Choice(invites.ROLES))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def invite_create(cohort_id: int, count: int, role: str, as_json: bool) -> None:
+    """Make single-use codes that expire (INVITE_VALID_DAYS, default 14) with their links."""
+    settings = _settings()
+    username = settings.telegram_bot_username or "YOUR_BOT_USERNAME"
+    if not settings.telegram_bot_username:
+        click.echo("TELEGRAM_BOT_USERNAME is not set: links show a placeholder.", err=True)
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        async with runtime.sessions() as session, session.begin():
+            await cohorts.get_cohort(session, cohort_id)
+            made = await invites.create_invites(
+                session, cohort_id, role, count, runtime.clock.now(), settings.invite_valid_days
+            )
+            return [
+                {
+                    "code": i.code,
+                    "display": invites.pretty_code(i.code),
+                    "link": invites.deep_link(username, i.code),
+                    "role": i.role,
+                    "cohort_id": i.cohort_id,
+                    "expires_at": i.expires_at.isoformat(),
+                }
+                for i in made
+            ]
+
+    try:
+        data = _with_runtime(work)
+    except CohortError as error:
+        raise click.UsageError(str(error)) from error
+    text = "\n".join(
+        f"{i['display']}  {i['link']}  ({i['role']}, expires {i['expires_at'][:10]})" for i in data
+    )
+    _emit(data, as_json, text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

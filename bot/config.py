@@ -1,0 +1,69 @@
+"""Settings read from the environment and `.env`, shared by the bot and the `pmp` command line."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///data/pmp.db"
+
+
+def _parse_id_list(value: object) -> object:
+    """Accept "1,2, 3" from the environment as well as a list."""
+    if isinstance(value, str):
+        return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of PMP Companion; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: str = Field(default="", repr=False)
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_bot_username: str = ""
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_path: str = "/telegram"
+    webhook_secret_token: str = Field(default="", repr=False, pattern=r"^[A-Za-z0-9_-]{0,256}$")
+
+    database_url: str = DEFAULT_SQLITE_URL
+    timezone: str = "Europe/London"
+
+    staff_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    staff_chat_id: int | None = None
+
+    telegram_max_messages_per_second: float = Field(default=25, ge=0)
+    invite_valid_days: int = Field(default=14, ge=1, le=365)
+    log_level: str = "INFO"
+
+    _split_ids = field_validator("staff_telegram_ids", mode="before")(_parse_id_list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        """Fail at start, not at the first reminder, when the zone name is wrong."""
+        ZoneInfo(value)
+        return value
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        """The programme's local time zone."""
+        return ZoneInfo(self.timezone)
+
+    def is_staff(self, telegram_user_id: int) -> bool:
+        """Whether a Telegram user is on the configured staff list."""
+        # Telegram shows anonymous group admins as this id: never staff, whatever the list says.
+        return (
+            telegram_user_id != ANONYMOUS_ADMIN_ID and telegram_user_id in self.staff_telegram_ids
+        )
+
+
+ANONYMOUS_ADMIN_ID = 1087968824

@@ -1,0 +1,77 @@
+"""Render the wording in `content/`: Jinja2 templates, button labels and the timetable."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
+MAX_MESSAGE_LENGTH = 4096
+
+
+def _long_date(value: date | datetime) -> str:
+    """'Monday 7 December 2026': the way the clinic's letters write dates."""
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def _short_date(value: date | datetime) -> str:
+    """'Monday 7 December'."""
+    return f"{value:%A} {value.day} {value:%B}"
+
+
+def _clock_time(value: datetime) -> str:
+    """'09:30'."""
+    return f"{value:%H:%M}"
+
+
+class Content:
+    """Templates rendered with StrictUndefined, so a missing variable fails loudly in tests."""
+
+    def __init__(self, root: Path = CONTENT_DIR, tz: ZoneInfo | None = None) -> None:
+        self.root = root
+        self.tz = tz or ZoneInfo("Europe/London")
+        self.env = Environment(
+            loader=FileSystemLoader(root),
+            undefined=StrictUndefined,
+            autoescape=False,  # replies go out as plain text, never parsed as HTML or Markdown
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["long_date"] = _long_date
+        self.env.filters["short_date"] = _short_date
+        self.env.filters["clock"] = _clock_time
+        self.env.filters["local"] = lambda moment: moment.astimezone(self.tz)
+        self._labels = _load_toml(root / "labels.toml")
+
+    def render(self, name: str, /, **variables: Any) -> str:
+        """Render `content/<name>.j2`; the text is trimmed and never over Telegram's limit."""
+        text = self.env.get_template(f"{name}.j2").render(**variables).strip()
+        if len(text) > MAX_MESSAGE_LENGTH:
+            raise ValueError(f"template {name} rendered {len(text)} characters")
+        return text
+
+    def label(self, key: str) -> str:
+        """A button label from `content/labels.toml`."""
+        return str(self._labels[key])
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Every button label, for tests."""
+        return dict(self._labels)
+
+    def timetable(self) -> list[dict[str, str]]:
+        """The typical programme day from `content/timetable.toml`."""
+        return list(_load_toml(self.root / "timetable.toml")["session"])
+
+
+@cache
+def _load_toml(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        return tomllib.load(handle)

@@ -1,0 +1,160 @@
+"""The terminal demo: a demo group, a patient at the keyboard, a clock the user can move."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from bot.channels.console import CHANNEL, STAFF_CHAT, ConsoleSender
+from bot.channels.types import Incoming
+from bot.clock import ManualClock, SystemClock
+from bot.config import Settings
+from bot.runtime import Runtime, open_runtime
+from bot.services import cohorts, invites
+from bot.services.cohorts import CohortRequest
+from bot.turns import TurnRunner
+from scheduler.calendar import programme_days
+from scheduler.dispatcher import Dispatcher
+
+DEMO_DB = Path("data/demo.db")
+DEMO_USER = "demo-patient"
+_LATER = re.compile(r"^(\d+)\s*([mhd])$")
+
+
+def next_monday(today: date) -> date:
+    """The Monday after today (a week on, if today is a Monday)."""
+    return today + timedelta(days=7 - today.weekday())
+
+
+class Demo:
+    """Reads lines, turns them into neutral events, prints the bot's replies."""
+
+    def __init__(self, runtime: Runtime, clock: ManualClock, out: TextIO) -> None:
+        self.runtime = runtime
+        self.clock = clock
+        self.out = out
+        self.sender = ConsoleSender(out)
+        self.runner: TurnRunner = runtime.runner({CHANNEL: STAFF_CHAT})
+        self.dispatcher = Dispatcher(runtime.sessions, {CHANNEL: self.sender}, clock)
+        self.update_id = 0
+        self.cohort: cohorts.Cohort | None = None
+
+    def show(self, template: str, **variables: object) -> None:
+        """Print demo wording (not the bot's)."""
+        self.out.write(self.runtime.content.render(template, **variables) + "\n")
+        self.out.flush()
+
+    async def set_up(self) -> str:
+        """Create the demo group and one patient invite; return the code."""
+        now = self.clock.now()
+        local_today = now.astimezone(self.runtime.settings.tz).date()
+        async with self.runtime.sessions() as session, session.begin():
+            self.cohort = await cohorts.create_cohort(
+                session,
+                CohortRequest(
+                    name="Demo group",
+                    start_date=next_monday(local_today),
+                    mode="in-person",
+                    location="Pain Clinic seminar room (demo)",
+                ),
+                now,
+            )
+            (invite,) = await invites.create_invites(
+                session, self.cohort.id, "patient", 1, now, self.runtime.settings.invite_valid_days
+            )
+        return invite.code
+
+    async def send(self, **fields: str) -> None:
+        """Send one event as the demo patient and print what comes back."""
+        self.update_id += 1
+        incoming = Incoming(
+            channel=CHANNEL,
+            user_id=DEMO_USER,
+            chat_id=DEMO_USER,
+            update_id=str(self.update_id),
+            **fields,  # type: ignore[arg-type]
+        )
+        outcome = await self.runner.run(incoming)
+        if outcome.alert:
+            self.out.write(f"\n  (only you see this) {outcome.alert}\n")
+        await self.runner.deliver(outcome, {CHANNEL: self.sender})
+        await self.dispatcher.drain()
+        if self.sender.unread_staff:
+            self.show("demo/staff_hint", count=self.sender.unread_staff)
+
+    async def line(self, typed: str) -> bool:
+        """Handle one typed line; False when the user wants to leave."""
+        text = typed.rstrip("\n")
+        if text.startswith("!"):
+            return self.demo_command(text[1:].strip())
+        button = self.sender.choice(text)
+        if button is not None:
+            await self.send(kind="button", payload=button.payload, message_chat_id=DEMO_USER)
+        elif text.startswith("/"):
+            head, _, rest = text.partition(" ")
+            await self.send(kind="command", command=head[1:].lower(), text=rest.strip())
+        else:
+            await self.send(kind="text", text=text)
+        return True
+
+    def demo_command(self, command: str) -> bool:
+        """`!day`, `!later`, `!time`, `!staff`, `!help`, `!quit`."""
+        word, _, argument = command.partition(" ")
+        argument = argument.strip()
+        if word in ("quit", "exit"):
+            return False
+        if word == "day" and argument.isdigit() and 1 <= int(argument) <= 12 and self.cohort:
+            day = programme_days(self.cohort.start_date)[int(argument) - 1]
+            tz = self.runtime.settings.tz
+            self.clock.set(datetime.combine(day, time(8, 0), tzinfo=tz))
+            self.show("demo/time", now=self.clock.now())
+        elif word == "later" and (match := _LATER.match(argument)):
+            amount, unit = int(match.group(1)), match.group(2)
+            units = {"m": "minutes", "h": "hours", "d": "days"}
+            self.clock.advance(timedelta(**{units[unit]: amount}))
+            self.show("demo/time", now=self.clock.now())
+        elif word == "time":
+            self.show("demo/time", now=self.clock.now())
+        elif word == "staff":
+            self.show("demo/staff", messages=self.sender.staff_messages)
+            self.sender.unread_staff = 0
+        elif word == "help":
+            self.show("demo/help")
+        else:
+            self.show("demo/bad_command")
+        return True
+
+
+async def run_demo(
+    settings: Settings, stdin: TextIO | None = None, out: TextIO | None = None
+) -> None:
+    """Run the terminal demo on a fresh SQLite database until end of input or `!quit`."""
+    stdin = stdin or sys.stdin
+    out = out or sys.stdout
+    database = Path(settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+    for leftover in (database, database.with_name(database.name + "-wal")):
+        leftover.unlink(missing_ok=True)
+    clock = ManualClock(SystemClock().now())
+    runtime = await open_runtime(settings, clock)
+    try:
+        demo = Demo(runtime, clock, out)
+        code = await demo.set_up()
+        demo.show("demo/intro", cohort=demo.cohort, code=invites.pretty_code(code), now=clock.now())
+        await demo.send(kind="command", command="start", text=code)
+        while True:
+            out.write("\nyou › ")
+            out.flush()
+            typed = await asyncio.to_thread(stdin.readline)
+            if not typed or not await demo.line(typed):
+                break
+    finally:
+        await runtime.close()
+
+
+def demo_settings(base: Settings) -> Settings:
+    """The demo always runs on its own SQLite file, whatever DATABASE_URL says."""
+    return base.model_copy(update={"database_url": f"sqlite+aiosqlite:///{DEMO_DB}"})

@@ -1,0 +1,77 @@
+"""Wiring shared by the Telegram bot, the terminal demo and the command line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.content import Content
+from bot.db.migrate import upgrade
+from bot.db.session import create_engine, session_factory
+from bot.turns import TurnRunner
+
+
+@dataclass
+class Runtime:
+    """The parts every entry point needs: settings, clock, database, content, turn runner."""
+
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    content: Content
+
+    def runner(self, staff_chats: Mapping[str, str]) -> TurnRunner:
+        """A turn runner that sends staff messages to these chats, per channel."""
+        return TurnRunner(self.sessions, self.settings, self.clock, self.content, staff_chats)
+
+    async def close(self) -> None:
+        """Release database connections."""
+        await self.engine.dispose()
+
+
+async def open_runtime(
+    settings: Settings, clock: Clock | None = None, migrate: bool = True
+) -> Runtime:
+    """Connect to the database (migrating it to the newest schema) and load content."""
+    engine = create_engine(settings.database_url)
+    if migrate:
+        await upgrade(engine)
+    return Runtime(
+        settings=settings,
+        clock=clock or SystemClock(),
+        engine=engine,
+        sessions=session_factory(engine),
+        content=Content(tz=settings.tz),
+    )
+
+
+class _NoSecrets(logging.Filter):
+    """Last line of defence: drop a record that would print the bot token."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.token and self.token in record.getMessage():
+            record.msg, record.args = "[record withheld: it contained the bot token]", ()
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log ids and events only; keep httpx quiet because it prints the token in URLs."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    token_filter = _NoSecrets(settings.telegram_bot_token)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(token_filter)

@@ -1,0 +1,1 @@
+"""Domain operations shared by dialogs, the command line and the scheduler."""

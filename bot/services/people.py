@@ -1,0 +1,71 @@
+"""Enrolled people: look-ups and enrolment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Person
+
+PRIVACY_VERSION = "2026-11"
+NAME_MAX_LENGTH = 40
+
+
+async def find_person(session: AsyncSession, channel: str, user_id: str) -> Person | None:
+    """The enrolled person behind a channel account, if any."""
+    return await session.scalar(
+        select(Person).where(Person.channel == channel, Person.channel_user_id == user_id)
+    )
+
+
+def clean_name(text: str) -> str | None:
+    """A name as the person wants to be called, or None when it cannot be one."""
+    name = " ".join(text.split())
+    if not name or len(name) > NAME_MAX_LENGTH:
+        return None
+    if name.startswith("/"):
+        return None
+    # Refuse names with no letters at all (only digits, punctuation or emoji): likely a mis-tap.
+    if not any(char.isalpha() for char in name):
+        return None
+    return name
+
+
+async def enrol(
+    session: AsyncSession,
+    *,
+    role: str,
+    cohort_id: int | None,
+    display_name: str,
+    channel: str,
+    user_id: str,
+    chat_id: str,
+    now: datetime,
+) -> Person:
+    """Store a newly enrolled person; consent is recorded for patients."""
+    person = Person(
+        role=role,
+        cohort_id=cohort_id,
+        display_name=display_name,
+        channel=channel,
+        channel_user_id=user_id,
+        chat_id=chat_id,
+        consented_at=now if role == "patient" else None,
+        privacy_version=PRIVACY_VERSION if role == "patient" else None,
+        created_at=now,
+    )
+    session.add(person)
+    await session.flush()
+    return person
+
+
+async def count_patients(session: AsyncSession, cohort_id: int) -> int:
+    """How many patients have joined a group."""
+    total = await session.scalar(
+        select(func.count())
+        .select_from(Person)
+        .where(Person.cohort_id == cohort_id, Person.role == "patient")
+    )
+    return int(total or 0)

@@ -1,0 +1,155 @@
+"""Run the bot on Telegram: PTB application, polling or webhook, outbox dispatcher ticks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.request import BaseRequest
+
+from bot.channels.telegram import CHANNEL, TelegramBridge, TelegramSender, poll, webhook_app
+from bot.runtime import Runtime
+from scheduler.dispatcher import Dispatcher
+
+log = logging.getLogger(__name__)
+
+DISPATCH_INTERVAL_SECONDS = 5
+
+
+def build_application(
+    runtime: Runtime,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+) -> Application:  # type: ignore[type-arg]
+    """The PTB application; no Updater, because we confirm updates only after commit."""
+    settings = runtime.settings
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token)
+        .base_url(settings.telegram_api_base_url)
+        .updater(None)
+    )
+    if settings.telegram_max_messages_per_second > 0:
+        # max_retries=0: our outbox retries, so a 429 never blocks urgent sends in here.
+        builder = builder.rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=settings.telegram_max_messages_per_second, max_retries=0
+            )
+        )
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    return builder.build()
+
+
+class TelegramService:
+    """Starts and stops everything the Telegram bot needs, in one event loop."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        request: BaseRequest | None = None,
+        get_updates_request: BaseRequest | None = None,
+        poll_seconds: int = 30,
+    ) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.application = build_application(runtime, request, get_updates_request)
+        self.senders = {CHANNEL: TelegramSender(self.application)}
+        staff_chats = {CHANNEL: str(settings.staff_chat_id)} if settings.staff_chat_id else {}
+        self.staff_mail = asyncio.Event()
+        self.bridge = TelegramBridge(runtime.runner(staff_chats), self.senders, self.staff_mail)
+        self.bridge.install(self.application)
+        self.dispatcher = Dispatcher(runtime.sessions, self.senders, runtime.clock)
+        self.scheduler = AsyncIOScheduler(timezone=settings.tz)
+        self.poll_seconds = poll_seconds
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: uvicorn.Server | None = None
+
+    @property
+    def asgi_app(self):  # type: ignore[no-untyped-def]
+        """The webhook endpoint as an ASGI app."""
+        settings = self.runtime.settings
+        return webhook_app(
+            self.application, self.bridge, settings.webhook_path, settings.webhook_secret_token
+        )
+
+    async def start(self) -> None:
+        """Connect to Telegram and begin receiving updates."""
+        settings = self.runtime.settings
+        await self.application.initialize()
+        await self.application.start()
+        self.scheduler.add_job(
+            self.dispatcher.run_once,
+            "interval",
+            seconds=DISPATCH_INTERVAL_SECONDS,
+            misfire_grace_time=60,  # the default of 1 s silently skips ticks on a busy loop
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.start()
+        self._tasks.append(asyncio.create_task(self._deliver_staff_mail()))
+        if settings.telegram_mode == "webhook":
+            await self.application.bot.set_webhook(
+                url=settings.webhook_url,
+                secret_token=settings.webhook_secret_token,
+                allowed_updates=["message", "callback_query", "my_chat_member"],
+            )
+            config = uvicorn.Config(
+                self.asgi_app,
+                host=settings.webhook_listen,
+                port=settings.webhook_port,
+                log_level="warning",
+                access_log=False,  # access lines would name every chat's requests
+            )
+            self._server = uvicorn.Server(config)
+            self._tasks.append(asyncio.create_task(self._server.serve()))
+        else:
+            await self.application.bot.delete_webhook()
+            self._tasks.append(
+                asyncio.create_task(
+                    poll(self.application, self.bridge, self._stop, self.poll_seconds)
+                )
+            )
+        log.info("telegram bot started", extra={"mode": settings.telegram_mode})
+
+    async def _deliver_staff_mail(self) -> None:
+        """Send staff messages as soon as a turn writes them, not at the next tick."""
+        while not self._stop.is_set():
+            await self.staff_mail.wait()
+            self.staff_mail.clear()
+            try:
+                await self.dispatcher.drain()
+            except Exception:
+                log.exception("outbox round failed; the next tick will retry")
+
+    async def stop(self) -> None:
+        """Stop receiving, finish the current turn, and release everything."""
+        self._stop.set()
+        self.staff_mail.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                if task.get_coro().__qualname__.startswith("poll"):  # type: ignore[union-attr]
+                    task.cancel()  # a long poll can take 30 s to return on its own
+                await task
+        self.scheduler.shutdown(wait=False)
+        await self.application.stop()
+        await self.application.shutdown()
+
+
+async def run_forever(runtime: Runtime) -> None:
+    """Run until interrupted."""
+    service = TelegramService(runtime)
+    await service.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await service.stop()

@@ -1,0 +1,1 @@
+"""Wording, timetable and labels: everything a person reads, kept apart from the code."""

@@ -1,0 +1,180 @@
+"""A small engine for form-like dialogs: a sequence of prompts, each validated, then a finish."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot.channels.types import Button
+from dialogs.turn import Turn
+
+StepKind = Literal["choice", "text", "scale"]
+DIALOG_BUTTON_PREFIX = "d"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice: the value stored and the key of its label in `content/labels.toml`."""
+
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One prompt of a form."""
+
+    name: str
+    prompt: str  # template name
+    kind: StepKind
+    options: tuple[Option, ...] = ()
+    max_length: int = 1000
+    low: int = 0
+    high: int = 10
+    invalid: str = "common/choose_button"  # template for a kind re-prompt
+    # Optional: tidy and check a free-text answer; None means "not acceptable".
+    clean: Callable[[str], str | None] | None = None
+
+
+Finish = Callable[[Turn, dict[str, Any]], Awaitable[None]]
+PromptVars = Callable[[Turn, dict[str, Any]], Mapping[str, Any]]
+
+
+def _no_vars(_turn: Turn, _data: dict[str, Any]) -> Mapping[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Form:
+    """A dialog as data: steps in order, an optional branch rule and a finishing function."""
+
+    name: str
+    steps: tuple[Step, ...]
+    finish: Finish
+    prompt_vars: PromptVars = _no_vars
+    # Given (step name, answer), say which step comes next; "" finishes the form now.
+    branch: Callable[[str, Any], str | None] = field(default=lambda _step, _value: None)
+
+    def step(self, name: str) -> Step:
+        """The step called `name`."""
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    def after(self, name: str, value: Any) -> str:
+        """The next step's name, or "" when the form is complete."""
+        chosen = self.branch(name, value)
+        if chosen is not None:
+            return chosen
+        names = [step.name for step in self.steps]
+        index = names.index(name) + 1
+        return names[index] if index < len(names) else ""
+
+
+def button_payload(version: int, value: str) -> str:
+    """Payload of a dialog button, tied to the prompt version that showed it."""
+    return f"{DIALOG_BUTTON_PREFIX}:{version}:{value}"
+
+
+def parse_button_payload(payload: str) -> tuple[int, str] | None:
+    """(version, value) from a dialog button payload, or None if it is not one."""
+    prefix, _, rest = payload.partition(":")
+    version, _, value = rest.partition(":")
+    if prefix != DIALOG_BUTTON_PREFIX or not version.isdigit() or not value:
+        return None
+    return int(version), value
+
+
+async def start(turn: Turn, form: Form, data: dict[str, Any] | None = None) -> None:
+    """Begin a form at its first step."""
+    state = turn.state()
+    state.dialog = form.name
+    state.data = dict(data or {})
+    await _enter(turn, form, form.steps[0])
+
+
+async def _enter(turn: Turn, form: Form, step: Step) -> None:
+    """Move to a step and show its prompt; a new version retires buttons shown before."""
+    state = turn.state()
+    state.step = step.name
+    state.version += 1
+    state.updated_at = turn.now
+    show_prompt(turn, form)
+
+
+def show_prompt(turn: Turn, form: Form) -> None:
+    """Say the current step's prompt again, with buttons for the current version."""
+    state = turn.state()
+    step = form.step(state.step or form.steps[0].name)
+    variables = dict(form.prompt_vars(turn, state.data))
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if step.kind == "choice":
+        buttons = tuple(
+            (Button(turn.content.label(option.label), button_payload(state.version, option.value)),)
+            for option in step.options
+        )
+    elif step.kind == "scale":
+        numbers = [
+            Button(str(n), button_payload(state.version, str(n)))
+            for n in range(step.low, step.high + 1)
+        ]
+        buttons = tuple(tuple(numbers[i : i + 6]) for i in range(0, len(numbers), 6))
+    turn.say(step.prompt, buttons, **variables)
+
+
+def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
+    """Read the person's answer to a step; (False, reason template) when it won't do."""
+    incoming = turn.incoming
+    state = turn.state()
+    if incoming.kind == "button":
+        parsed = parse_button_payload(incoming.payload)
+        if parsed is None or parsed[0] != state.version:
+            return False, "common/old_button"
+        value = parsed[1]
+        if step.kind == "choice" and value in {o.value for o in step.options}:
+            return True, value
+        if step.kind == "scale" and value.isdigit() and step.low <= int(value) <= step.high:
+            return True, int(value)
+        return False, "common/old_button"
+    text = incoming.text.strip()
+    if step.kind == "choice":
+        # People often type the button's words instead of tapping: accept that.
+        for option in step.options:
+            if text.casefold() == turn.content.label(option.label).casefold():
+                return True, option.value
+        return False, step.invalid
+    if step.kind == "scale":
+        if text.isdigit() and step.low <= int(text) <= step.high:
+            return True, int(text)
+        return False, step.invalid
+    if len(text) > step.max_length:
+        return False, step.invalid
+    cleaned = step.clean(text) if step.clean else (text or None)
+    if cleaned is None:
+        return False, step.invalid
+    return True, cleaned
+
+
+async def handle(turn: Turn, form: Form) -> None:
+    """Take the person's answer to the current step, then prompt the next or finish."""
+    state = turn.state()
+    step = form.step(state.step or form.steps[0].name)
+    ok, value = _answer(turn, step)
+    if not ok:
+        turn.say(value, limit=step.max_length, low=step.low, high=step.high)
+        show_prompt(turn, form)
+        return
+    data = dict(state.data)
+    data[step.name] = value
+    state.data = data  # a new dict, so SQLAlchemy sees the JSON change
+    following = form.after(step.name, value)
+    if following:
+        await _enter(turn, form, form.step(following))
+        return
+    state.dialog = None
+    state.step = None
+    state.version += 1
+    state.updated_at = turn.now
+    await form.finish(turn, data)

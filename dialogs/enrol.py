@@ -1,0 +1,166 @@
+"""Joining a group: code, welcome, privacy notice and consent, the name to be called by."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.db.models import Invite
+from bot.services import cohorts, invites, people
+from bot.services.invites import InviteState
+from dialogs import engine, menu
+from dialogs.engine import Form, Option, Step
+from dialogs.turn import Turn
+
+_CODE_PROBLEMS = {
+    InviteState.NOT_FOUND: "enrol/code_not_found",
+    InviteState.USED: "enrol/code_used",
+    InviteState.EXPIRED: "enrol/code_expired",
+}
+
+
+def is_staff_account(turn: Turn) -> bool:
+    """Whether the sender is on the configured staff list (Telegram accounts only)."""
+    incoming = turn.incoming
+    return (
+        incoming.channel == "telegram"
+        and incoming.user_id.lstrip("-").isdigit()
+        and turn.settings.is_staff(int(incoming.user_id))
+    )
+
+
+async def begin(turn: Turn, typed: str) -> None:
+    """Someone brought a code (deep link, `/start CODE` or typed): check it and welcome them."""
+    person = turn.person
+    if person is not None:
+        cohort = (
+            await turn.session.get(cohorts.Cohort, person.cohort_id) if person.cohort_id else None
+        )
+        turn.say(
+            "enrol/already_enrolled",
+            name=person.display_name,
+            cohort_name=cohort.name if cohort else None,
+        )
+        await menu.show(turn)
+        return
+    code = invites.normalise_code(typed)
+    if code is None:
+        turn.say("enrol/code_not_found")
+        return
+    check = await invites.check_code(turn.session, code, turn.now)
+    if check.state is not InviteState.VALID or check.invite is None:
+        turn.say(_CODE_PROBLEMS[check.state])
+        return
+    invite = check.invite
+    staff_account = is_staff_account(turn)
+    if invite.role == "staff" and not staff_account:
+        turn.say("enrol/code_for_staff")
+        return
+    if invite.role == "patient" and staff_account:
+        turn.say("enrol/code_for_patients")
+        return
+    cohort = await cohorts.get_cohort(turn.session, invite.cohort_id)
+    if invite.role == "staff":
+        await engine.start(turn, STAFF_FORM, {"invite_id": invite.id})
+        return
+    turn.say("enrol/welcome", cohort=cohort)
+    await engine.start(turn, PATIENT_FORM, {"invite_id": invite.id})
+
+
+async def _finish_patient(turn: Turn, data: dict[str, Any]) -> None:
+    """Consent given and a name chosen: enrol; or record a decline and forget them."""
+    invite_id = int(data["invite_id"])
+    if data.get("consent") != "yes":
+        await invites.record_decline(turn.session, invite_id, turn.now)
+        await turn.forget_state()
+        turn.say("enrol/declined")
+        return
+    await _enrol(turn, invite_id, "patient", str(data["name"]))
+
+
+async def _finish_staff(turn: Turn, data: dict[str, Any]) -> None:
+    """A member of staff linked their account."""
+    await _enrol(turn, int(data["invite_id"]), "staff", str(data["name"]))
+
+
+async def _enrol(turn: Turn, invite_id: int, role: str, name: str) -> None:
+    """Claim the invite and store the person; a code used or expired meanwhile is explained."""
+    invite = await turn.session.get(Invite, invite_id)
+    check = (
+        await invites.check_code(turn.session, invite.code, turn.now)
+        if invite is not None
+        else invites.InviteCheck(InviteState.NOT_FOUND)
+    )
+    if check.state is not InviteState.VALID or invite is None:
+        await turn.forget_state()
+        turn.say(_CODE_PROBLEMS[check.state])
+        return
+    incoming = turn.incoming
+    person = await people.enrol(
+        turn.session,
+        role=role,
+        cohort_id=invite.cohort_id if role == "patient" else None,
+        display_name=name,
+        channel=incoming.channel,
+        user_id=incoming.user_id,
+        chat_id=incoming.chat_id,
+        now=turn.now,
+    )
+    if not await invites.claim(turn.session, invite.id, person.id, turn.now):
+        # Someone else finished with this code a moment earlier; undo our half.
+        await turn.session.delete(person)
+        await turn.forget_state()
+        turn.say("enrol/code_used")
+        return
+    turn.person = person
+    cohort = await cohorts.get_cohort(turn.session, invite.cohort_id)
+    if role == "staff":
+        turn.say("enrol/staff_done", name=name)
+        return
+    turn.say("enrol/done", name=name, cohort=cohort)
+    turn.tell_staff("patient_joined", "staff/patient_joined", person=person, cohort=cohort)
+    await menu.show(turn)
+
+
+def _welcome_vars(turn: Turn, data: dict[str, Any]) -> dict[str, Any]:
+    return {"name_limit": people.NAME_MAX_LENGTH}
+
+
+PATIENT_FORM = Form(
+    name="enrol",
+    steps=(
+        Step(
+            "consent",
+            "enrol/consent",
+            "choice",
+            options=(Option("yes", "consent_yes"), Option("no", "consent_no")),
+            invalid="enrol/consent_invalid",
+        ),
+        Step(
+            "name",
+            "enrol/ask_name",
+            "text",
+            max_length=people.NAME_MAX_LENGTH,
+            clean=people.clean_name,
+            invalid="enrol/name_invalid",
+        ),
+    ),
+    finish=_finish_patient,
+    prompt_vars=_welcome_vars,
+    branch=lambda step, value: "" if step == "consent" and value == "no" else None,
+)
+
+STAFF_FORM = Form(
+    name="enrol_staff",
+    steps=(
+        Step(
+            "name",
+            "enrol/staff_ask_name",
+            "text",
+            max_length=people.NAME_MAX_LENGTH,
+            clean=people.clean_name,
+            invalid="enrol/name_invalid",
+        ),
+    ),
+    finish=_finish_staff,
+    prompt_vars=_welcome_vars,
+)

@@ -1,0 +1,160 @@
+"""Decide what an incoming event means: global commands win over the active dialog."""
+
+from __future__ import annotations
+
+from bot.services.invites import normalise_code
+from dialogs import engine, enrol, menu
+from dialogs.engine import Form
+from dialogs.turn import Turn
+
+FORMS: dict[str, Form] = {form.name: form for form in (enrol.PATIENT_FORM, enrol.STAFF_FORM)}
+ENROLMENT_FORMS = {enrol.PATIENT_FORM.name, enrol.STAFF_FORM.name}
+
+
+def active_form(turn: Turn) -> Form | None:
+    """The form this person is part way through, if any."""
+    state = turn.conversation
+    if state is None or state.dialog is None:
+        return None
+    return FORMS.get(state.dialog)
+
+
+async def route(turn: Turn) -> None:
+    """Handle one event; every path says something, none is silent."""
+    incoming = turn.incoming
+    form = active_form(turn)
+    if incoming.kind == "button" and _pressed_by_someone_else(turn):
+        # Only the presser sees this: the chat belongs to someone else.
+        turn.alert = turn.text("common/not_your_button")
+        return
+    if incoming.forwarded:
+        turn.say("common/forwarded")
+        _prompt_again(turn, form)
+        return
+    if incoming.kind == "unsupported":
+        turn.say("common/unsupported_media")
+        _prompt_again(turn, form)
+        return
+    if incoming.kind == "command":
+        await _command(turn, form)
+        return
+    if incoming.kind == "button":
+        await _button(turn, form)
+        return
+    if form is not None:
+        await engine.handle(turn, form)
+        return
+    if turn.person is None and normalise_code(incoming.text):
+        await enrol.begin(turn, incoming.text)
+        return
+    if turn.person is None:
+        turn.say("common/stranger")
+        return
+    turn.say("common/not_understood", name=turn.person.display_name)
+    await menu.show(turn)
+
+
+def _pressed_by_someone_else(turn: Turn) -> bool:
+    """A button on a private message pressed by anyone other than that chat's owner."""
+    incoming = turn.incoming
+    return (
+        bool(incoming.message_chat_id)
+        and incoming.private_chat
+        and (incoming.message_chat_id != incoming.chat_id or incoming.chat_id != incoming.user_id)
+    )
+
+
+def _prompt_again(turn: Turn, form: Form | None) -> None:
+    """After an aside (help, a sticker), remind the person where they were."""
+    if form is not None:
+        engine.show_prompt(turn, form)
+
+
+async def _command(turn: Turn, form: Form | None) -> None:
+    """`/start`, `/menu`, `/help`, `/cancel`, `/privacy`, `/today` from anywhere."""
+    incoming = turn.incoming
+    command = incoming.command
+    if command == "start" and incoming.text.strip():
+        await enrol.begin(turn, incoming.text)
+    elif command in ("start", "menu"):
+        await _menu(turn, form, welcome_back=command == "start")
+    elif command == "help":
+        turn.say("common/help", is_patient=_is_patient(turn))
+        _prompt_again(turn, form)
+    elif command == "privacy":
+        turn.say("common/privacy")
+        _prompt_again(turn, form)
+    elif command == "cancel":
+        await _cancel(turn, form)
+    elif command in ("today", "programme") and _is_patient(turn):
+        await _end_form(turn, form)
+        await menu.run_action(turn, command)
+    elif turn.person is None and form is None:
+        turn.say("common/stranger")
+    else:
+        turn.say("common/unknown_command")
+        _prompt_again(turn, form)
+
+
+def _is_patient(turn: Turn) -> bool:
+    return turn.person is not None and turn.person.role == "patient"
+
+
+async def _menu(turn: Turn, form: Form | None, welcome_back: bool) -> None:
+    """Show the menu; someone not yet enrolled is reminded where they are instead."""
+    if turn.person is None:
+        if form is not None:
+            turn.say("enrol/finish_first")
+            _prompt_again(turn, form)
+        else:
+            turn.say("common/stranger")
+        return
+    await _end_form(turn, form)
+    if welcome_back:
+        turn.say("common/welcome_back", name=turn.person.display_name)
+    await menu.show(turn)
+
+
+async def _end_form(turn: Turn, form: Form | None) -> None:
+    """Leave the current form; anything it already saved stays saved."""
+    if form is None:
+        return
+    state = turn.state()
+    state.dialog = None
+    state.step = None
+    state.data = {}
+    state.version += 1
+    state.updated_at = turn.now
+
+
+async def _cancel(turn: Turn, form: Form | None) -> None:
+    """Stop what is under way; someone not yet enrolled leaves no trace."""
+    if form is None:
+        turn.say("common/nothing_to_cancel")
+        await menu.show(turn)
+        return
+    if form.name in ENROLMENT_FORMS and turn.person is None:
+        await turn.forget_state()
+        turn.say("enrol/cancelled")
+        return
+    await _end_form(turn, form)
+    turn.say("common/cancelled")
+    await menu.show(turn)
+
+
+async def _button(turn: Turn, form: Form | None) -> None:
+    """A button press: menu buttons always work; dialog buttons only on the current prompt."""
+    payload = turn.incoming.payload
+    prefix, _, action = payload.partition(":")
+    if prefix == menu.MENU_PREFIX and action in menu.MENU_ACTIONS:
+        if turn.person is None:
+            turn.say("common/stranger")
+            return
+        await _end_form(turn, form)
+        await menu.run_action(turn, action)
+        return
+    if form is not None:
+        await engine.handle(turn, form)
+        return
+    turn.say("common/old_button")
+    await menu.show(turn)

@@ -1,0 +1,92 @@
+"""The context a dialog step works in: the event, the person, the session, and what to say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.types import Button, Incoming, Reply
+from bot.clock import Clock
+from bot.config import Settings
+from bot.content import Content
+from bot.db.models import Conversation, Person
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for the staff chat, written to the outbox in the same transaction."""
+
+    kind: str
+    text: str
+    priority: int = 1
+
+
+@dataclass
+class Turn:
+    """One incoming event being handled; dialogs add replies and notices to it."""
+
+    incoming: Incoming
+    session: AsyncSession
+    settings: Settings
+    clock: Clock
+    content: Content
+    person: Person | None
+    conversation: Conversation | None
+    replies: list[Reply] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    # A short notice shown only to whoever pressed a button (Telegram's callback answer).
+    alert: str | None = None
+    _now: datetime | None = None
+
+    @property
+    def now(self) -> datetime:
+        """The time of this turn: read once so every row of the turn agrees."""
+        if self._now is None:
+            self._now = self.clock.now()
+        return self._now
+
+    def text(self, template: str, /, **variables: Any) -> str:
+        """Render a template."""
+        return self.content.render(template, **variables)
+
+    def say(
+        self,
+        template: str,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        /,
+        **variables: Any,
+    ) -> None:
+        """Queue a reply rendered from a template."""
+        self.replies.append(Reply(self.text(template, **variables), buttons))
+
+    def tell_staff(self, kind: str, template: str, /, **variables: Any) -> None:
+        """Queue a message for the staff chat."""
+        self.notices.append(Notice(kind, self.text(template, **variables)))
+
+    def state(self) -> Conversation:
+        """This person's conversation row, created on first need."""
+        if self.conversation is None:
+            self.conversation = Conversation(
+                channel=self.incoming.channel,
+                channel_user_id=self.incoming.user_id,
+                dialog=None,
+                step=None,
+                data={},
+                version=0,
+                updated_at=self.now,
+            )
+            self.session.add(self.conversation)
+        return self.conversation
+
+    async def forget_state(self) -> None:
+        """Delete the conversation row: nothing is kept of someone who leaves before enrolling."""
+        if self.conversation is None:
+            return
+        if self.conversation in self.session.new:
+            self.session.expunge(self.conversation)
+        else:
+            await self.session.delete(self.conversation)
+        self.conversation = None

@@ -1,0 +1,180 @@
+"""The outbox dispatcher: claim due messages atomically, send them, record what happened."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.channels.types import (
+    DeliveryError,
+    PermanentDeliveryError,
+    RecipientBlocked,
+    Reply,
+    Sender,
+    buttons_from_json,
+)
+from bot.clock import Clock
+from bot.db.models import OutboxMessage, Person
+
+log = logging.getLogger(__name__)
+
+# A claim older than this is taken to belong to a process that died mid-send.
+CLAIM_LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one outbox row."""
+
+    row_id: int
+    status: str  # "sent" | "retry" | "failed" | "blocked"
+    error: str | None = None
+    retry_after: float | None = None
+
+
+async def send_rows(rows: Sequence[OutboxMessage], senders: Mapping[str, Sender]) -> list[Outcome]:
+    """Send claimed rows in order; a failure for one chat does not hold up the others."""
+    outcomes: list[Outcome] = []
+    for row in rows:
+        sender = senders.get(row.channel)
+        if sender is None:
+            outcomes.append(Outcome(row.id, "retry", "no sender for channel"))
+            continue
+        try:
+            await sender.send(row.chat_id, Reply(row.text, buttons_from_json(row.buttons)))
+        except RecipientBlocked as error:
+            outcomes.append(Outcome(row.id, "blocked", error.reason))
+        except PermanentDeliveryError as error:
+            outcomes.append(Outcome(row.id, "failed", error.reason))
+        except DeliveryError as error:
+            outcomes.append(Outcome(row.id, "retry", error.reason, error.retry_after))
+        else:
+            outcomes.append(Outcome(row.id, "sent"))
+    return outcomes
+
+
+def _backoff(attempts: int, retry_after: float | None) -> timedelta:
+    """Wait as long as the channel asked, else double each time up to a ceiling."""
+    if retry_after is not None:
+        return timedelta(seconds=retry_after)
+    return min(timedelta(seconds=2**attempts), MAX_BACKOFF)
+
+
+async def record(
+    sessions: async_sessionmaker[AsyncSession],
+    rows: Sequence[OutboxMessage],
+    outcomes: Sequence[Outcome],
+    now: datetime,
+) -> None:
+    """Store the outcome of a send round in one transaction."""
+    by_id = {row.id: row for row in rows}
+    sent_ids = [o.row_id for o in outcomes if o.status == "sent"]
+    async with sessions() as session, session.begin():
+        if sent_ids:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(sent_ids))
+                .values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1)
+            )
+        for outcome in outcomes:
+            if outcome.status == "sent":
+                continue
+            row = by_id[outcome.row_id]
+            attempts = row.attempts + 1
+            give_up = outcome.status in ("failed", "blocked") or (
+                attempts >= MAX_ATTEMPTS and row.priority > 0  # urgent rows never give up
+            )
+            log.warning(
+                "outbox delivery problem",
+                extra={"row": row.id, "kind": row.kind, "error": outcome.error},
+            )
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(
+                    status="failed" if give_up else "pending",
+                    attempts=attempts,
+                    claimed_at=None,
+                    last_error=(outcome.error or "")[:200],
+                    not_before=now + _backoff(attempts, outcome.retry_after),
+                )
+            )
+            if outcome.status == "blocked" and row.person_id is not None:
+                await session.execute(
+                    update(Person)
+                    .where(Person.id == row.person_id, Person.unreachable_at.is_(None))
+                    .values(unreachable_at=now)
+                )
+
+
+async def claim_due(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int = 50
+) -> list[OutboxMessage]:
+    """Claim up to `limit` due rows, most urgent first, so no other worker sends them too."""
+    token = secrets.token_hex(8)
+    due = or_(
+        (OutboxMessage.status == "pending") & (OutboxMessage.not_before <= now),
+        (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - CLAIM_LEASE),
+    )
+    async with sessions() as session, session.begin():
+        candidates = (
+            select(OutboxMessage.id)
+            .where(due)
+            .order_by(OutboxMessage.priority, OutboxMessage.id)
+            .limit(limit)
+        )
+        if session.bind.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        ids = list(await session.scalars(candidates))
+        if not ids:
+            return []
+        # The WHERE is checked again under the row lock: a row another worker took is skipped.
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), due)
+            .values(status="sending", claimed_at=now, claim_token=token)
+        )
+        claimed = await session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.claim_token == token)
+            .order_by(OutboxMessage.priority, OutboxMessage.id)
+        )
+        return list(claimed)
+
+
+class Dispatcher:
+    """Delivers whatever is due in the outbox; APScheduler ticks it, turns nudge it."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        senders: Mapping[str, Sender],
+        clock: Clock,
+    ) -> None:
+        self.sessions = sessions
+        self.senders = senders
+        self.clock = clock
+
+    async def run_once(self, limit: int = 50) -> int:
+        """One claim-send-record round; returns how many rows were handled."""
+        rows = await claim_due(self.sessions, self.clock.now(), limit)
+        if not rows:
+            return 0
+        outcomes = await send_rows(rows, self.senders)
+        await record(self.sessions, rows, outcomes, self.clock.now())
+        return len(rows)
+
+    async def drain(self, limit: int = 50) -> int:
+        """Run rounds until nothing is due; returns the total handled."""
+        total = 0
+        while handled := await self.run_once(limit):
+            total += handled
+        return total
