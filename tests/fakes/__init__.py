@@ -1,0 +1,1 @@
+"""In-process fakes (Telegram Bot API) for end-to-end tests and benchmarks."""
