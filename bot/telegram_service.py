@@ -70,7 +70,9 @@ class TelegramService:
         self.poll_seconds = poll_seconds
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._poller: asyncio.Task[None] | None = None
         self._server: uvicorn.Server | None = None
+        self.retry_base_seconds = 1.0
 
     @property
     def asgi_app(self):  # type: ignore[no-untyped-def]
@@ -109,12 +111,23 @@ class TelegramService:
                 access_log=False,  # access lines would name every chat's requests
             )
             self._server = uvicorn.Server(config)
-            self._tasks.append(asyncio.create_task(self._server.serve()))
+            serving = asyncio.create_task(self._server.serve())
+            self._tasks.append(serving)
+            # Return only once the endpoint listens, so the first update is not refused.
+            # uvicorn offers a flag, not an event, for "listening".
+            while not self._server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            if serving.done():
+                serving.result()  # raises why the server could not start (e.g. port in use)
         else:
             await self.application.bot.delete_webhook()
-            self._tasks.append(
-                asyncio.create_task(
-                    poll(self.application, self.bridge, self._stop, self.poll_seconds)
+            self._poller = asyncio.create_task(
+                poll(
+                    self.application,
+                    self.bridge,
+                    self._stop,
+                    self.poll_seconds,
+                    self.retry_base_seconds,
                 )
             )
         log.info("telegram bot started", extra={"mode": settings.telegram_mode})
@@ -135,11 +148,12 @@ class TelegramService:
         self.staff_mail.set()
         if self._server is not None:
             self._server.should_exit = True
-        for task in self._tasks:
+        if self._poller is not None:
+            self._poller.cancel()  # a long poll can take 30 s to return on its own
             with contextlib.suppress(asyncio.CancelledError):
-                if task.get_coro().__qualname__.startswith("poll"):  # type: ignore[union-attr]
-                    task.cancel()  # a long poll can take 30 s to return on its own
-                await task
+                await self._poller
+        for task in self._tasks:
+            await task
         self.scheduler.shutdown(wait=False)
         await self.application.stop()
         await self.application.shutdown()

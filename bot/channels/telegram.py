@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -126,6 +127,8 @@ class TelegramBridge:
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
     failed: set[int] = field(default_factory=set)
+    # Updates that failed because the database was unreachable: retried without limit.
+    outage: set[int] = field(default_factory=set)
 
     async def handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """PTB handler for every update."""
@@ -136,9 +139,11 @@ class TelegramBridge:
             async with self._locks[incoming.chat_id]:
                 outcome = await self.runner.run(incoming)
                 await self.runner.deliver(outcome, self.senders)
-        except Exception:
+        except Exception as error:
             # Not confirmed: the poller or Telegram's webhook retry will bring it back.
             self.failed.add(update.update_id)
+            if isinstance(error, (DBAPIError, OSError)):
+                self.outage.add(update.update_id)
             raise
         if update.callback_query is not None:
             try:
@@ -158,6 +163,7 @@ class TelegramBridge:
     async def process(self, application: Application, update: Update) -> bool:  # type: ignore[type-arg]
         """Run one update through PTB; True when its turn committed (or it needed none)."""
         self.failed.discard(update.update_id)
+        self.outage.discard(update.update_id)
         await application.process_update(update)
         return update.update_id not in self.failed
 
@@ -178,11 +184,12 @@ async def poll(
     bridge: TelegramBridge,
     stop: asyncio.Event,
     poll_seconds: int = 30,
+    retry_base_seconds: float = 1.0,
 ) -> None:
     """Long-poll getUpdates; the offset moves past an update only after its turn committed."""
     offset: int | None = None
     attempts: dict[int, int] = {}
-    delay = 1.0
+    delay = retry_base_seconds
     while not stop.is_set():
         try:
             updates = await application.bot.get_updates(
@@ -193,7 +200,7 @@ async def poll(
             await _pause(stop, delay)
             delay = min(delay * 2, 30.0)
             continue
-        delay = 1.0
+        delay = retry_base_seconds
         for update in updates:
             if stop.is_set():
                 return
@@ -202,14 +209,16 @@ async def poll(
                 attempts.pop(update.update_id, None)
                 continue
             tries = attempts[update.update_id] = attempts.get(update.update_id, 0) + 1
-            if tries >= MAX_UPDATE_ATTEMPTS:
+            # A database outage is waited out however long it lasts; a bug that fails one
+            # update every time must not hold up every other patient's messages for ever.
+            if tries >= MAX_UPDATE_ATTEMPTS and update.update_id not in bridge.outage:
                 log.error(
                     "update skipped after repeated failures", extra={"update_id": update.update_id}
                 )
                 offset = update.update_id + 1
                 attempts.pop(update.update_id, None)
                 continue
-            await _pause(stop, min(2.0**tries, 30.0))
+            await _pause(stop, min(retry_base_seconds * 2.0 ** min(tries, 10), 30.0))
             break  # fetch again from this update: later ones must not overtake it
 
 

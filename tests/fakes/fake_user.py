@@ -338,7 +338,7 @@ class FakeUser(_ChatView):
         text: str,
         *,
         chat: FakeGroup | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - part of the agreed test API
+        timeout: float = 5.0,
         expect: int = 0,
     ) -> list[FakeMessage]:
         """Send `text`, wait until the bot processed it and return its NEW messages in that chat.
@@ -357,7 +357,7 @@ class FakeUser(_ChatView):
         label: str,
         message: FakeMessage | None = None,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 - part of the agreed test API
+        timeout: float = 5.0,
         expect: int = 0,
     ) -> list[FakeMessage]:
         """Press a button, wait until processed and return NEW bot messages in that chat."""

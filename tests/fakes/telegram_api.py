@@ -745,7 +745,7 @@ class FakeTelegramAPI:
     async def wait_processed(
         self,
         update_id: int,
-        timeout: float = 5.0,  # noqa: ASYNC109 - part of the agreed test API
+        timeout: float = 5.0,
     ) -> None:
         """Return once update_id is confirmed (polling) or acknowledged with 2xx (webhook)."""
         entry = self._latest.get(update_id)
@@ -771,7 +771,7 @@ class FakeTelegramAPI:
     async def wait_for(
         self,
         predicate: Callable[[], bool],
-        timeout: float = 5.0,  # noqa: ASYNC109 - part of the agreed test API
+        timeout: float = 5.0,
     ) -> None:
         """Wait until predicate() is true; re-checked whenever the bot sends/edits/deletes."""
         async with self._changed:
@@ -790,7 +790,7 @@ class FakeTelegramAPI:
 
     async def wait_until_polling(
         self,
-        timeout: float = 5.0,  # noqa: ASYNC109 - part of the agreed test API
+        timeout: float = 5.0,
     ) -> None:
         """Wait until the bot has a getUpdates long poll parked (i.e. it is idle and listening)."""
         try:
@@ -804,7 +804,7 @@ class FakeTelegramAPI:
         chat_id: int,
         mark: int,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 - part of the agreed test API
+        timeout: float = 5.0,
         expect: int = 0,
     ) -> list[FakeMessage]:
         """Wait for update_id, then return bot messages in chat_id sent after index `mark`."""

@@ -1,0 +1,355 @@
+"""Enrolment through neutral events: the happy path and every bad input the issue lists."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.clock import ManualClock
+from bot.db.models import Conversation, InboxUpdate, Invite, OutboxMessage, Person
+from bot.runtime import Runtime
+from bot.services.invites import pretty_code
+from tests.conftest import STAFF_ID
+from tests.helpers import Chat, enrol_patient, make_cohort, make_invites
+
+
+async def count(runtime: Runtime, model: type) -> int:
+    async with runtime.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_patient_enrols_with_consent_and_name(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+
+    await chat.command("start", invite.code)
+    assert "welcome to PMP Companion" in chat.text
+    assert "Tuesday Group A" in chat.text and "Monday 7 December 2026" in chat.text
+    assert "unless we think you or someone else may be at risk" in chat.text
+    assert chat.labels == ["Yes, I agree", "No, thank you"]
+
+    await chat.press("Yes, I agree")
+    assert "What would you like us to call you?" in chat.text
+
+    await chat.say("  Robin  ")
+    assert "Thank you, Robin. You have joined Tuesday Group A." in chat.text
+    assert "Pain Clinic, Room 4" in chat.text
+    assert chat.labels == ["Today", "My programme", "Help", "Privacy"]
+
+    async with runtime.sessions() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None
+        assert (person.display_name, person.role, person.cohort_id) == (
+            "Robin",
+            "patient",
+            cohort.id,
+        )
+        assert person.consented_at == runtime.clock.now()
+        stored = await session.get(Invite, invite.id)
+        assert stored is not None and stored.used_by_person_id == person.id
+        staff = list(
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == "staff"))
+        )
+        assert [m.kind for m in staff] == ["patient_joined"]
+        assert "Robin" in staff[0].text and f"P{person.id}" in staff[0].text
+
+
+async def test_typed_code_in_any_case_with_hyphen_starts_enrolment(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.say(pretty_code(invite.code).lower())
+    assert chat.labels == ["Yes, I agree", "No, thank you"]
+
+
+async def test_wrong_code_gets_a_kind_reply_and_keeps_nothing(runtime: Runtime) -> None:
+    await make_cohort(runtime)
+    chat = Chat(runtime)
+    await chat.command("start", "ZZZZ-ZZZZ")
+    assert "couldn't find that code" in chat.text
+    await chat.command("start", "not a code at all!")
+    assert "couldn't find that code" in chat.text
+    assert await count(runtime, Conversation) == 0
+    assert await count(runtime, Person) == 0
+
+
+async def test_used_code_is_refused(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    first = Chat(runtime, user_id="first")
+    await first.command("start", invite.code)
+    await first.press("Yes, I agree")
+    await first.say("Robin")
+    second = Chat(runtime, user_id="second")
+    await second.command("start", invite.code)
+    assert "already been used" in second.text
+    assert await count(runtime, Person) == 1
+
+
+async def test_expired_code_is_refused(runtime: Runtime, clock: ManualClock) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    clock.advance(timedelta(days=14, seconds=1))
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    assert "expired" in chat.text
+    assert await count(runtime, Conversation) == 0
+
+
+async def test_code_expiring_during_enrolment_is_explained(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    await chat.press("Yes, I agree")
+    clock.advance(timedelta(days=15))
+    await chat.say("Robin")
+    assert "expired" in chat.text
+    assert await count(runtime, Person) == 0
+
+
+async def test_staff_code_is_refused_for_someone_not_on_the_staff_list(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort, role="staff")
+    chat = Chat(runtime, user_id="424242", channel="telegram")
+    await chat.command("start", invite.code)
+    assert "code is for members of staff" in chat.text
+    assert await count(runtime, Conversation) == 0
+
+
+async def test_patient_code_is_refused_for_a_staff_account(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime, user_id=str(STAFF_ID), channel="telegram")
+    await chat.command("start", invite.code)
+    assert "code is for a patient" in chat.text
+    async with runtime.sessions() as session:
+        stored = await session.get(Invite, invite.id)
+        assert stored is not None and stored.used_at is None
+
+
+async def test_staff_member_links_their_account(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort, role="staff")
+    chat = Chat(runtime, user_id=str(STAFF_ID), channel="telegram")
+    await chat.command("start", invite.code)
+    assert "You are on the staff list" in chat.text
+    await chat.say("Sam Okafor")
+    assert "Your account is linked" in chat.text
+    async with runtime.sessions() as session:
+        person = await session.scalar(select(Person))
+        assert person is not None and (person.role, person.cohort_id) == ("staff", None)
+
+
+async def test_enrolled_patient_opening_another_invite_keeps_their_group(runtime: Runtime) -> None:
+    chat = await enrol_patient(runtime)
+    other_group = await make_cohort(runtime)
+    (other,) = await make_invites(runtime, other_group)
+    await chat.command("start", other.code)
+    assert "You have already joined Tuesday Group A, Robin" in chat.text
+    assert "Today" in chat.labels
+    async with runtime.sessions() as session:
+        stored = await session.get(Invite, other.id)
+        assert stored is not None and stored.used_at is None
+    assert await count(runtime, Person) == 1
+
+
+async def test_second_enrolment_with_the_same_code_by_the_same_account(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    await chat.press("Yes, I agree")
+    await chat.say("Robin")
+    await chat.command("start", invite.code)
+    assert "You have already joined" in chat.text
+    assert await count(runtime, Person) == 1
+
+
+async def test_declining_keeps_nothing_but_the_declined_invite(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    await chat.press("No, thank you")
+    assert "I haven't saved anything about you" in chat.text
+    assert await count(runtime, Person) == 0
+    assert await count(runtime, Conversation) == 0
+    async with runtime.sessions() as session:
+        stored = await session.get(Invite, invite.id)
+        assert stored is not None and stored.declined_at is not None and stored.used_at is None
+    # Changing their mind later still works.
+    await chat.command("start", invite.code)
+    await chat.press("Yes, I agree")
+    await chat.say("Robin")
+    assert "You have joined" in chat.text
+
+
+async def test_cancel_during_enrolment_forgets_them(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    await chat.press("Yes, I agree")
+    await chat.command("cancel")
+    assert "I haven't saved anything about you" in chat.text
+    assert await count(runtime, Conversation) == 0
+    await chat.say("Robin")
+    assert "I can only help people taking part" in chat.text
+
+
+async def test_global_commands_during_enrolment_keep_the_place(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    await chat.press("Yes, I agree")
+    for command, expected in [
+        ("menu", "haven't finished joining"),
+        ("help", "NHS 111"),
+        ("privacy", "Who sees it"),
+        ("frobnicate", "don't know that command"),
+    ]:
+        await chat.command(command)
+        assert expected in chat.text, command
+        assert chat.replies[-1].text.startswith("Thank you. What would you like us to call you?")
+    await chat.say("Robin")
+    assert "You have joined" in chat.text
+
+
+async def test_stranger_gets_an_explanation_and_nothing_is_kept(runtime: Runtime) -> None:
+    chat = Chat(runtime, user_id="stranger")
+    for send in (chat.say("hello?"), chat.command("menu"), chat.command("start")):
+        await send
+        assert "I can only help people taking part in the programme" in chat.text
+    await chat.event(kind="button", payload="m:today", message_chat_id="stranger")
+    assert "I can only help people taking part" in chat.text
+    assert await count(runtime, Conversation) == 0
+    assert await count(runtime, Person) == 0
+    # The inbox keeps only the update id, never who sent it or what it said.
+    assert set(InboxUpdate.__table__.columns.keys()) == {
+        "id",
+        "channel",
+        "update_id",
+        "received_at",
+    }
+    assert await count(runtime, InboxUpdate) == 4
+
+
+async def test_sticker_photo_or_voice_gets_a_reply_and_the_prompt_again(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    await chat.press("Yes, I agree")
+    await chat.sticker()
+    assert "I can only read typed messages" in chat.text
+    assert "What would you like us to call you?" in chat.text
+
+
+async def test_unusable_names_are_reprompted_and_nothing_is_lost(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    await chat.press("Yes, I agree")
+    for bad in ["x" * 5000, "🙂🙂🙂", "   ", "12345"]:
+        await chat.say(bad)
+        assert "can't use that as a name" in chat.text
+        assert "up to 40 characters" in chat.text
+        assert all(len(reply.text) <= 4096 for reply in chat.replies)
+    await chat.say("مريم")  # right-to-left text is a fine name
+    assert "Thank you, مريم." in chat.text
+
+
+async def test_markup_characters_are_kept_literally(runtime: Runtime) -> None:
+    chat = await enrol_patient(runtime, name="<b>Jo</b> *_[x](y)")
+    assert "Thank you, <b>Jo</b> *_[x](y)." in chat.text
+
+
+async def test_typed_answer_to_a_choice_is_accepted_and_nonsense_reprompted(
+    runtime: Runtime,
+) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    await chat.say("maybe later")
+    assert 'Please tap "Yes, I agree"' in chat.text
+    assert chat.labels == ["Yes, I agree", "No, thank you"]
+    await chat.say("yes, i agree")
+    assert "What would you like us to call you?" in chat.text
+
+
+async def test_old_button_is_not_used(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    consent = await chat.command("start", invite.code)
+    await chat.press("Yes, I agree", consent)
+    await chat.press("No, thank you", consent)  # the earlier message's other button
+    assert "That button is from an earlier message" in chat.text
+    assert "What would you like us to call you?" in chat.text
+    assert await count(runtime, Conversation) == 1
+
+
+async def test_old_menu_buttons_still_work(runtime: Runtime) -> None:
+    chat = await enrol_patient(runtime)
+    menu = chat.replies
+    await chat.command("help")
+    await chat.press("Today", menu)
+    assert "Your programme with Tuesday Group A starts on Monday 7 December 2026" in chat.text
+
+
+async def test_the_same_update_twice_has_one_effect(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    await chat.press("Yes, I agree")
+    first = await chat.event(update_id="dup-1", kind="text", text="Robin")
+    again = await chat.event(update_id="dup-1", kind="text", text="Robin")
+    assert first and again == []
+    assert chat.last_outcome is not None and chat.last_outcome.duplicate
+    assert await count(runtime, Person) == 1
+
+
+async def test_button_pressed_by_someone_else_is_refused_quietly(runtime: Runtime) -> None:
+    owner = await enrol_patient(runtime)
+    intruder = Chat(runtime, user_id="intruder")
+    payload = owner.replies[-1].buttons[0][0].payload
+    replies = await intruder.event(
+        kind="button", payload=payload, chat_id=owner.user_id, message_chat_id=owner.user_id
+    )
+    assert replies == []
+    assert intruder.last_outcome is not None
+    assert intruder.last_outcome.alert == "Sorry, this button is for someone else."
+
+
+async def test_forwarded_text_is_not_taken_as_an_answer(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    await chat.command("start", invite.code)
+    await chat.press("Yes, I agree")
+    await chat.say("Robin", forwarded=True)
+    assert "forwarded message" in chat.text
+    assert await count(runtime, Person) == 0
+
+
+async def test_two_people_racing_for_one_code(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    first, second = Chat(runtime, user_id="a"), Chat(runtime, user_id="b")
+    for chat in (first, second):
+        await chat.command("start", invite.code)
+        await chat.press("Yes, I agree")
+    await first.say("Alex")
+    await second.say("Bea")
+    assert "You have joined" in first.text
+    assert "already been used" in second.text
+    assert await count(runtime, Person) == 1

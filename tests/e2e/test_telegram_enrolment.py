@@ -1,0 +1,296 @@
+"""A patient joins through a real deep link, over the real PTB Application, polling and webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.config import Settings
+from bot.db.models import InboxUpdate, Person
+from bot.runtime import Runtime, configure_logging
+from bot.services.invites import deep_link
+from bot.telegram_service import TelegramService
+from tests.conftest import BOT_USERNAME, STAFF_ID
+from tests.e2e.conftest import start_service
+from tests.fakes.fake_user import FakeGroup
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.helpers import make_cohort, make_invites
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5) -> None:
+    """Wait until a condition about background work holds (no fixed sleeps)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def people(runtime: Runtime) -> list[Person]:
+    async with runtime.sessions() as session:
+        return list(await session.scalars(select(Person)))
+
+
+async def test_patient_enrols_through_the_deep_link(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime, staff_group: FakeGroup
+) -> None:
+    cohort = await make_cohort(runtime, mode="online")
+    (invite,) = await make_invites(runtime, cohort)
+    link = deep_link(BOT_USERNAME, invite.code)
+    assert link == f"https://t.me/{BOT_USERNAME}?start={invite.code}"
+    user = api.user(9001, first_name="Robin")
+
+    # Opening the deep link makes Telegram send "/start <payload>".
+    welcome, consent = await user.ask(f"/start {link.split('start=')[1]}")
+    assert "You have been invited to join Tuesday Group A" in welcome.text
+    assert consent.labels == ["Yes, I agree", "No, thank you"]
+    assert consent.parse_mode is None  # plain text: nothing the patient types can become markup
+
+    (ask_name,) = await user.tap("Yes, I agree")
+    assert "What would you like us to call you?" in ask_name.text
+    assert user.callback_answers, "the button press was answered, so the spinner stops"
+
+    done, menu = await user.ask("Robin")
+    assert "You have joined Tuesday Group A" in done.text
+    assert "online, by video" in done.text
+    assert menu.labels == ["Today", "My programme", "Help", "Privacy"]
+
+    (today,) = await user.tap("Today")
+    assert "starts on Monday 7 December 2026" in today.text
+    assert "https://video.example.org/pmp-a" in today.text
+
+    await api.wait_for(lambda: bool(staff_group.messages))
+    assert "New patient joined Tuesday Group A: Robin" in staff_group.last.text
+    [person] = await people(runtime)
+    assert (person.channel_user_id, person.chat_id) == ("9001", "9001")
+
+
+async def test_commands_work_from_anywhere(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    user = api.user(9002)
+    await user.ask(f"/start {invite.code}")
+    replies = await user.ask("/help")
+    assert "NHS 111" in replies[0].text and "Yes, I agree" in replies[-1].labels
+    replies = await user.ask("/privacy")
+    assert "Who sees it" in replies[0].text
+    (cancelled,) = await user.ask("/cancel")
+    assert "I haven't saved anything about you" in cancelled.text
+    (stranger,) = await user.ask("/menu")
+    assert "I can only help people taking part" in stranger.text
+
+
+async def test_non_text_messages_get_a_kind_reply(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    user = api.user(9003)
+    await user.ask(f"/start {invite.code}")
+    await user.tap("Yes, I agree")
+    for send in (user.send_sticker, user.send_photo, user.send_voice, user.send_document):
+        mark = len(api.sent)
+        update_id = await send()
+        replies = await api.collect_new(update_id, user.chat_id, mark)
+        assert "I can only read typed messages" in replies[0].text
+        assert "What would you like us to call you?" in replies[-1].text
+    mark = len(api.sent)
+    update_id = await user.send_forwarded("Morgan")
+    replies = await api.collect_new(update_id, user.chat_id, mark)
+    assert "forwarded message" in replies[0].text
+    assert await people(runtime) == []
+
+
+async def test_long_markup_emoji_and_right_to_left_text(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    user = api.user(9004)
+    await user.ask(f"/start {invite.code}")
+    await user.tap("Yes, I agree")
+    invalid, prompt = await user.ask("x" * 4096)
+    assert "can't use that as a name" in invalid.text and "call you" in prompt.text
+    done, _menu = await user.ask("<b>Jo</b> *bold* _it_ 🙂 مريم")
+    assert "Thank you, <b>Jo</b> *bold* _it_ 🙂 مريم." in done.text
+    assert done.parse_mode is None
+
+
+async def test_wrong_used_and_other_role_codes(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime)
+    (patient_code,) = await make_invites(runtime, cohort)
+    (staff_code,) = await make_invites(runtime, cohort, role="staff")
+    (reply,) = await api.user(9005).ask("/start ZZZZZZZZ")
+    assert "couldn't find that code" in reply.text
+    (reply,) = await api.user(9006).ask(f"/start {staff_code.code}")
+    assert "code is for members of staff" in reply.text
+    (reply,) = await api.user(STAFF_ID).ask(f"/start {patient_code.code}")
+    assert "code is for a patient" in reply.text
+    staff = api.user(STAFF_ID)
+    (ask_name,) = await staff.ask(f"/start {staff_code.code}")
+    assert "staff list" in ask_name.text
+    (linked,) = await staff.ask("Sam")
+    assert "Your account is linked" in linked.text
+    (reply,) = await api.user(9007).ask(f"/start {staff_code.code}")
+    assert "already been used" in reply.text
+
+
+async def test_the_same_update_delivered_twice_has_one_effect(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    user = api.user(9008)
+    await user.ask(f"/start {invite.code}")
+    await user.tap("Yes, I agree")
+    mark = len(api.sent)
+    first = await user.send("Robin")
+    await api.wait_processed(first)
+    again = api.redeliver(first)
+    assert again == first
+    # Updates are handled in order, so once a later one is done the copy has been handled too.
+    marker = await user.send("/privacy")
+    await api.wait_processed(marker)
+    replies = [m for m in api.sent[mark:] if m.chat_id == user.chat_id][:-1]
+    assert [r.text.split(".")[0] for r in replies][:1] == ["Thank you, Robin"]
+    assert len(replies) == 2  # "joined" and the menu, once
+    assert len(await people(runtime)) == 1
+    async with runtime.sessions() as session:
+        rows = await session.scalar(
+            select(func.count()).select_from(InboxUpdate).where(InboxUpdate.update_id == str(first))
+        )
+    assert rows == 1
+
+
+async def test_button_on_an_old_message_and_a_button_of_someone_else(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime)
+    invite_a, _invite_b = await make_invites(runtime, cohort, count=2)
+    owner = api.user(9010)
+    _welcome, consent = await owner.ask(f"/start {invite_a.code}")
+    await owner.tap("Yes, I agree", consent)
+    old, prompt = await owner.tap("No, thank you", consent)
+    assert "That button is from an earlier message" in old.text
+    assert "call you" in prompt.text
+
+    intruder = api.user(9011)
+    mark = len(api.sent)
+    update_id = await intruder.press("Yes, I agree", consent)
+    await api.wait_processed(update_id)
+    assert api.sent[mark:] == []
+    assert intruder.callback_answers[-1].text == "Sorry, this button is for someone else."
+    assert intruder.callback_answers[-1].show_alert
+
+
+async def test_forged_button_data_gets_a_reply(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    user = api.user(9012)
+    await user.ask("hello")
+    mark = len(api.sent)
+    update_id = await user.press_data("d:999:yes", user.last)
+    replies = await api.collect_new(update_id, user.chat_id, mark)
+    assert (
+        "I can only help people taking part" in replies[0].text
+        or "earlier message" in replies[0].text
+    )
+
+
+async def test_webhook_refuses_a_wrong_or_missing_secret(
+    runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup
+) -> None:
+    service = await start_service(runtime, api, "webhook")
+    try:
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 9020, "type": "private", "first_name": "Eve"},
+                "from": {"id": 9020, "is_bot": False, "first_name": "Eve"},
+                "text": "hello",
+            },
+        }
+        assert await api.post_webhook_raw(update, secret="wrong-secret") == 403
+        assert await api.post_webhook_raw(update, secret=None) == 403
+        assert api.messages_in(9020) == []
+        assert await api.post_webhook_raw(update) == 200
+    finally:
+        await service.stop()
+
+
+async def test_webhook_answers_only_after_the_turn_is_committed(
+    runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup
+) -> None:
+    service = await start_service(runtime, api, "webhook")
+    try:
+        cohort = await make_cohort(runtime)
+        (invite,) = await make_invites(runtime, cohort)
+        user = api.user(9021)
+        await user.ask(f"/start {invite.code}")
+        await user.tap("Yes, I agree")
+        update_id = await user.send("Robin")
+        await api.wait_processed(update_id)  # the webhook POST got its 200
+        assert [p.display_name for p in await people(runtime)] == ["Robin"]
+    finally:
+        await service.stop()
+
+
+async def test_polling_does_not_confirm_an_update_whose_turn_failed(
+    runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup
+) -> None:
+    from sqlalchemy import text
+
+    service = await start_service(runtime, api, "polling")
+    try:
+        user = api.user(9022)
+        async with runtime.engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE inbox_update RENAME TO inbox_away"))
+        update_id = await user.send("hello")
+        await eventually(lambda: update_id in service.bridge.outage)
+        calls = sum(1 for method, _ in api.calls if method == "getUpdates")
+        await eventually(lambda: sum(1 for m, _ in api.calls if m == "getUpdates") >= calls + 2)
+        assert api.last_offset is None or api.last_offset <= update_id
+        async with runtime.engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE inbox_away RENAME TO inbox_update"))
+        await api.wait_processed(update_id, timeout=10)
+        assert "I can only help people taking part" in user.last.text
+    finally:
+        await service.stop()
+
+
+@pytest.mark.parametrize("mode", ["polling"])
+async def test_logs_carry_no_message_text_names_or_token(
+    mode: str,
+    runtime: Runtime,
+    api: FakeTelegramAPI,
+    staff_group: FakeGroup,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings: Settings = runtime.settings.model_copy(update={"log_level": "DEBUG"})
+    configure_logging(settings)
+    caplog.set_level(logging.DEBUG)
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    service = await start_service(runtime, api, mode)
+    try:
+        cohort = await make_cohort(runtime)
+        (invite,) = await make_invites(runtime, cohort)
+        user = api.user(9030)
+        await user.ask(f"/start {invite.code}")
+        await user.tap("Yes, I agree")
+        await user.ask("Wilhelmina")
+        await user.ask("my secret worry")
+    finally:
+        await service.stop()
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "turn committed" in logged
+    for secret in ("Wilhelmina", "my secret worry", invite.code, settings.telegram_bot_token):
+        assert secret not in logged

@@ -1,0 +1,51 @@
+"""Settings parsing and the staff check."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bot.config import ANONYMOUS_ADMIN_ID, Settings
+
+
+def test_staff_ids_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAFF_TELEGRAM_IDS", "11, 22;33")
+    monkeypatch.setenv("STAFF_CHAT_ID", "-1001234")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.staff_telegram_ids == [11, 22, 33]
+    assert settings.staff_chat_id == -1001234
+    assert settings.is_staff(22) and not settings.is_staff(44)
+
+
+def test_anonymous_group_admin_is_never_staff() -> None:
+    settings = Settings(_env_file=None, staff_telegram_ids=[ANONYMOUS_ADMIN_ID])  # type: ignore[call-arg]
+    assert not settings.is_staff(ANONYMOUS_ADMIN_ID)
+
+
+def test_defaults() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.telegram_api_base_url == "https://api.telegram.org/bot"
+    assert settings.timezone == "Europe/London" and settings.telegram_mode == "polling"
+    assert "token" not in repr(settings).lower() or "telegram_bot_token" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timezone", "Mars/Olympus"),
+        ("telegram_mode", "carrier-pigeon"),
+        ("webhook_secret_token", "has space"),
+    ],
+)
+def test_bad_settings_fail_at_start(field: str, value: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, **{field: value})  # type: ignore[call-arg]
+
+
+def test_env_example_documents_every_setting() -> None:
+    from pathlib import Path
+
+    example = (Path(__file__).parent.parent / ".env.example").read_text()
+    for name in Settings.model_fields:
+        assert f"{name.upper()}=" in example, name

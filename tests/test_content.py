@@ -1,0 +1,103 @@
+"""Every template renders with exactly the variables it documents; labels are words."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from jinja2 import meta
+
+from bot.content import CONTENT_DIR, Content
+from scheduler.calendar import DayStatus
+
+content = Content()
+TEMPLATES = sorted(
+    p.relative_to(CONTENT_DIR).with_suffix("").as_posix() for p in CONTENT_DIR.rglob("*.j2")
+)
+_VARS = re.compile(r"\{#\s*vars:\s*(.*?)\s*#\}")
+
+COHORT = SimpleNamespace(
+    name="Group A",
+    start_date=date(2026, 12, 7),
+    mode="online",
+    location=None,
+    video_link="https://video.example.org/a",
+)
+SAMPLES: dict[str, Any] = {
+    "name": "Robin",
+    "cohort": COHORT,
+    "cohort_name": "Group A",
+    "person": SimpleNamespace(display_name="Robin", id=7),
+    "status": DayStatus(
+        "between_days", day_number=3, next_day=date(2026, 12, 8), next_day_number=2
+    ),
+    "sessions": content.timetable(),
+    "last_day": date(2026, 12, 24),
+    "days": [(1, date(2026, 12, 7)), (2, date(2026, 12, 8))],
+    "today": date(2026, 12, 7),
+    "is_patient": True,
+    "limit": 40,
+    "name_limit": 40,
+    "low": 0,
+    "high": 10,
+    "code": "ABCD-EFGH",
+    "now": datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+    "messages": ["A message for staff"],
+    "count": 2,
+}
+
+
+def documented(name: str) -> set[str]:
+    """The variables a template's first-line comment lists."""
+    source = (CONTENT_DIR / f"{name}.j2").read_text(encoding="utf-8")
+    found = _VARS.search(source)
+    assert found, f"{name}.j2 must start with a {{# vars: ... #}} comment"
+    listed = found.group(1)
+    return set() if listed == "(none)" else {v.strip() for v in listed.split(",")}
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_documents_the_variables_it_uses(name: str) -> None:
+    source = (CONTENT_DIR / f"{name}.j2").read_text(encoding="utf-8")
+    used = meta.find_undeclared_variables(content.env.parse(source))
+    assert used <= documented(name), f"{name} uses undocumented {used - documented(name)}"
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_renders_with_its_documented_variables(name: str) -> None:
+    text = content.render(name, **{key: SAMPLES[key] for key in documented(name)})
+    assert text.strip()
+    assert len(text) <= 4096
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_uses_british_spelling(name: str) -> None:
+    source = (CONTENT_DIR / f"{name}.j2").read_text(encoding="utf-8").lower()
+    for american in ("program ", "programs", "color", "center", "organize", "cancelation"):
+        assert american not in source, f"{name}: {american!r}"
+
+
+def test_missing_variable_fails_loudly() -> None:
+    with pytest.raises(Exception, match="undefined"):
+        content.render("menu/menu")
+
+
+@pytest.mark.parametrize("key", sorted(content.labels))
+def test_button_labels_are_words(key: str) -> None:
+    label = content.label(key)
+    assert any(ch.isalpha() for ch in label), f"{key} must be words, not only symbols"
+    assert len(label) <= 30
+
+
+def test_timetable_matches_the_typical_day() -> None:
+    times = [s["time"] for s in content.timetable()]
+    assert times == ["09:30", "09:45", "11:00", "11:30", "12:30", "13:30", "14:00", "15:00"]
+
+
+def test_every_template_is_in_content_folder() -> None:
+    assert Path(CONTENT_DIR, "common", "privacy.j2").exists()
+    assert len(TEMPLATES) >= 30
