@@ -1,0 +1,155 @@
+"""The outbox dispatcher: claims atomically, retries with back-off, gives up only where it may."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.channels.types import DeliveryError, RecipientBlocked, Reply
+from bot.clock import ManualClock
+from bot.db.models import OutboxMessage, Person
+from bot.runtime import Runtime
+from scheduler.dispatcher import CLAIM_LEASE, MAX_ATTEMPTS, Dispatcher, claim_due
+
+
+@dataclass
+class FlakySender:
+    """A channel that fails in the ways we ask it to, then works."""
+
+    channel: str = "console"
+    failures: list[Exception] = field(default_factory=list)
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((chat_id, reply.text))
+
+
+async def add_rows(
+    runtime: Runtime, count: int, priority: int = 1, person_id: int | None = None
+) -> None:
+    now = runtime.clock.now()
+    async with runtime.sessions() as session, session.begin():
+        session.add_all(
+            OutboxMessage(
+                channel="console",
+                chat_id=f"chat-{n}",
+                person_id=person_id,
+                kind="test",
+                priority=priority,
+                text=f"message {n}",
+                status="pending",
+                attempts=0,
+                not_before=now,
+                created_at=now,
+            )
+            for n in range(count)
+        )
+
+
+async def rows(runtime: Runtime) -> list[OutboxMessage]:
+    async with runtime.sessions() as session:
+        return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+async def test_sends_each_due_row_once(runtime: Runtime) -> None:
+    await add_rows(runtime, 5)
+    sender = FlakySender()
+    dispatcher = Dispatcher(runtime.sessions, {"console": sender}, runtime.clock)
+    assert await dispatcher.drain() == 5
+    assert await dispatcher.drain() == 0
+    assert [text for _chat, text in sender.sent] == [f"message {n}" for n in range(5)]
+    assert {row.status for row in await rows(runtime)} == {"sent"}
+
+
+async def test_urgent_rows_go_first(runtime: Runtime) -> None:
+    await add_rows(runtime, 2, priority=2)
+    await add_rows(runtime, 1, priority=0)
+    sender = FlakySender()
+    await Dispatcher(runtime.sessions, {"console": sender}, runtime.clock).drain()
+    assert sender.sent[0] == ("chat-0", "message 0") and len(sender.sent) == 3
+    first = (await rows(runtime))[2]
+    assert first.priority == 0 and first.sent_at is not None
+
+
+async def test_retry_after_is_honoured(runtime: Runtime, clock: ManualClock) -> None:
+    await add_rows(runtime, 1)
+    sender = FlakySender(failures=[DeliveryError("retry_after", retry_after=30)])
+    dispatcher = Dispatcher(runtime.sessions, {"console": sender}, clock)
+    assert await dispatcher.run_once() == 1
+    (row,) = await rows(runtime)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.not_before == clock.now() + timedelta(seconds=30)
+    clock.advance(timedelta(seconds=29))
+    assert await dispatcher.run_once() == 0
+    clock.advance(timedelta(seconds=1))
+    assert await dispatcher.run_once() == 1
+    assert sender.sent == [("chat-0", "message 0")]
+
+
+async def test_gives_up_after_bounded_tries_but_never_on_urgent(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await add_rows(runtime, 1, priority=1)
+    await add_rows(runtime, 1, priority=0)
+    sender = FlakySender(failures=[DeliveryError("500")] * (2 * MAX_ATTEMPTS + 2))
+    dispatcher = Dispatcher(runtime.sessions, {"console": sender}, clock)
+    for _ in range(MAX_ATTEMPTS):
+        await dispatcher.run_once()
+        clock.advance(timedelta(minutes=10))
+    normal, urgent = await rows(runtime)
+    assert (normal.status, normal.attempts) == ("failed", MAX_ATTEMPTS)
+    assert urgent.status == "pending" and urgent.attempts >= MAX_ATTEMPTS - 1
+
+
+async def test_blocked_recipient_is_marked_unreachable(runtime: Runtime) -> None:
+    now = runtime.clock.now()
+    async with runtime.sessions() as session, session.begin():
+        person = Person(
+            role="patient",
+            cohort_id=None,
+            display_name="Robin",
+            channel="console",
+            channel_user_id="p1",
+            chat_id="p1",
+            created_at=now,
+        )
+        session.add(person)
+        await session.flush()
+        person_id = person.id
+    await add_rows(runtime, 1, person_id=person_id)
+    sender = FlakySender(failures=[RecipientBlocked("forbidden")])
+    await Dispatcher(runtime.sessions, {"console": sender}, runtime.clock).drain()
+    (row,) = await rows(runtime)
+    assert row.status == "failed"
+    async with runtime.sessions() as session:
+        stored = await session.get(Person, person_id)
+        assert stored is not None and stored.unreachable_at == now
+
+
+async def test_a_claim_left_by_a_dead_process_is_taken_over(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await add_rows(runtime, 2)
+    claimed = await claim_due(runtime.sessions, clock.now())
+    assert len(claimed) == 2
+    # The process that claimed them "dies" here. Within the lease nobody else sends them.
+    assert await claim_due(runtime.sessions, clock.now()) == []
+    clock.advance(CLAIM_LEASE + timedelta(seconds=1))
+    sender = FlakySender()
+    assert await Dispatcher(runtime.sessions, {"console": sender}, clock).drain() == 2
+    assert len(sender.sent) == 2
+
+
+async def test_two_dispatchers_never_send_a_row_twice(runtime: Runtime) -> None:
+    await add_rows(runtime, 200)
+    first, second = FlakySender(), FlakySender()
+    a = Dispatcher(runtime.sessions, {"console": first}, runtime.clock)
+    b = Dispatcher(runtime.sessions, {"console": second}, runtime.clock)
+    await asyncio.gather(a.drain(limit=20), b.drain(limit=20))
+    texts = [text for _chat, text in first.sent + second.sent]
+    assert sorted(texts) == sorted(f"message {n}" for n in range(200))

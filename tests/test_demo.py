@@ -1,0 +1,47 @@
+"""The terminal demo, driven through stdin from enrolment to the menu and the staff view."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from bot.config import Settings
+from bot.demo import run_demo
+
+
+async def run_with_input(tmp_path: Path, typed: str) -> str:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    )
+    out = io.StringIO()
+    await run_demo(settings, stdin=io.StringIO(typed), out=out)
+    return out.getvalue()
+
+
+async def test_demo_from_enrolment_to_menu_and_today(tmp_path: Path) -> None:
+    transcript = await run_with_input(
+        tmp_path,
+        "1\nRobin\n!staff\n!day 1\n1\n!later 1d\n/today\n!time\n!bogus\n!quit\nafter quit\n",
+    )
+    assert "Your joining code is" in transcript
+    assert "[1] Yes, I agree   [2] No, thank you" in transcript
+    assert "What would you like us to call you?" in transcript
+    assert "Thank you, Robin. You have joined Demo group." in transcript
+    assert "[1] Today   [2] My programme   [3] Help   [4] Privacy" in transcript
+    assert "The staff group has 1 new message" in transcript
+    assert "New patient joined Demo group: Robin" in transcript
+    assert "Today is day 1 of 12." in transcript
+    assert "Today is day 2 of 12." in transcript
+    assert "didn't understand that demo command" in transcript
+    assert "after quit" not in transcript
+
+
+async def test_demo_declining_and_end_of_input(tmp_path: Path) -> None:
+    transcript = await run_with_input(tmp_path, "2\n")
+    assert "I haven't saved anything about you" in transcript
+
+
+async def test_demo_starts_afresh_each_time(tmp_path: Path) -> None:
+    await run_with_input(tmp_path, "1\nRobin\n")
+    transcript = await run_with_input(tmp_path, "")
+    assert "You have been invited to join Demo group" in transcript
