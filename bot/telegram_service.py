@@ -13,6 +13,7 @@ from telegram.request import BaseRequest
 
 from bot.channels.telegram import CHANNEL, TelegramBridge, TelegramSender, poll, webhook_app
 from bot.runtime import Runtime
+from scheduler import housekeeping
 from scheduler.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,14 @@ class TelegramService:
             coalesce=True,
             max_instances=1,
         )
+        self.scheduler.add_job(
+            self._housekeeping,
+            "cron",
+            hour=3,
+            minute=30,  # outside 01:00-02:59, where DST makes cron times fire twice or never
+            misfire_grace_time=3600,
+            coalesce=True,
+        )
         self.scheduler.start()
         self._tasks.append(asyncio.create_task(self._deliver_staff_mail()))
         if settings.telegram_mode == "webhook":
@@ -131,6 +140,11 @@ class TelegramService:
                 )
             )
         log.info("telegram bot started", extra={"mode": settings.telegram_mode})
+
+    async def _housekeeping(self) -> None:
+        """Delete what we no longer need to keep."""
+        inbox, replies = await housekeeping.purge(self.runtime.sessions, self.runtime.clock.now())
+        log.info("housekeeping", extra={"inbox_deleted": inbox, "replies_deleted": replies})
 
     async def _deliver_staff_mail(self) -> None:
         """Send staff messages as soon as a turn writes them, not at the next tick."""

@@ -353,3 +353,13 @@ async def test_two_people_racing_for_one_code(runtime: Runtime) -> None:
     assert "You have joined" in first.text
     assert "already been used" in second.text
     assert await count(runtime, Person) == 1
+
+
+async def test_patient_text_outside_a_dialog_gets_help_numbers_and_the_menu(
+    runtime: Runtime,
+) -> None:
+    chat = await enrol_patient(runtime)
+    await chat.say("I feel awful today")
+    assert "didn't understand" in chat.text
+    assert "NHS 111" in chat.text and "999" in chat.text
+    assert "Today" in chat.labels
