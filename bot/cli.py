@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from bot.config import Settings
+from bot.db.models import Cohort
 from bot.runtime import Runtime, configure_logging, open_runtime
 from bot.services import cohorts, invites, people
 from bot.services.cohorts import CohortError, CohortRequest
@@ -107,7 +108,7 @@ def cohort() -> None:
     """Programme groups."""
 
 
-def _cohort_dict(item: cohorts.Cohort) -> dict[str, Any]:
+def _cohort_dict(item: Cohort) -> dict[str, Any]:
     return {
         "id": item.id,
         "name": item.name,

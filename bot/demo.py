@@ -13,6 +13,7 @@ from bot.channels.console import CHANNEL, STAFF_CHAT, ConsoleSender
 from bot.channels.types import Incoming
 from bot.clock import ManualClock, SystemClock
 from bot.config import Settings
+from bot.db.models import Cohort
 from bot.runtime import Runtime, open_runtime
 from bot.services import cohorts, invites
 from bot.services.cohorts import CohortRequest
@@ -41,7 +42,7 @@ class Demo:
         self.runner: TurnRunner = runtime.runner({CHANNEL: STAFF_CHAT})
         self.dispatcher = Dispatcher(runtime.sessions, {CHANNEL: self.sender}, clock)
         self.update_id = 0
-        self.cohort: cohorts.Cohort | None = None
+        self.cohort: Cohort | None = None
 
     def show(self, template: str, **variables: object) -> None:
         """Print demo wording (not the bot's)."""

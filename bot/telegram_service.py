@@ -36,11 +36,11 @@ def build_application(
     )
     if settings.telegram_max_messages_per_second > 0:
         # max_retries=0: our outbox retries, so a 429 never blocks urgent sends in here.
-        builder = builder.rate_limiter(
-            AIORateLimiter(
-                overall_max_rate=settings.telegram_max_messages_per_second, max_retries=0
-            )
+        limiter = AIORateLimiter(
+            overall_max_rate=settings.telegram_max_messages_per_second, max_retries=0
         )
+        # PTB types the builder by its rate limiter's generic; ours changes nothing else.
+        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     if request is not None:
         builder = builder.request(request)
     if get_updates_request is not None:

@@ -39,13 +39,10 @@ class TurnOutcome:
 
 async def _record_inbox(session: AsyncSession, incoming: Incoming, now: datetime) -> bool:
     """Insert the inbox row; False when this update was handled before (same channel and id)."""
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     values = {"channel": incoming.channel, "update_id": incoming.update_id, "received_at": now}
-    if dialect == "postgresql":
-        statement = pg_insert(InboxUpdate).values(**values).on_conflict_do_nothing()
-    else:
-        statement = sqlite_insert(InboxUpdate).values(**values).on_conflict_do_nothing()
-    result = await session.execute(statement)
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.execute(insert(InboxUpdate).values(**values).on_conflict_do_nothing())
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

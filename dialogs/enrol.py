@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.db.models import Invite
+from bot.db.models import Cohort, Invite
 from bot.services import cohorts, invites, people
 from bot.services.invites import InviteState
 from dialogs import engine, menu
@@ -32,9 +32,7 @@ async def begin(turn: Turn, typed: str) -> None:
     """Someone brought a code (deep link, `/start CODE` or typed): check it and welcome them."""
     person = turn.person
     if person is not None:
-        cohort = (
-            await turn.session.get(cohorts.Cohort, person.cohort_id) if person.cohort_id else None
-        )
+        cohort = await turn.session.get(Cohort, person.cohort_id) if person.cohort_id else None
         turn.say(
             "enrol/already_enrolled",
             name=person.display_name,

@@ -131,7 +131,7 @@ async def claim_due(
             .order_by(OutboxMessage.priority, OutboxMessage.id)
             .limit(limit)
         )
-        if session.bind.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
         ids = list(await session.scalars(candidates))
         if not ids:
