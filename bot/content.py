@@ -66,6 +66,10 @@ class Content:
         """Every button label, for tests."""
         return dict(self._labels)
 
+    def commands(self) -> dict[str, str]:
+        """Command names and descriptions from `content/commands.toml`."""
+        return {str(k): str(v) for k, v in _load_toml(self.root / "commands.toml").items()}
+
     def timetable(self) -> list[dict[str, str]]:
         """The typical programme day from `content/timetable.toml`."""
         return list(_load_toml(self.root / "timetable.toml")["session"])

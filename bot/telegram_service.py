@@ -8,6 +8,8 @@ import logging
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telegram import BotCommand
+from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
@@ -88,6 +90,7 @@ class TelegramService:
         settings = self.runtime.settings
         await self.application.initialize()
         await self.application.start()
+        await self._publish_commands()
         self.scheduler.add_job(
             self.dispatcher.run_once,
             "interval",
@@ -140,6 +143,16 @@ class TelegramService:
                 )
             )
         log.info("telegram bot started", extra={"mode": settings.telegram_mode})
+
+    async def _publish_commands(self) -> None:
+        """Show our commands beside the message box; a failure here must not stop the bot."""
+        commands = [
+            BotCommand(name, text) for name, text in self.runtime.content.commands().items()
+        ]
+        try:
+            await self.application.bot.set_my_commands(commands)
+        except TelegramError as error:
+            log.warning("could not publish commands", extra={"error": type(error).__name__})
 
     async def _housekeeping(self) -> None:
         """Delete what we no longer need to keep."""

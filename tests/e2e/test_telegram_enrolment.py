@@ -294,3 +294,21 @@ async def test_logs_carry_no_message_text_names_or_token(
     assert "turn committed" in logged
     for secret in ("Wilhelmina", "my secret worry", invite.code, settings.telegram_bot_token):
         assert secret not in logged
+
+
+async def test_commands_are_published_with_their_descriptions(
+    service: TelegramService, api: FakeTelegramAPI
+) -> None:
+    published = [c for commands in api.commands.values() for c in commands]
+    assert [c["command"] for c in published] == ["menu", "today", "help", "privacy", "cancel"]
+    assert all(c["description"] for c in published)
+
+
+async def test_chatter_in_the_staff_group_is_left_alone(
+    service: TelegramService, api: FakeTelegramAPI, staff_group: FakeGroup
+) -> None:
+    nurse = api.user(STAFF_ID)
+    update_id = await staff_group.post(nurse, "/start anyone there?")
+    await api.wait_processed(update_id)
+    assert staff_group.messages == []
+    assert nurse.messages == []

@@ -1,0 +1,96 @@
+"""`pmp run` as an operator starts it: a real process, real settings, the fake Bot API over TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from tests.conftest import BOT_USERNAME
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+PMP = str(Path(sys.executable).with_name("pmp"))
+
+
+@pytest.fixture
+async def served_api(api: FakeTelegramAPI) -> AsyncIterator[str]:
+    """The fake Bot API on a loopback port; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(api.asgi_app, log_level="warning", lifespan="off", loop="asyncio")
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    yield f"http://127.0.0.1:{port}/bot"
+    server.should_exit = True
+    await serving
+    sock.close()
+
+
+async def pmp(env: dict[str, str], *args: str) -> str:
+    """Run a `pmp` command to completion and return what it printed."""
+    process = await asyncio.create_subprocess_exec(
+        PMP, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_pmp_run_serves_a_patient_on_telegram(
+    api: FakeTelegramAPI, served_api: str, db_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "TELEGRAM_BOT_TOKEN": api.token,
+        "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
+        "TELEGRAM_API_BASE_URL": served_api,
+        "LOG_LEVEL": "INFO",
+        "NO_PROXY": "127.0.0.1",
+    }
+    cohort = json.loads(
+        await pmp(
+            env,
+            "cohort",
+            "create",
+            "--name",
+            "Autumn",
+            "--start",
+            "2026-12-07",
+            "--mode",
+            "in-person",
+            "--location",
+            "Room 4",
+            "--json",
+        )
+    )
+    (invite,) = json.loads(
+        await pmp(env, "invite", "create", "--cohort", str(cohort["id"]), "--json")
+    )
+
+    bot = await asyncio.create_subprocess_exec(
+        PMP, "run", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        user = api.user(9100)
+        await api.wait_until_polling(timeout=30)
+        replies = await user.ask(f"/start {invite['code']}", timeout=15)
+        assert "You have been invited to join Autumn" in replies[0].text
+    finally:
+        bot.send_signal(signal.SIGINT)
+        _out, err = await asyncio.wait_for(bot.communicate(), timeout=30)
+    logged = err.decode()
+    assert "telegram bot started" in logged
+    assert api.token not in logged and invite["code"] not in logged
+    assert "Traceback" not in logged
