@@ -240,6 +240,7 @@ def invite_create(cohort_id: int, count: int, role: str, as_json: bool) -> None:
                     "role": i.role,
                     "cohort_id": i.cohort_id,
                     "expires_at": i.expires_at.isoformat(),
+                    "expires_local": f"{i.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}",
                 }
                 for i in made
             ]
@@ -249,7 +250,7 @@ def invite_create(cohort_id: int, count: int, role: str, as_json: bool) -> None:
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     text = "\n".join(
-        f"{i['display']}  {i['link']}  ({i['role']}, expires {i['expires_at'][:10]})" for i in data
+        f"{i['display']}  {i['link']}  ({i['role']}, expires {i['expires_local']})" for i in data
     )
     _emit(data, as_json, text)
 

@@ -94,7 +94,7 @@ class Demo:
             return self.demo_command(text[1:].strip())
         button = self.sender.choice(text)
         if button is not None:
-            await self.send(kind="button", payload=button.payload, message_chat_id=DEMO_USER)
+            await self.send(kind="button", payload=button.payload)
         elif text.startswith("/"):
             head, _, rest = text.partition(" ")
             await self.send(kind="command", command=head[1:].lower(), text=rest.strip())
@@ -137,7 +137,7 @@ async def run_demo(
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     database = Path(settings.database_url.removeprefix("sqlite+aiosqlite:///"))
-    for leftover in (database, database.with_name(database.name + "-wal")):
+    for leftover in [database] + [database.with_name(database.name + s) for s in ("-wal", "-shm")]:
         leftover.unlink(missing_ok=True)
     clock = ManualClock(SystemClock().now())
     runtime = await open_runtime(settings, clock)

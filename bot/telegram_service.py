@@ -13,7 +13,14 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
-from bot.channels.telegram import CHANNEL, TelegramBridge, TelegramSender, poll, webhook_app
+from bot.channels.telegram import (
+    ALLOWED_UPDATES,
+    CHANNEL,
+    TelegramBridge,
+    TelegramSender,
+    poll,
+    webhook_app,
+)
 from bot.runtime import Runtime
 from scheduler import housekeeping
 from scheduler.dispatcher import Dispatcher
@@ -65,8 +72,8 @@ class TelegramService:
         self.application = build_application(runtime, request, get_updates_request)
         self.senders = {CHANNEL: TelegramSender(self.application)}
         staff_chats = {CHANNEL: str(settings.staff_chat_id)} if settings.staff_chat_id else {}
-        self.staff_mail = asyncio.Event()
-        self.bridge = TelegramBridge(runtime.runner(staff_chats), self.senders, self.staff_mail)
+        self.outbox_work = asyncio.Event()
+        self.bridge = TelegramBridge(runtime.runner(staff_chats), self.senders, self.outbox_work)
         self.bridge.install(self.application)
         self.dispatcher = Dispatcher(runtime.sessions, self.senders, runtime.clock)
         self.scheduler = AsyncIOScheduler(timezone=settings.tz)
@@ -108,12 +115,12 @@ class TelegramService:
             coalesce=True,
         )
         self.scheduler.start()
-        self._tasks.append(asyncio.create_task(self._deliver_staff_mail()))
+        self._tasks.append(asyncio.create_task(self._dispatch_when_woken()))
         if settings.telegram_mode == "webhook":
             await self.application.bot.set_webhook(
                 url=settings.webhook_url,
                 secret_token=settings.webhook_secret_token,
-                allowed_updates=["message", "callback_query", "my_chat_member"],
+                allowed_updates=ALLOWED_UPDATES,
             )
             config = uvicorn.Config(
                 self.asgi_app,
@@ -156,14 +163,19 @@ class TelegramService:
 
     async def _housekeeping(self) -> None:
         """Delete what we no longer need to keep."""
-        inbox, replies = await housekeeping.purge(self.runtime.sessions, self.runtime.clock.now())
-        log.info("housekeeping", extra={"inbox_deleted": inbox, "replies_deleted": replies})
+        inbox, replies, unfinished = await housekeeping.purge(
+            self.runtime.sessions, self.runtime.clock.now()
+        )
+        log.info(
+            "housekeeping",
+            extra={"inbox": inbox, "replies": replies, "unfinished_enrolments": unfinished},
+        )
 
-    async def _deliver_staff_mail(self) -> None:
+    async def _dispatch_when_woken(self) -> None:
         """Send staff messages as soon as a turn writes them, not at the next tick."""
         while not self._stop.is_set():
-            await self.staff_mail.wait()
-            self.staff_mail.clear()
+            await self.outbox_work.wait()
+            self.outbox_work.clear()
             try:
                 await self.dispatcher.drain()
             except Exception:
@@ -172,7 +184,7 @@ class TelegramService:
     async def stop(self) -> None:
         """Stop receiving, finish the current turn, and release everything."""
         self._stop.set()
-        self.staff_mail.set()
+        self.outbox_work.set()
         if self._server is not None:
             self._server.should_exit = True
         if self._poller is not None:

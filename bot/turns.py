@@ -12,14 +12,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.types import Incoming, Sender
+from bot.channels.types import Incoming, Reply, Sender
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Conversation, InboxUpdate, OutboxMessage
 from bot.services.people import find_person
 from dialogs.router import route
-from dialogs.turn import Turn
+from dialogs.turn import Notice, Turn
 from scheduler import dispatcher
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,12 @@ REPLY_PRIORITY = 1
 
 @dataclass
 class TurnOutcome:
-    """What a committed turn left to do: replies to send now, and whether staff have mail."""
+    """What a committed turn left to do: replies to send now, and rows for the dispatcher."""
 
     replies: list[OutboxMessage] = field(default_factory=list)
     alert: str | None = None
-    staff_messages: int = 0
+    # Rows left to the dispatcher (staff notices, replies queued behind unsent ones).
+    queued: int = 0
     duplicate: bool = False
 
 
@@ -73,12 +74,14 @@ class TurnRunner:
                 log.info("duplicate update ignored", extra={"channel": incoming.channel})
                 return TurnOutcome(duplicate=True)
             person = await find_person(session, incoming.channel, incoming.user_id)
-            conversation = await session.scalar(
-                select(Conversation).where(
-                    Conversation.channel == incoming.channel,
-                    Conversation.channel_user_id == incoming.user_id,
-                )
+            conversation_query = select(Conversation).where(
+                Conversation.channel == incoming.channel,
+                Conversation.channel_user_id == incoming.user_id,
             )
+            if session.get_bind().dialect.name == "postgresql":
+                # Two instances handling one person's updates at once take turns here, so
+                # neither overwrites the other's dialog state. (SQLite has one writer anyway.)
+                conversation_query = conversation_query.with_for_update()
             turn = Turn(
                 incoming=incoming,
                 session=session,
@@ -86,45 +89,29 @@ class TurnRunner:
                 clock=self.clock,
                 content=self.content,
                 person=person,
-                conversation=conversation,
+                conversation=await session.scalar(conversation_query),
                 _now=now,
             )
             await route(turn)
+            # Replies go straight out after the commit, unless older messages to this chat
+            # are still unsent: then they queue behind them so the order is kept.
+            send_now = not await dispatcher.has_unsent(
+                session, incoming.channel, incoming.chat_id, REPLY_PRIORITY
+            )
+            token = dispatcher.new_claim_token()
             person_id = turn.person.id if turn.person is not None else None
             replies = [
-                OutboxMessage(
-                    channel=incoming.channel,
-                    chat_id=incoming.chat_id,
-                    person_id=person_id,
-                    kind="reply",
-                    priority=REPLY_PRIORITY,
-                    text=reply.text,
-                    buttons=reply.to_json(),
-                    # Claimed by this turn: sent straight after the commit. If the process
-                    # dies first, the dispatcher picks it up when the claim lease runs out.
-                    status="sending",
-                    claimed_at=now,
-                    attempts=0,
-                    not_before=now,
-                    created_at=now,
-                )
+                self._row(incoming.channel, incoming.chat_id, person_id, "reply", reply, now)
                 for reply in turn.replies
             ]
+            for row in replies:
+                if send_now:
+                    # Claimed by this turn. If the process dies before sending, the
+                    # dispatcher takes the rows over when the claim lease runs out.
+                    row.status, row.claimed_at, row.claim_token = "sending", now, token
             staff_chat = self.staff_chats.get(incoming.channel)
             notices = [
-                OutboxMessage(
-                    channel=incoming.channel,
-                    chat_id=staff_chat,
-                    person_id=None,
-                    kind=notice.kind,
-                    priority=notice.priority,
-                    text=notice.text,
-                    buttons=None,
-                    status="pending",
-                    attempts=0,
-                    not_before=now,
-                    created_at=now,
-                )
+                self._row(incoming.channel, staff_chat, None, notice.kind, notice, now)
                 for notice in turn.notices
                 if staff_chat is not None
             ]
@@ -134,7 +121,35 @@ class TurnRunner:
             "turn committed",
             extra={"channel": incoming.channel, "kind": incoming.kind, "replies": len(replies)},
         )
-        return TurnOutcome(replies=replies, alert=turn.alert, staff_messages=len(notices))
+        return TurnOutcome(
+            replies=replies if send_now else [],
+            alert=turn.alert,
+            queued=len(notices) + (0 if send_now else len(replies)),
+        )
+
+    @staticmethod
+    def _row(
+        channel: str,
+        chat_id: str,
+        person_id: int | None,
+        kind: str,
+        message: Reply | Notice,
+        now: datetime,
+    ) -> OutboxMessage:
+        """An outbox row for a reply or a staff notice."""
+        return OutboxMessage(
+            channel=channel,
+            chat_id=chat_id,
+            person_id=person_id,
+            kind=kind,
+            priority=message.priority if isinstance(message, Notice) else REPLY_PRIORITY,
+            text=message.text,
+            buttons=message.to_json() if isinstance(message, Reply) else None,
+            status="pending",
+            attempts=0,
+            not_before=now,
+            created_at=now,
+        )
 
     async def deliver(self, outcome: TurnOutcome, senders: Mapping[str, Sender]) -> None:
         """Send a turn's replies now and record the results."""

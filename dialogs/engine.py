@@ -163,7 +163,8 @@ async def handle(turn: Turn, form: Form) -> None:
     step = form.step(state.step or form.steps[0].name)
     ok, value = _answer(turn, step)
     if not ok:
-        turn.say(value, limit=step.max_length, low=step.low, high=step.high)
+        choices = [turn.content.label(option.label) for option in step.options]
+        turn.say(value, limit=step.max_length, low=step.low, high=step.high, choices=choices)
         show_prompt(turn, form)
         return
     data = dict(state.data)
@@ -175,6 +176,7 @@ async def handle(turn: Turn, form: Form) -> None:
         return
     state.dialog = None
     state.step = None
+    state.data = {}  # the answers now live in domain rows; no second copy in dialog state
     state.version += 1
     state.updated_at = turn.now
     await form.finish(turn, data)

@@ -56,11 +56,10 @@ async def begin(turn: Turn, typed: str) -> None:
     if invite.role == "patient" and staff_account:
         turn.say("enrol/code_for_patients")
         return
-    cohort = await cohorts.get_cohort(turn.session, invite.cohort_id)
     if invite.role == "staff":
         await engine.start(turn, STAFF_FORM, {"invite_id": invite.id})
         return
-    turn.say("enrol/welcome", cohort=cohort)
+    turn.say("enrol/welcome", cohort=await cohorts.get_cohort(turn.session, invite.cohort_id))
     await engine.start(turn, PATIENT_FORM, {"invite_id": invite.id})
 
 
@@ -82,17 +81,12 @@ async def _finish_staff(turn: Turn, data: dict[str, Any]) -> None:
 
 async def _enrol(turn: Turn, invite_id: int, role: str, name: str) -> None:
     """Claim the invite and store the person; a code used or expired meanwhile is explained."""
-    invite = await turn.session.get(Invite, invite_id)
-    check = (
-        await invites.check_code(turn.session, invite.code, turn.now)
-        if invite is not None
-        else invites.InviteCheck(InviteState.NOT_FOUND)
-    )
-    if check.state is not InviteState.VALID or invite is None:
-        await turn.forget_state()
-        turn.say(_CODE_PROBLEMS[check.state])
-        return
     incoming = turn.incoming
+    invite = await turn.session.get(Invite, invite_id)
+    if invite is None:
+        await turn.forget_state()
+        turn.say("enrol/code_not_found")
+        return
     person = await people.enrol(
         turn.session,
         role=role,
@@ -103,24 +97,22 @@ async def _enrol(turn: Turn, invite_id: int, role: str, name: str) -> None:
         chat_id=incoming.chat_id,
         now=turn.now,
     )
+    # The conditional claim is the only judge: it fails if the code was used by someone
+    # else or expired while they were answering, even on another instance at the same moment.
     if not await invites.claim(turn.session, invite.id, person.id, turn.now):
-        # Someone else finished with this code a moment earlier; undo our half.
         await turn.session.delete(person)
         await turn.forget_state()
-        turn.say("enrol/code_used")
+        state = (await invites.check_code(turn.session, invite.code, turn.now)).state
+        turn.say(_CODE_PROBLEMS.get(state, "enrol/code_used"))
         return
     turn.person = person
-    cohort = await cohorts.get_cohort(turn.session, invite.cohort_id)
     if role == "staff":
         turn.say("enrol/staff_done", name=name)
         return
+    cohort = await cohorts.get_cohort(turn.session, invite.cohort_id)
     turn.say("enrol/done", name=name, cohort=cohort)
     turn.tell_staff("patient_joined", "staff/patient_joined", person=person, cohort=cohort)
     await menu.show(turn)
-
-
-def _welcome_vars(turn: Turn, data: dict[str, Any]) -> dict[str, Any]:
-    return {"name_limit": people.NAME_MAX_LENGTH}
 
 
 PATIENT_FORM = Form(
@@ -143,7 +135,6 @@ PATIENT_FORM = Form(
         ),
     ),
     finish=_finish_patient,
-    prompt_vars=_welcome_vars,
     branch=lambda step, value: "" if step == "consent" and value == "no" else None,
 )
 
@@ -160,5 +151,4 @@ STAFF_FORM = Form(
         ),
     ),
     finish=_finish_staff,
-    prompt_vars=_welcome_vars,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.services.invites import normalise_code
+from bot.services.invites import InviteState, check_code, normalise_code
 from dialogs import engine, enrol, menu
 from dialogs.engine import Form
 from dialogs.turn import Turn
@@ -23,9 +23,12 @@ async def route(turn: Turn) -> None:
     """Handle one event; every path says something, none is silent."""
     incoming = turn.incoming
     form = active_form(turn)
-    if incoming.kind == "button" and _pressed_by_someone_else(turn):
-        # Only the presser sees this: the chat belongs to someone else.
+    if incoming.kind == "button" and _not_for_the_presser(turn):
+        # Only the presser sees this: nothing is posted in a chat that is not theirs.
         turn.alert = turn.text("common/not_your_button")
+        return
+    if (incoming.forwarded or incoming.kind == "unsupported") and _stranger(turn, form):
+        turn.say("common/stranger")
         return
     if incoming.forwarded:
         turn.say("common/forwarded")
@@ -44,7 +47,7 @@ async def route(turn: Turn) -> None:
     if form is not None:
         await engine.handle(turn, form)
         return
-    if turn.person is None and normalise_code(incoming.text):
+    if await _looks_like_an_invite(turn):
         await enrol.begin(turn, incoming.text)
         return
     if turn.person is None:
@@ -54,14 +57,26 @@ async def route(turn: Turn) -> None:
     await menu.show(turn)
 
 
-def _pressed_by_someone_else(turn: Turn) -> bool:
-    """A button on a private message pressed by anyone other than that chat's owner."""
+def _not_for_the_presser(turn: Turn) -> bool:
+    """A button in a group, or on someone else's private message (its chat is not theirs)."""
     incoming = turn.incoming
-    return (
-        bool(incoming.message_chat_id)
-        and incoming.private_chat
-        and (incoming.message_chat_id != incoming.chat_id or incoming.chat_id != incoming.user_id)
-    )
+    return not incoming.private_chat or incoming.chat_id != incoming.user_id
+
+
+def _stranger(turn: Turn, form: Form | None) -> bool:
+    """Someone not enrolled and not part way through joining."""
+    return turn.person is None and form is None
+
+
+async def _looks_like_an_invite(turn: Turn) -> bool:
+    """Typed text that is a code: anyone not enrolled, or an enrolled person's real invite."""
+    code = normalise_code(turn.incoming.text)
+    if code is None:
+        return False
+    if turn.person is None:
+        return True
+    check = await check_code(turn.session, code, turn.now)
+    return check.state is not InviteState.NOT_FOUND
 
 
 def _prompt_again(turn: Turn, form: Form | None) -> None:
@@ -129,6 +144,9 @@ async def _end_form(turn: Turn, form: Form | None) -> None:
 
 async def _cancel(turn: Turn, form: Form | None) -> None:
     """Stop what is under way; someone not yet enrolled leaves no trace."""
+    if _stranger(turn, form):
+        turn.say("common/stranger")
+        return
     if form is None:
         turn.say("common/nothing_to_cancel")
         await menu.show(turn)
@@ -155,6 +173,9 @@ async def _button(turn: Turn, form: Form | None) -> None:
         return
     if form is not None:
         await engine.handle(turn, form)
+        return
+    if turn.person is None:
+        turn.say("common/stranger")
         return
     turn.say("common/old_button")
     await menu.show(turn)

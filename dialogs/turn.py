@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -75,7 +76,9 @@ class Turn:
                 dialog=None,
                 step=None,
                 data={},
-                version=0,
+                # A fresh row starts at a random version, so buttons from a conversation that
+                # was deleted (a cancel, a decline) never match the new one.
+                version=secrets.randbelow(1_000_000),
                 updated_at=self.now,
             )
             self.session.add(self.conversation)

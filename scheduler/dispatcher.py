@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from bot.channels.types import (
     DeliveryError,
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=5)
+UNSENT = ("pending", "sending")
 
 
 @dataclass(frozen=True)
@@ -35,18 +37,29 @@ class Outcome:
     """What happened to one outbox row."""
 
     row_id: int
-    status: str  # "sent" | "retry" | "failed" | "blocked"
+    status: str  # "sent" | "retry" | "held" | "failed" | "blocked"
     error: str | None = None
     retry_after: float | None = None
 
 
+def new_claim_token() -> str:
+    """A token naming one claim, so only its holder can record the result."""
+    return secrets.token_hex(8)
+
+
 async def send_rows(rows: Sequence[OutboxMessage], senders: Mapping[str, Sender]) -> list[Outcome]:
-    """Send claimed rows in order; a failure for one chat does not hold up the others."""
+    """Send claimed rows in order; after a failure, a chat's later rows wait so order holds."""
     outcomes: list[Outcome] = []
+    stalled: set[tuple[str, str]] = set()
     for row in rows:
+        chat = (row.channel, row.chat_id)
+        if chat in stalled:
+            outcomes.append(Outcome(row.id, "held", "behind an unsent message"))
+            continue
         sender = senders.get(row.channel)
         if sender is None:
             outcomes.append(Outcome(row.id, "retry", "no sender for channel"))
+            stalled.add(chat)
             continue
         try:
             await sender.send(row.chat_id, Reply(row.text, buttons_from_json(row.buttons)))
@@ -56,6 +69,7 @@ async def send_rows(rows: Sequence[OutboxMessage], senders: Mapping[str, Sender]
             outcomes.append(Outcome(row.id, "failed", error.reason))
         except DeliveryError as error:
             outcomes.append(Outcome(row.id, "retry", error.reason, error.retry_after))
+            stalled.add(chat)
         else:
             outcomes.append(Outcome(row.id, "sent"))
     return outcomes
@@ -74,20 +88,30 @@ async def record(
     outcomes: Sequence[Outcome],
     now: datetime,
 ) -> None:
-    """Store the outcome of a send round in one transaction."""
+    """Store the outcome of a send round in one transaction; only the claim's holder may."""
     by_id = {row.id: row for row in rows}
-    sent_ids = [o.row_id for o in outcomes if o.status == "sent"]
     async with sessions() as session, session.begin():
-        if sent_ids:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(sent_ids))
-                .values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1)
-            )
         for outcome in outcomes:
-            if outcome.status == "sent":
-                continue
             row = by_id[outcome.row_id]
+            mine = and_(OutboxMessage.id == row.id, OutboxMessage.claim_token == row.claim_token)
+            if outcome.status == "sent" and _keeps_nothing(row):
+                # Someone not enrolled (a stranger, or someone who declined): keep nothing.
+                await session.execute(delete(OutboxMessage).where(mine))
+                continue
+            if outcome.status == "sent":
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(mine)
+                    .values(status="sent", sent_at=now, attempts=row.attempts + 1)
+                )
+                continue
+            if outcome.status == "held":
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(mine)
+                    .values(status="pending", claimed_at=None, claim_token=None, not_before=now)
+                )
+                continue
             attempts = row.attempts + 1
             give_up = outcome.status in ("failed", "blocked") or (
                 attempts >= MAX_ATTEMPTS and row.priority > 0  # urgent rows never give up
@@ -96,13 +120,17 @@ async def record(
                 "outbox delivery problem",
                 extra={"row": row.id, "kind": row.kind, "error": outcome.error},
             )
+            if give_up and _keeps_nothing(row):
+                await session.execute(delete(OutboxMessage).where(mine))
+                continue
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
+                .where(mine)
                 .values(
                     status="failed" if give_up else "pending",
                     attempts=attempts,
                     claimed_at=None,
+                    claim_token=None,
                     last_error=(outcome.error or "")[:200],
                     not_before=now + _backoff(attempts, outcome.retry_after),
                 )
@@ -115,19 +143,56 @@ async def record(
                 )
 
 
+def _keeps_nothing(row: OutboxMessage) -> bool:
+    """Replies to someone not enrolled are not kept once they are done with."""
+    return row.kind == "reply" and row.person_id is None
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Due rows: pending and ready, or claimed by a process that has not finished in time."""
+    return or_(
+        and_(OutboxMessage.status == "pending", OutboxMessage.not_before <= now),
+        and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - CLAIM_LEASE),
+    )
+
+
+def _behind_an_earlier_message() -> ColumnElement[bool]:
+    """An older unsent row for the same chat, at least as urgent: this one must wait for it."""
+    older = aliased(OutboxMessage)
+    return exists().where(
+        older.channel == OutboxMessage.channel,
+        older.chat_id == OutboxMessage.chat_id,
+        older.id < OutboxMessage.id,
+        older.priority <= OutboxMessage.priority,
+        older.status.in_(UNSENT),
+    )
+
+
+async def has_unsent(session: AsyncSession, channel: str, chat_id: str, priority: int) -> bool:
+    """Whether a chat has unsent rows at least as urgent (a new reply must queue behind them)."""
+    found = await session.scalar(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.chat_id == chat_id,
+            OutboxMessage.priority <= priority,
+            OutboxMessage.status.in_(UNSENT),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def claim_due(
     sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int = 50
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due rows, most urgent first, so no other worker sends them too."""
-    token = secrets.token_hex(8)
-    due = or_(
-        (OutboxMessage.status == "pending") & (OutboxMessage.not_before <= now),
-        (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - CLAIM_LEASE),
-    )
+    token = new_claim_token()
+    due = _due(now)
     async with sessions() as session, session.begin():
         candidates = (
             select(OutboxMessage.id)
-            .where(due)
+            .where(due, ~_behind_an_earlier_message())
             .order_by(OutboxMessage.priority, OutboxMessage.id)
             .limit(limit)
         )
@@ -164,16 +229,16 @@ class Dispatcher:
         self.clock = clock
 
     async def run_once(self, limit: int = 50) -> int:
-        """One claim-send-record round; returns how many rows were handled."""
+        """One claim-send-record round; returns how many rows were sent or settled."""
         rows = await claim_due(self.sessions, self.clock.now(), limit)
         if not rows:
             return 0
         outcomes = await send_rows(rows, self.senders)
         await record(self.sessions, rows, outcomes, self.clock.now())
-        return len(rows)
+        return sum(1 for outcome in outcomes if outcome.status != "held")
 
     async def drain(self, limit: int = 50) -> int:
-        """Run rounds until nothing is due; returns the total handled."""
+        """Run rounds until nothing more is due; returns the total handled."""
         total = 0
         while handled := await self.run_once(limit):
             total += handled

@@ -1,22 +1,25 @@
-"""Keep only what is needed: old inbox ids and delivered replies are deleted."""
+"""Keep only what is needed: old inbox ids, delivered replies and unfinished joins go."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, exists
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import InboxUpdate, OutboxMessage
+from bot.db.models import Conversation, InboxUpdate, OutboxMessage, Person
 
 # Telegram keeps unconfirmed updates about a day; a week covers any redelivery with margin.
 INBOX_KEEP = timedelta(days=7)
 # Delivered replies are kept a month so staff can answer "did the bot tell me that?".
 REPLY_KEEP = timedelta(days=30)
+# Someone who opened a link and never finished joining: forget them after two days.
+UNFINISHED_ENROLMENT_KEEP = timedelta(days=2)
+ENROLMENT_DIALOGS = ("enrol", "enrol_staff")
 
 
-async def purge(sessions: async_sessionmaker[AsyncSession], now: datetime) -> tuple[int, int]:
-    """Delete inbox rows and delivered replies past their keeping time; return the counts."""
+async def purge(sessions: async_sessionmaker[AsyncSession], now: datetime) -> tuple[int, int, int]:
+    """Delete what is past its keeping time; return (inbox rows, replies, conversations)."""
     async with sessions() as session, session.begin():
         inbox = await session.execute(
             delete(InboxUpdate).where(InboxUpdate.received_at < now - INBOX_KEEP)
@@ -28,4 +31,18 @@ async def purge(sessions: async_sessionmaker[AsyncSession], now: datetime) -> tu
                 OutboxMessage.created_at < now - REPLY_KEEP,
             )
         )
-    return int(inbox.rowcount or 0), int(replies.rowcount or 0)  # type: ignore[attr-defined]
+        unfinished = await session.execute(
+            delete(Conversation).where(
+                Conversation.dialog.in_(ENROLMENT_DIALOGS),
+                Conversation.updated_at < now - UNFINISHED_ENROLMENT_KEEP,
+                ~exists().where(
+                    Person.channel == Conversation.channel,
+                    Person.channel_user_id == Conversation.channel_user_id,
+                ),
+            )
+        )
+    return (
+        int(inbox.rowcount or 0),  # type: ignore[attr-defined]
+        int(replies.rowcount or 0),  # type: ignore[attr-defined]
+        int(unfinished.rowcount or 0),  # type: ignore[attr-defined]
+    )

@@ -100,9 +100,7 @@ class Chat:
             for row in reply.buttons:
                 for button in row:
                     if button.label == label:
-                        return await self.event(
-                            kind="button", payload=button.payload, message_chat_id=self.user_id
-                        )
+                        return await self.event(kind="button", payload=button.payload)
         raise AssertionError(f"no button {label!r} in {self.labels}")
 
     async def sticker(self) -> list[Reply]:

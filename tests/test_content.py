@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,6 +47,7 @@ SAMPLES: dict[str, Any] = {
     "now": datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
     "messages": ["A message for staff"],
     "count": 2,
+    "choices": ["Yes, I agree", "No, thank you"],
 }
 
 
@@ -77,8 +77,10 @@ def test_template_renders_with_its_documented_variables(name: str) -> None:
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_template_uses_british_spelling(name: str) -> None:
     source = (CONTENT_DIR / f"{name}.j2").read_text(encoding="utf-8").lower()
-    for american in ("program ", "programs", "color", "center", "organize", "cancelation"):
+    for american in ("color", "center", "organize", "cancelation", "behavior", "favor"):
         assert american not in source, f"{name}: {american!r}"
+    # "programme" everywhere, never "program" (computer programs are not meant here).
+    assert re.search(r"\bprograms?\b", source) is None, name
 
 
 def test_missing_variable_fails_loudly() -> None:
@@ -98,6 +100,7 @@ def test_timetable_matches_the_typical_day() -> None:
     assert times == ["09:30", "09:45", "11:00", "11:30", "12:30", "13:30", "14:00", "15:00"]
 
 
-def test_every_template_is_in_content_folder() -> None:
-    assert Path(CONTENT_DIR, "common", "privacy.j2").exists()
-    assert len(TEMPLATES) >= 30
+def test_commands_have_descriptions() -> None:
+    commands = content.commands()
+    assert {"menu", "today", "help", "privacy", "cancel"} <= set(commands)
+    assert all(3 <= len(text) <= 256 for text in commands.values())

@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -33,6 +32,8 @@ from bot.turns import TurnRunner
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+# The update types we handle; the rest are not fetched at all.
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 # Give a failing update a few tries, then move on so one poison update can't stall everyone.
 MAX_UPDATE_ATTEMPTS = 5
 
@@ -90,7 +91,6 @@ def to_incoming(update: Update) -> Incoming | None:
             update_id=update_id,
             kind="button",
             payload=query.data or "",
-            message_chat_id=chat_id,
             private_chat=chat is None or chat.type == "private",
         )
     message = update.message
@@ -122,13 +122,25 @@ class TelegramBridge:
 
     runner: TurnRunner
     senders: Mapping[str, Sender]
-    on_staff_mail: asyncio.Event | None = None
-    _locks: defaultdict[str, asyncio.Lock] = field(
-        default_factory=lambda: defaultdict(asyncio.Lock)
-    )
+    on_outbox_work: asyncio.Event | None = None
+    # chat id -> (lock, number of turns holding or waiting for it); dropped when unused.
+    _locks: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)
     # Updates that failed because the database was unreachable: retried without limit.
     outage: set[int] = field(default_factory=set)
+
+    @contextlib.asynccontextmanager
+    async def _chat_lock(self, chat_id: str) -> AsyncIterator[None]:
+        """Serialise one chat's turns; forget the lock once nobody holds or awaits it."""
+        lock, users = self._locks.setdefault(chat_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[chat_id]
 
     async def handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """PTB handler for every update."""
@@ -136,7 +148,7 @@ class TelegramBridge:
         if incoming is None:
             return
         try:
-            async with self._locks[incoming.chat_id]:
+            async with self._chat_lock(incoming.chat_id):
                 outcome = await self.runner.run(incoming)
                 await self.runner.deliver(outcome, self.senders)
         except Exception as error:
@@ -152,8 +164,8 @@ class TelegramBridge:
                 )
             except TelegramError:
                 log.info("callback answer failed", extra={"update_id": update.update_id})
-        if outcome.staff_messages and self.on_staff_mail is not None:
-            self.on_staff_mail.set()
+        if outcome.queued and self.on_outbox_work is not None:
+            self.on_outbox_work.set()
 
     def install(self, application: Application) -> None:  # type: ignore[type-arg]
         """Register our handler and the single error handler."""
@@ -193,7 +205,7 @@ async def poll(
     while not stop.is_set():
         try:
             updates = await application.bot.get_updates(
-                offset=offset, timeout=poll_seconds, allowed_updates=Update.ALL_TYPES
+                offset=offset, timeout=poll_seconds, allowed_updates=ALLOWED_UPDATES
             )
         except TelegramError as error:
             log.warning("getUpdates failed", extra={"error": type(error).__name__})

@@ -20,8 +20,6 @@ class Incoming:
     text: str = ""
     command: str = ""
     payload: str = ""
-    # For a button: the chat of the message that carried it, to catch presses by someone else.
-    message_chat_id: str = ""
     forwarded: bool = False
     private_chat: bool = True
 

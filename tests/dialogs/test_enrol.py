@@ -53,7 +53,8 @@ async def test_patient_enrols_with_consent_and_name(runtime: Runtime) -> None:
             await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == "staff"))
         )
         assert [m.kind for m in staff] == ["patient_joined"]
-        assert "Robin" in staff[0].text and f"P{person.id}" in staff[0].text
+        # The staff group is not end-to-end encrypted: a reference, never the name.
+        assert "Robin" not in staff[0].text and f"P{person.id}" in staff[0].text
 
 
 async def test_typed_code_in_any_case_with_hyphen_starts_enrolment(runtime: Runtime) -> None:
@@ -179,6 +180,7 @@ async def test_declining_keeps_nothing_but_the_declined_invite(runtime: Runtime)
     assert "I haven't saved anything about you" in chat.text
     assert await count(runtime, Person) == 0
     assert await count(runtime, Conversation) == 0
+    assert await count(runtime, OutboxMessage) == 0  # not even what we said to them
     async with runtime.sessions() as session:
         stored = await session.get(Invite, invite.id)
         assert stored is not None and stored.declined_at is not None and stored.used_at is None
@@ -226,10 +228,11 @@ async def test_stranger_gets_an_explanation_and_nothing_is_kept(runtime: Runtime
     for send in (chat.say("hello?"), chat.command("menu"), chat.command("start")):
         await send
         assert "I can only help people taking part in the programme" in chat.text
-    await chat.event(kind="button", payload="m:today", message_chat_id="stranger")
+    await chat.event(kind="button", payload="m:today")
     assert "I can only help people taking part" in chat.text
     assert await count(runtime, Conversation) == 0
     assert await count(runtime, Person) == 0
+    assert await count(runtime, OutboxMessage) == 0  # replies to a stranger are not kept
     # The inbox keeps only the update id, never who sent it or what it said.
     assert set(InboxUpdate.__table__.columns.keys()) == {
         "id",
@@ -322,9 +325,7 @@ async def test_button_pressed_by_someone_else_is_refused_quietly(runtime: Runtim
     owner = await enrol_patient(runtime)
     intruder = Chat(runtime, user_id="intruder")
     payload = owner.replies[-1].buttons[0][0].payload
-    replies = await intruder.event(
-        kind="button", payload=payload, chat_id=owner.user_id, message_chat_id=owner.user_id
-    )
+    replies = await intruder.event(kind="button", payload=payload, chat_id=owner.user_id)
     assert replies == []
     assert intruder.last_outcome is not None
     assert intruder.last_outcome.alert == "Sorry, this button is for someone else."
@@ -363,3 +364,41 @@ async def test_patient_text_outside_a_dialog_gets_help_numbers_and_the_menu(
     assert "didn't understand" in chat.text
     assert "NHS 111" in chat.text and "999" in chat.text
     assert "Today" in chat.labels
+
+
+async def test_buttons_from_a_cancelled_attempt_do_not_work_in_the_next(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    chat = Chat(runtime)
+    first_attempt = await chat.command("start", invite.code)
+    await chat.command("cancel")
+    await chat.command("start", invite.code)
+    await chat.press("No, thank you", first_attempt)
+    assert "That button is from an earlier message" in chat.text
+    async with runtime.sessions() as session:
+        stored = await session.get(Invite, invite.id)
+        assert stored is not None and stored.declined_at is None
+
+
+async def test_forged_button_from_a_stranger_gets_the_explanation(runtime: Runtime) -> None:
+    chat = Chat(runtime, user_id="stranger")
+    await chat.event(kind="button", payload="d:999:yes")
+    assert "I can only help people taking part" in chat.text
+    assert await count(runtime, Conversation) == 0
+
+
+async def test_stranger_sticker_cancel_and_forward_get_the_explanation(runtime: Runtime) -> None:
+    chat = Chat(runtime, user_id="stranger")
+    for send in (chat.sticker(), chat.command("cancel"), chat.say("hi", forwarded=True)):
+        await send
+        assert "I can only help people taking part" in chat.text
+
+
+async def test_enrolled_patient_typing_an_invite_code_is_told_they_have_joined(
+    runtime: Runtime,
+) -> None:
+    chat = await enrol_patient(runtime)
+    cohort = await make_cohort(runtime)
+    (other,) = await make_invites(runtime, cohort)
+    await chat.say(pretty_code(other.code))
+    assert "You have already joined" in chat.text

@@ -62,7 +62,8 @@ async def test_patient_enrols_through_the_deep_link(
     assert "https://video.example.org/pmp-a" in today.text
 
     await api.wait_for(lambda: bool(staff_group.messages))
-    assert "New patient joined Tuesday Group A: Robin" in staff_group.last.text
+    assert "A new patient joined Tuesday Group A (reference P" in staff_group.last.text
+    assert "Robin" not in staff_group.last.text
     [person] = await people(runtime)
     assert (person.channel_user_id, person.chat_id) == ("9001", "9001")
 

@@ -30,14 +30,18 @@ class FlakySender:
 
 
 async def add_rows(
-    runtime: Runtime, count: int, priority: int = 1, person_id: int | None = None
+    runtime: Runtime,
+    count: int,
+    priority: int = 1,
+    person_id: int | None = None,
+    chat: str = "chat",
 ) -> None:
     now = runtime.clock.now()
     async with runtime.sessions() as session, session.begin():
         session.add_all(
             OutboxMessage(
                 channel="console",
-                chat_id=f"chat-{n}",
+                chat_id=f"{chat}-{n}",
                 person_id=person_id,
                 kind="test",
                 priority=priority,
@@ -94,8 +98,8 @@ async def test_retry_after_is_honoured(runtime: Runtime, clock: ManualClock) -> 
 async def test_gives_up_after_bounded_tries_but_never_on_urgent(
     runtime: Runtime, clock: ManualClock
 ) -> None:
-    await add_rows(runtime, 1, priority=1)
-    await add_rows(runtime, 1, priority=0)
+    await add_rows(runtime, 1, priority=1, chat="normal")
+    await add_rows(runtime, 1, priority=0, chat="urgent")
     sender = FlakySender(failures=[DeliveryError("500")] * (2 * MAX_ATTEMPTS + 2))
     dispatcher = Dispatcher(runtime.sessions, {"console": sender}, clock)
     for _ in range(MAX_ATTEMPTS):

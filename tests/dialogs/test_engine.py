@@ -1,0 +1,96 @@
+"""The form engine with a small form of its own: choices, a 0-10 scale and free text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.runtime import Runtime
+from dialogs import engine, router
+from dialogs.engine import Form, Option, Step, button_payload, parse_button_payload
+from dialogs.turn import Turn
+from tests.helpers import Chat, enrol_patient
+
+FINISHED: list[dict[str, Any]] = []
+
+
+async def _finish(turn: Turn, data: dict[str, Any]) -> None:
+    FINISHED.append(data)
+    turn.say("common/cancelled")
+
+
+RATING = Form(
+    name="test_rating",
+    steps=(
+        Step(
+            "score",
+            "enrol/consent_invalid",
+            "scale",
+            low=0,
+            high=10,
+            invalid="common/choose_button",
+        ),
+        Step(
+            "more",
+            "enrol/consent_invalid",
+            "choice",
+            options=(Option("yes", "consent_yes"), Option("no", "consent_no")),
+        ),
+        Step("note", "enrol/ask_name", "text", max_length=20, invalid="enrol/name_invalid"),
+    ),
+    finish=_finish,
+    prompt_vars=lambda _turn, _data: {"choices": ["Yes, I agree", "No, thank you"]},
+    branch=lambda step, value: "" if step == "more" and value == "no" else None,
+)
+
+
+@pytest.fixture
+async def rating_chat(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Chat:
+    """A patient part way into the test form (registered like any other form)."""
+    monkeypatch.setitem(router.FORMS, RATING.name, RATING)
+    FINISHED.clear()
+    chat = await enrol_patient(runtime)
+    async with runtime.sessions() as session, session.begin():
+        from sqlalchemy import select
+
+        from bot.db.models import Conversation
+
+        state = await session.scalar(select(Conversation))
+        assert state is not None
+        state.dialog, state.step, state.data = RATING.name, "score", {}
+    return chat
+
+
+def test_payloads_round_trip_and_reject_junk() -> None:
+    assert parse_button_payload(button_payload(7, "yes")) == (7, "yes")
+    for junk in ("", "d", "d:x:yes", "d:7:", "m:today", "d:-1:yes"):
+        assert parse_button_payload(junk) is None
+
+
+async def test_scale_accepts_buttons_and_typed_numbers_only_in_range(rating_chat: Chat) -> None:
+    for bad in ("11", "-1", "seven", "3.5"):
+        await rating_chat.say(bad)
+        assert "Please choose one of the buttons below." in rating_chat.text
+    assert rating_chat.labels == [str(n) for n in range(11)]
+    await rating_chat.press("7")
+    assert rating_chat.labels == ["Yes, I agree", "No, thank you"]
+    await rating_chat.press("Yes, I agree")
+    await rating_chat.say("x" * 21)
+    assert "up to 20 characters" in rating_chat.text
+    await rating_chat.say("fine")
+    assert FINISHED == [{"score": 7, "more": "yes", "note": "fine"}]
+
+
+async def test_branch_can_finish_early(rating_chat: Chat) -> None:
+    await rating_chat.say("3")
+    await rating_chat.press("No, thank you")
+    assert FINISHED == [{"score": 3, "more": "no"}]
+
+
+async def test_show_prompt_uses_the_current_version(rating_chat: Chat) -> None:
+    await rating_chat.say("5")
+    payloads = [b.payload for row in rating_chat.replies[-1].buttons for b in row]
+    versions = {parse_button_payload(p)[0] for p in payloads}  # type: ignore[index]
+    assert len(versions) == 1
+    assert engine.DIALOG_BUTTON_PREFIX == "d"
