@@ -1,13 +1,20 @@
-"""One transaction per turn: record the update, run the dialog, write replies to the outbox."""
+"""Turns: each incoming event is recorded, handled and answered in one committed transaction.
+
+Events that arrive together (one getUpdates batch, concurrent webhook calls) share that
+transaction, so the cost of a commit is paid once per batch rather than once per message. If
+anything in a batch fails, its events are run again one by one, so one bad event cannot hold
+back the others and each still commits or fails on its own.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,8 +23,7 @@ from bot.channels.types import Incoming, Reply, Sender
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
-from bot.db.models import Conversation, InboxUpdate, OutboxMessage
-from bot.services.people import find_person
+from bot.db.models import Cohort, Conversation, InboxUpdate, OutboxMessage, Person
 from dialogs.router import route
 from dialogs.turn import Notice, Turn
 from scheduler import dispatcher
@@ -25,6 +31,7 @@ from scheduler import dispatcher
 log = logging.getLogger(__name__)
 
 REPLY_PRIORITY = 1
+Key = tuple[str, str]  # (channel, user id)
 
 
 @dataclass
@@ -38,13 +45,23 @@ class TurnOutcome:
     duplicate: bool = False
 
 
-async def _record_inbox(session: AsyncSession, incoming: Incoming, now: datetime) -> bool:
-    """Insert the inbox row; False when this update was handled before (same channel and id)."""
-    dialect = session.get_bind().dialect.name
-    values = {"channel": incoming.channel, "update_id": incoming.update_id, "received_at": now}
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = await session.execute(insert(InboxUpdate).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+async def _record_inbox(
+    session: AsyncSession, incomings: Sequence[Incoming], now: datetime
+) -> set[Key]:
+    """Insert inbox rows; return the (channel, update id) pairs not seen before."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(InboxUpdate)
+        .values(
+            [
+                {"channel": i.channel, "update_id": i.update_id, "received_at": now}
+                for i in incomings
+            ]
+        )
+        .on_conflict_do_nothing()
+        .returning(InboxUpdate.channel, InboxUpdate.update_id)
+    )
+    return {(channel, update_id) for channel, update_id in await session.execute(statement)}
 
 
 class TurnRunner:
@@ -66,66 +83,117 @@ class TurnRunner:
         self.staff_chats = dict(staff_chats)
 
     async def run(self, incoming: Incoming) -> TurnOutcome:
-        """Handle an event in one transaction; a redelivered update changes nothing."""
+        """Handle one event in its own transaction; a redelivered update changes nothing."""
+        (outcome,) = await self.run_batch([incoming])
+        return outcome
+
+    async def run_together(self, incomings: Sequence[Incoming]) -> list[TurnOutcome | Exception]:
+        """Handle events in one transaction; if that fails, one by one, so each stands alone."""
+        try:
+            return list(await self.run_batch(incomings))
+        except Exception:
+            if len(incomings) == 1:
+                raise
+            log.warning("batch failed; running its turns one by one", extra={"n": len(incomings)})
+        results: list[TurnOutcome | Exception] = []
+        for incoming in incomings:
+            try:
+                results.append(await self.run(incoming))
+            except Exception as error:
+                results.append(error)
+        return results
+
+    async def run_batch(self, incomings: Sequence[Incoming]) -> list[TurnOutcome]:
+        """Handle events in order in one transaction; duplicates get an empty outcome."""
         now = self.clock.now()
+        outcomes: dict[int, TurnOutcome] = {}
         async with self.sessions() as session, session.begin():
-            recorded = await _record_inbox(session, incoming, now)
-            if not recorded:
-                log.info("duplicate update ignored", extra={"channel": incoming.channel})
-                return TurnOutcome(duplicate=True)
-            person = await find_person(session, incoming.channel, incoming.user_id)
-            conversation_query = select(Conversation).where(
-                Conversation.channel == incoming.channel,
-                Conversation.channel_user_id == incoming.user_id,
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                # Two instances handling one person's updates at once take turns here, so
-                # neither overwrites the other's dialog state. (SQLite has one writer anyway.)
-                conversation_query = conversation_query.with_for_update()
-            turn = Turn(
-                incoming=incoming,
-                session=session,
-                settings=self.settings,
-                clock=self.clock,
-                content=self.content,
-                person=person,
-                conversation=await session.scalar(conversation_query),
-                _now=now,
-            )
-            await route(turn)
-            # Replies go straight out after the commit, unless older messages to this chat
-            # are still unsent: then they queue behind them so the order is kept.
-            send_now = not await dispatcher.has_unsent(
-                session, incoming.channel, incoming.chat_id, REPLY_PRIORITY
+            fresh = await _record_inbox(session, incomings, now)
+            todo: list[tuple[int, Incoming]] = []
+            for index, incoming in enumerate(incomings):
+                key = (incoming.channel, incoming.update_id)
+                if key in fresh:
+                    fresh.discard(key)  # the same update twice in one batch counts once
+                    todo.append((index, incoming))
+            if len(todo) < len(incomings):
+                log.info("duplicate update ignored", extra={"n": len(incomings) - len(todo)})
+            keys = {(i.channel, i.user_id) for _index, i in todo}
+            people = await _people(session, keys)
+            # Held for the whole batch: the session's identity map is weak, and without a
+            # reference every turn would load its group again.
+            groups = await _cohorts(session, people.values())
+            conversations = await _conversations(session, keys)
+            busy = await dispatcher.unsent_chats(
+                session, {(i.channel, i.chat_id) for _index, i in todo}, REPLY_PRIORITY
             )
             token = dispatcher.new_claim_token()
-            person_id = turn.person.id if turn.person is not None else None
-            replies = [
-                self._row(incoming.channel, incoming.chat_id, person_id, "reply", reply, now)
-                for reply in turn.replies
-            ]
-            for row in replies:
-                if send_now:
-                    # Claimed by this turn. If the process dies before sending, the
-                    # dispatcher takes the rows over when the claim lease runs out.
-                    row.status, row.claimed_at, row.claim_token = "sending", now, token
-            staff_chat = self.staff_chats.get(incoming.channel)
-            notices = [
-                self._row(incoming.channel, staff_chat, None, notice.kind, notice, now)
-                for notice in turn.notices
-                if staff_chat is not None
-            ]
-            session.add_all(replies + notices)
+            rows: list[OutboxMessage] = []
+            for index, incoming in todo:
+                key = (incoming.channel, incoming.user_id)
+                turn = Turn(
+                    incoming=incoming,
+                    session=session,
+                    settings=self.settings,
+                    clock=self.clock,
+                    content=self.content,
+                    person=people.get(key),
+                    conversation=conversations.get(key),
+                    _now=now,
+                )
+                await route(turn)
+                # Later events of the same person in this batch see what this one changed.
+                people[key] = turn.person
+                conversations[key] = turn.conversation
+                outcome, turn_rows = self._outbox_rows(turn, busy, token, now)
+                outcomes[index] = outcome
+                rows.extend(turn_rows)
+            session.add_all(rows)
             await session.flush()
-        log.info(
-            "turn committed",
-            extra={"channel": incoming.channel, "kind": incoming.kind, "replies": len(replies)},
-        )
-        return TurnOutcome(
+            del groups
+        for index, incoming in todo:
+            log.info(
+                "turn committed",
+                extra={
+                    "channel": incoming.channel,
+                    "kind": incoming.kind,
+                    "replies": len(outcomes[index].replies),
+                },
+            )
+        return [outcomes.get(index, TurnOutcome(duplicate=True)) for index in range(len(incomings))]
+
+    def _outbox_rows(
+        self, turn: Turn, busy: set[tuple[str, str]], token: str, now: datetime
+    ) -> tuple[TurnOutcome, list[OutboxMessage]]:
+        """Outbox rows for a turn's replies and staff notices, and what is left to do."""
+        incoming = turn.incoming
+        chat = (incoming.channel, incoming.chat_id)
+        person_id = turn.person.id if turn.person is not None else None
+        replies = [
+            self._row(incoming.channel, incoming.chat_id, person_id, "reply", reply, now)
+            for reply in turn.replies
+        ]
+        # Replies go out straight after the commit, unless older messages to this chat are
+        # still unsent: then they queue behind them so the order is kept.
+        send_now = chat not in busy
+        if send_now:
+            for row in replies:
+                # Claimed by this turn. If the process dies before sending, the dispatcher
+                # takes the rows over when the claim lease runs out.
+                row.status, row.claimed_at, row.claim_token = "sending", now, token
+        elif replies:
+            busy.add(chat)
+        staff_chat = self.staff_chats.get(incoming.channel)
+        notices = [
+            self._row(incoming.channel, staff_chat, None, notice.kind, notice, now)
+            for notice in turn.notices
+            if staff_chat is not None
+        ]
+        outcome = TurnOutcome(
             replies=replies if send_now else [],
             alert=turn.alert,
             queued=len(notices) + (0 if send_now else len(replies)),
         )
+        return outcome, replies + notices
 
     @staticmethod
     def _row(
@@ -153,7 +221,97 @@ class TurnRunner:
 
     async def deliver(self, outcome: TurnOutcome, senders: Mapping[str, Sender]) -> None:
         """Send a turn's replies now and record the results."""
-        if not outcome.replies:
+        await self.deliver_all([outcome], senders)
+
+    async def deliver_all(
+        self, outcomes: Sequence[TurnOutcome], senders: Mapping[str, Sender]
+    ) -> None:
+        """Send the replies of several turns, in order, and record the results together."""
+        rows = [row for outcome in outcomes for row in outcome.replies]
+        if not rows:
             return
-        results = await dispatcher.send_rows(outcome.replies, senders)
-        await dispatcher.record(self.sessions, outcome.replies, results, self.clock.now())
+        results = await dispatcher.send_rows(rows, senders)
+        await dispatcher.record(self.sessions, rows, results, self.clock.now())
+
+
+async def _people(session: AsyncSession, keys: set[Key]) -> dict[Key, Person | None]:
+    """The enrolled people behind these accounts, in one query."""
+    if not keys:
+        return {}
+    found = await session.scalars(
+        select(Person).where(tuple_(Person.channel, Person.channel_user_id).in_(keys))
+    )
+    return {(p.channel, p.channel_user_id): p for p in found}
+
+
+async def _cohorts(session: AsyncSession, people: Iterable[Person | None]) -> list[Cohort]:
+    """The groups of these people, in one query."""
+    ids = {p.cohort_id for p in people if p is not None and p.cohort_id is not None}
+    if not ids:
+        return []
+    return list(await session.scalars(select(Cohort).where(Cohort.id.in_(ids))))
+
+
+async def _conversations(session: AsyncSession, keys: set[Key]) -> dict[Key, Conversation | None]:
+    """Dialog state for these accounts, in one query (locked on PostgreSQL)."""
+    if not keys:
+        return {}
+    query = select(Conversation).where(
+        tuple_(Conversation.channel, Conversation.channel_user_id).in_(keys)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Two instances handling one person's updates at once take turns here, so neither
+        # overwrites the other's dialog state. (SQLite has a single writer anyway.)
+        query = query.with_for_update()
+    found = await session.scalars(query)
+    return {(c.channel, c.channel_user_id): c for c in found}
+
+
+class TurnBatcher:
+    """Gathers the events that arrive together and runs them as one batch, one batch at a time."""
+
+    MAX_BATCH = 100
+
+    def __init__(self, runner: TurnRunner, senders: Mapping[str, Sender]) -> None:
+        self.runner = runner
+        self.senders = senders
+        self._waiting: list[tuple[Incoming, asyncio.Future[TurnOutcome]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def submit(self, incoming: Incoming) -> TurnOutcome:
+        """Queue an event; return its outcome once its batch has committed and been sent."""
+        future: asyncio.Future[TurnOutcome] = asyncio.get_running_loop().create_future()
+        self._waiting.append((incoming, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                await asyncio.sleep(0)  # let every event that arrived together join the batch
+                batch = self._waiting[: self.MAX_BATCH]
+                del self._waiting[: self.MAX_BATCH]
+                await self._run(batch)
+        finally:
+            self._drainer = None
+
+    async def _run(self, batch: list[tuple[Incoming, asyncio.Future[TurnOutcome]]]) -> None:
+        try:
+            results = await self.runner.run_together([incoming for incoming, _ in batch])
+        except Exception as error:
+            for _incoming, future in batch:
+                future.set_exception(error)
+            return
+        committed = [r for r in results if isinstance(r, TurnOutcome)]
+        try:
+            await self.runner.deliver_all(committed, self.senders)
+        except Exception:
+            # The turns are committed; their replies stay claimed and the dispatcher sends
+            # them when the lease runs out. The updates must not be processed again.
+            log.exception("sending replies failed; the dispatcher will retry them")
+        for (_incoming, future), result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)

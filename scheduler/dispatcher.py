@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -90,57 +91,70 @@ async def record(
 ) -> None:
     """Store the outcome of a send round in one transaction; only the claim's holder may."""
     by_id = {row.id: row for row in rows}
+    # The common outcomes are settled in one statement per kind and claim, not one per row.
+    grouped: defaultdict[tuple[str, str | None], list[int]] = defaultdict(list)
     async with sessions() as session, session.begin():
         for outcome in outcomes:
             row = by_id[outcome.row_id]
-            mine = and_(OutboxMessage.id == row.id, OutboxMessage.claim_token == row.claim_token)
-            if outcome.status == "sent" and _keeps_nothing(row):
-                # Someone not enrolled (a stranger, or someone who declined): keep nothing.
-                await session.execute(delete(OutboxMessage).where(mine))
-                continue
             if outcome.status == "sent":
+                # Someone not enrolled (a stranger, or someone who declined): keep nothing.
+                action = "forget" if _keeps_nothing(row) else "sent"
+                grouped[(action, row.claim_token)].append(row.id)
+            elif outcome.status == "held":
+                grouped[("held", row.claim_token)].append(row.id)
+            else:
+                await _record_failure(session, row, outcome, now)
+        for (action, token), ids in grouped.items():
+            mine = and_(OutboxMessage.id.in_(ids), OutboxMessage.claim_token == token)
+            if action == "forget":
+                await session.execute(delete(OutboxMessage).where(mine))
+            elif action == "sent":
                 await session.execute(
                     update(OutboxMessage)
                     .where(mine)
-                    .values(status="sent", sent_at=now, attempts=row.attempts + 1)
+                    .values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1)
                 )
-                continue
-            if outcome.status == "held":
+            else:
                 await session.execute(
                     update(OutboxMessage)
                     .where(mine)
                     .values(status="pending", claimed_at=None, claim_token=None, not_before=now)
                 )
-                continue
-            attempts = row.attempts + 1
-            give_up = outcome.status in ("failed", "blocked") or (
-                attempts >= MAX_ATTEMPTS and row.priority > 0  # urgent rows never give up
-            )
-            log.warning(
-                "outbox delivery problem",
-                extra={"row": row.id, "kind": row.kind, "error": outcome.error},
-            )
-            if give_up and _keeps_nothing(row):
-                await session.execute(delete(OutboxMessage).where(mine))
-                continue
-            await session.execute(
-                update(OutboxMessage)
-                .where(mine)
-                .values(
-                    status="failed" if give_up else "pending",
-                    attempts=attempts,
-                    claimed_at=None,
-                    claim_token=None,
-                    last_error=(outcome.error or "")[:200],
-                    not_before=now + _backoff(attempts, outcome.retry_after),
-                )
-            )
-            if outcome.status == "blocked" and row.person_id is not None:
-                await session.execute(
-                    update(Person)
-                    .where(Person.id == row.person_id, Person.unreachable_at.is_(None))
-                    .values(unreachable_at=now)
-                )
+
+
+async def _record_failure(
+    session: AsyncSession, row: OutboxMessage, outcome: Outcome, now: datetime
+) -> None:
+    """Back off and retry, or give up where giving up is allowed."""
+    mine = and_(OutboxMessage.id == row.id, OutboxMessage.claim_token == row.claim_token)
+    attempts = row.attempts + 1
+    give_up = outcome.status in ("failed", "blocked") or (
+        attempts >= MAX_ATTEMPTS and row.priority > 0  # urgent rows never give up
+    )
+    log.warning(
+        "outbox delivery problem", extra={"row": row.id, "kind": row.kind, "error": outcome.error}
+    )
+    if give_up and _keeps_nothing(row):
+        await session.execute(delete(OutboxMessage).where(mine))
+        return
+    await session.execute(
+        update(OutboxMessage)
+        .where(mine)
+        .values(
+            status="failed" if give_up else "pending",
+            attempts=attempts,
+            claimed_at=None,
+            claim_token=None,
+            last_error=(outcome.error or "")[:200],
+            not_before=now + _backoff(attempts, outcome.retry_after),
+        )
+    )
+    if outcome.status == "blocked" and row.person_id is not None:
+        await session.execute(
+            update(Person)
+            .where(Person.id == row.person_id, Person.unreachable_at.is_(None))
+            .values(unreachable_at=now)
+        )
 
 
 def _keeps_nothing(row: OutboxMessage) -> bool:
@@ -168,19 +182,22 @@ def _behind_an_earlier_message() -> ColumnElement[bool]:
     )
 
 
-async def has_unsent(session: AsyncSession, channel: str, chat_id: str, priority: int) -> bool:
-    """Whether a chat has unsent rows at least as urgent (a new reply must queue behind them)."""
-    found = await session.scalar(
-        select(OutboxMessage.id)
+async def unsent_chats(
+    session: AsyncSession, chats: set[tuple[str, str]], priority: int
+) -> set[tuple[str, str]]:
+    """Which of these chats have unsent rows at least as urgent (new replies queue behind)."""
+    if not chats:
+        return set()
+    found = await session.execute(
+        select(OutboxMessage.channel, OutboxMessage.chat_id)
         .where(
-            OutboxMessage.channel == channel,
-            OutboxMessage.chat_id == chat_id,
+            tuple_(OutboxMessage.channel, OutboxMessage.chat_id).in_(chats),
             OutboxMessage.priority <= priority,
             OutboxMessage.status.in_(UNSENT),
         )
-        .limit(1)
+        .distinct()
     )
-    return found is not None
+    return {(channel, chat_id) for channel, chat_id in found}
 
 
 async def claim_due(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hmac
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -27,7 +28,7 @@ from bot.channels.types import (
     Reply,
     Sender,
 )
-from bot.turns import TurnRunner
+from bot.turns import TurnBatcher, TurnRunner
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +124,15 @@ class TelegramBridge:
     runner: TurnRunner
     senders: Mapping[str, Sender]
     on_outbox_work: asyncio.Event | None = None
+    batcher: TurnBatcher = field(init=False)
     # chat id -> (lock, number of turns holding or waiting for it); dropped when unused.
     _locks: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)
     # Updates that failed because the database was unreachable: retried without limit.
     outage: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.batcher = TurnBatcher(self.runner, self.senders)
 
     @contextlib.asynccontextmanager
     async def _chat_lock(self, chat_id: str) -> AsyncIterator[None]:
@@ -149,13 +154,19 @@ class TelegramBridge:
             return
         try:
             async with self._chat_lock(incoming.chat_id):
-                outcome = await self.runner.run(incoming)
-                await self.runner.deliver(outcome, self.senders)
+                stalled = _stalled_chats.get()
+                if stalled is not None and incoming.chat_id in stalled:
+                    raise UpdateDeferred  # an earlier update of this chat failed: keep order
+                outcome = await self.batcher.submit(incoming)
         except Exception as error:
             # Not confirmed: the poller or Telegram's webhook retry will bring it back.
             self.failed.add(update.update_id)
+            if (stalled := _stalled_chats.get()) is not None:
+                stalled.add(incoming.chat_id)
             if isinstance(error, (DBAPIError, OSError)):
                 self.outage.add(update.update_id)
+            if isinstance(error, UpdateDeferred):
+                return
             raise
         if update.callback_query is not None:
             try:
@@ -171,6 +182,15 @@ class TelegramBridge:
         """Register our handler and the single error handler."""
         application.add_handler(TypeHandler(Update, self.handle))
         application.add_error_handler(_log_error)
+
+    async def process_round(
+        self,
+        application: Application,  # type: ignore[type-arg]
+        updates: Sequence[Update],
+    ) -> list[bool]:
+        """Run a getUpdates batch concurrently (chats in order); True where a turn committed."""
+        _stalled_chats.set(set())  # each task of the gather sees this round's set
+        return list(await asyncio.gather(*(self.process(application, u) for u in updates)))
 
     async def process(self, application: Application, update: Update) -> bool:  # type: ignore[type-arg]
         """Run one update through PTB; True when its turn committed (or it needed none)."""
@@ -213,10 +233,13 @@ async def poll(
             delay = min(delay * 2, 30.0)
             continue
         delay = retry_base_seconds
-        for update in updates:
-            if stop.is_set():
-                return
-            if await bridge.process(application, update):
+        if stop.is_set():
+            return
+        # Turns of one round share a transaction; chats stay in order. An update that
+        # succeeded after one that failed is fetched again and ignored as a duplicate.
+        results = await bridge.process_round(application, updates)
+        for update, committed in zip(updates, results, strict=True):
+            if committed:
                 offset = update.update_id + 1
                 attempts.pop(update.update_id, None)
                 continue
@@ -238,6 +261,16 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
     """Wait, but wake at once when asked to stop."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+# Chats with a failed update in the current polling round: their later updates wait too.
+_stalled_chats: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "stalled_chats", default=None
+)
+
+
+class UpdateDeferred(Exception):
+    """An update held back because an earlier one of the same chat failed."""
 
 
 def webhook_app(
