@@ -313,3 +313,19 @@ async def test_chatter_in_the_staff_group_is_left_alone(
     await api.wait_processed(update_id)
     assert staff_group.messages == []
     assert nurse.messages == []
+
+
+async def test_many_people_at_once_each_get_their_own_answers_in_order(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    users = [api.user(9200 + n) for n in range(12)]
+    last_ids = []
+    for user in users:  # everyone writes twice before the bot has answered anyone
+        await user.send("/help")
+        last_ids.append(await user.send("/privacy"))
+    for update_id in last_ids:
+        await api.wait_processed(update_id)
+    for user in users:
+        texts = user.texts
+        assert len(texts) == 2, texts
+        assert texts[0].startswith("I'm PMP Companion") and texts[1].startswith("Your privacy")

@@ -1,0 +1,99 @@
+"""Turns that arrive together share a transaction, yet each keeps its own outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.channels.types import Incoming
+from bot.db.models import Conversation, InboxUpdate, Person
+from bot.runtime import Runtime
+from bot.turns import TurnOutcome
+from dialogs import router
+from dialogs.engine import Form, Step
+from dialogs.turn import Turn
+from tests.helpers import RecordingSender, make_cohort, make_invites
+
+
+def event(user: str, update_id: str, **fields: Any) -> Incoming:
+    return Incoming(channel="console", user_id=user, chat_id=user, update_id=update_id, **fields)
+
+
+async def count(runtime: Runtime, model: type) -> int:
+    async with runtime.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_one_persons_steps_in_one_batch_follow_each_other(runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime)
+    (invite,) = await make_invites(runtime, cohort)
+    runner = runtime.runner({"console": "staff"})
+    first = await runner.run_batch(
+        [event("p", "1", kind="command", command="start", text=invite.code)]
+    )
+    payload = first[0].replies[-1].buttons["rows"][0][0][1]  # type: ignore[index]
+    await runner.deliver_all(first, {"console": RecordingSender()})
+    outcomes = await runner.run_batch(
+        [
+            event("p", "2", kind="button", payload=payload),
+            event("p", "3", kind="text", text="Robin"),
+            event("p", "3", kind="text", text="Robin"),  # the same update twice in the batch
+            event("p", "4", kind="command", command="today"),
+        ]
+    )
+    texts = [[row.text for row in outcome.replies] for outcome in outcomes]
+    assert "What would you like us to call you?" in texts[0][0]
+    assert texts[1][0].startswith("Thank you, Robin.")
+    assert outcomes[2].duplicate and texts[2] == []
+    assert "starts on Monday 7 December 2026" in texts[3][0]
+    assert await count(runtime, Person) == 1
+
+
+async def _explode(turn: Turn, data: dict[str, Any]) -> None:
+    raise RuntimeError("a bug in one dialog")
+
+
+BROKEN = Form(
+    name="test_broken", steps=(Step("x", "common/choose_button", "text"),), finish=_explode
+)
+
+
+async def test_a_failing_turn_does_not_take_the_batch_with_it(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(router.FORMS, BROKEN.name, BROKEN)
+    now = runtime.clock.now()
+    async with runtime.sessions() as session, session.begin():
+        session.add(
+            Conversation(
+                channel="console",
+                channel_user_id="unlucky",
+                dialog=BROKEN.name,
+                step="x",
+                data={},
+                version=1,
+                updated_at=now,
+            )
+        )
+    runner = runtime.runner({"console": "staff"})
+    results = await runner.run_together(
+        [
+            event("stranger-a", "10", kind="text", text="hello"),
+            event("unlucky", "11", kind="text", text="anything"),
+            event("stranger-b", "12", kind="text", text="hello"),
+        ]
+    )
+    assert isinstance(results[0], TurnOutcome) and isinstance(results[2], TurnOutcome)
+    assert isinstance(results[1], RuntimeError)
+    assert "I can only help people taking part" in results[2].replies[0].text
+    # The failed update left no inbox row, so its redelivery will be handled afresh.
+    async with runtime.sessions() as session:
+        ids = set(await session.scalars(select(InboxUpdate.update_id)))
+    assert ids == {"10", "12"}
+    sender = RecordingSender()
+    await runner.deliver_all(
+        [r for r in results if isinstance(r, TurnOutcome)], {"console": sender}
+    )
+    assert [chat for chat, _reply in sender.sent] == ["stranger-a", "stranger-b"]
