@@ -6,7 +6,7 @@ its next message only when the reply to the previous one has arrived.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/turns.py [--users 20] [--turns-per-user 25]
+    .venv/bin/python benchmarks/turns.py [--users 20] [--turns-per-user 100]
         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test] [--json]
 
 A PostgreSQL database given with --database-url is WIPED (schema dropped and recreated).
@@ -105,7 +105,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20, help="concurrent users (default 20)")
     parser.add_argument(
-        "--turns-per-user", type=int, default=25, help="timed turns per user (default 25)"
+        "--turns-per-user", type=int, default=100, help="timed turns per user (default 100)"
     )
     parser.add_argument(
         "--database-url",
