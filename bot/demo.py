@@ -42,6 +42,7 @@ class Demo:
         self.runner: TurnRunner = runtime.runner({CHANNEL: STAFF_CHAT})
         self.dispatcher = Dispatcher(runtime.sessions, {CHANNEL: self.sender}, clock)
         self.update_id = 0
+        self.hinted = 0  # staff messages already mentioned, so the hint is not repeated
         self.cohort: Cohort | None = None
 
     def show(self, template: str, **variables: object) -> None:
@@ -84,8 +85,9 @@ class Demo:
             self.out.write(f"\n  (only you see this) {outcome.alert}\n")
         await self.runner.deliver(outcome, {CHANNEL: self.sender})
         await self.dispatcher.drain()
-        if self.sender.unread_staff:
+        if self.sender.unread_staff > self.hinted:
             self.show("demo/staff_hint", count=self.sender.unread_staff)
+        self.hinted = self.sender.unread_staff
 
     async def line(self, typed: str) -> bool:
         """Handle one typed line; False when the user wants to leave."""
@@ -122,7 +124,7 @@ class Demo:
             self.show("demo/time", now=self.clock.now())
         elif word == "staff":
             self.show("demo/staff", messages=self.sender.staff_messages)
-            self.sender.unread_staff = 0
+            self.sender.unread_staff = self.hinted = 0
         elif word == "help":
             self.show("demo/help")
         else:

@@ -32,7 +32,8 @@ async def served_api(api: FakeTelegramAPI) -> AsyncIterator[str]:
     )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     yield f"http://127.0.0.1:{port}/bot"
-    server.should_exit = True
+    # The stopped bot's last long poll may still be open on the fake: do not wait for it.
+    server.should_exit = server.force_exit = True
     await serving
     sock.close()
 
