@@ -6,6 +6,8 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import date
 
+from sqlalchemy import func, select
+
 from bot.channels.types import Incoming, Reply
 from bot.db.models import Cohort, Invite
 from bot.runtime import Runtime
@@ -116,6 +118,27 @@ class Chat:
     def labels(self) -> list[str]:
         """Button labels on the last event's replies."""
         return [b.label for reply in self.replies for row in reply.buttons for b in row]
+
+
+async def new_invite(runtime: Runtime, role: str = "patient") -> Invite:
+    """One fresh code for a fresh group."""
+    (invite,) = await make_invites(runtime, await make_cohort(runtime), role=role)
+    return invite
+
+
+async def at_name_step(runtime: Runtime, user_id: str = "patient-1") -> tuple[Chat, Invite]:
+    """Someone who opened their link and agreed, now asked for their name."""
+    invite = await new_invite(runtime)
+    chat = Chat(runtime, user_id=user_id)
+    await chat.command("start", invite.code)
+    await chat.press("Yes, I agree")
+    return chat, invite
+
+
+async def count(runtime: Runtime, model: type) -> int:
+    """How many rows a table has."""
+    async with runtime.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 async def enrol_patient(runtime: Runtime, user_id: str = "patient-1", name: str = "Robin") -> Chat:

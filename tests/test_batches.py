@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.channels.types import Incoming
 from bot.db.models import Conversation, InboxUpdate, Person
@@ -14,16 +14,11 @@ from bot.turns import TurnOutcome
 from dialogs import router
 from dialogs.engine import Form, Step
 from dialogs.turn import Turn
-from tests.helpers import RecordingSender, make_cohort, make_invites
+from tests.helpers import RecordingSender, count, make_cohort, make_invites
 
 
 def event(user: str, update_id: str, **fields: Any) -> Incoming:
     return Incoming(channel="console", user_id=user, chat_id=user, update_id=update_id, **fields)
-
-
-async def count(runtime: Runtime, model: type) -> int:
-    async with runtime.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 async def test_one_persons_steps_in_one_batch_follow_each_other(runtime: Runtime) -> None:

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.db.models import Conversation, InboxUpdate, Invite, OutboxMessage, Person
 from bot.runtime import Runtime
 from bot.services.invites import pretty_code
 from tests.conftest import STAFF_ID
-from tests.helpers import Chat, enrol_patient, make_cohort, make_invites
-
-
-async def count(runtime: Runtime, model: type) -> int:
-    async with runtime.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+from tests.helpers import (
+    Chat,
+    at_name_step,
+    count,
+    enrol_patient,
+    make_cohort,
+    make_invites,
+    new_invite,
+)
 
 
 async def test_patient_enrols_with_consent_and_name(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
+    invite = await new_invite(runtime)
     chat = Chat(runtime)
 
     await chat.command("start", invite.code)
@@ -44,7 +46,7 @@ async def test_patient_enrols_with_consent_and_name(runtime: Runtime) -> None:
         assert (person.display_name, person.role, person.cohort_id) == (
             "Robin",
             "patient",
-            cohort.id,
+            invite.cohort_id,
         )
         assert person.consented_at == runtime.clock.now()
         stored = await session.get(Invite, invite.id)
@@ -58,8 +60,7 @@ async def test_patient_enrols_with_consent_and_name(runtime: Runtime) -> None:
 
 
 async def test_typed_code_in_any_case_with_hyphen_starts_enrolment(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
+    invite = await new_invite(runtime)
     chat = Chat(runtime)
     await chat.say(pretty_code(invite.code).lower())
     assert chat.labels == ["Yes, I agree", "No, thank you"]
@@ -77,8 +78,7 @@ async def test_wrong_code_gets_a_kind_reply_and_keeps_nothing(runtime: Runtime) 
 
 
 async def test_used_code_is_refused(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
+    invite = await new_invite(runtime)
     first = Chat(runtime, user_id="first")
     await first.command("start", invite.code)
     await first.press("Yes, I agree")
@@ -90,8 +90,7 @@ async def test_used_code_is_refused(runtime: Runtime) -> None:
 
 
 async def test_expired_code_is_refused(runtime: Runtime, clock: ManualClock) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
+    invite = await new_invite(runtime)
     clock.advance(timedelta(days=14, seconds=1))
     chat = Chat(runtime)
     await chat.command("start", invite.code)
@@ -102,11 +101,7 @@ async def test_expired_code_is_refused(runtime: Runtime, clock: ManualClock) -> 
 async def test_code_expiring_during_enrolment_is_explained(
     runtime: Runtime, clock: ManualClock
 ) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    chat = Chat(runtime)
-    await chat.command("start", invite.code)
-    await chat.press("Yes, I agree")
+    chat, _invite = await at_name_step(runtime)
     clock.advance(timedelta(days=15))
     await chat.say("Robin")
     assert "expired" in chat.text
@@ -123,8 +118,7 @@ async def test_staff_code_is_refused_for_someone_not_on_the_staff_list(runtime: 
 
 
 async def test_patient_code_is_refused_for_a_staff_account(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
+    invite = await new_invite(runtime)
     chat = Chat(runtime, user_id=str(STAFF_ID), channel="telegram")
     await chat.command("start", invite.code)
     assert "code is for a patient" in chat.text
@@ -160,11 +154,7 @@ async def test_enrolled_patient_opening_another_invite_keeps_their_group(runtime
 
 
 async def test_second_enrolment_with_the_same_code_by_the_same_account(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    chat = Chat(runtime)
-    await chat.command("start", invite.code)
-    await chat.press("Yes, I agree")
+    chat, invite = await at_name_step(runtime)
     await chat.say("Robin")
     await chat.command("start", invite.code)
     assert "You have already joined" in chat.text
@@ -172,8 +162,7 @@ async def test_second_enrolment_with_the_same_code_by_the_same_account(runtime: 
 
 
 async def test_declining_keeps_nothing_but_the_declined_invite(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
+    invite = await new_invite(runtime)
     chat = Chat(runtime)
     await chat.command("start", invite.code)
     await chat.press("No, thank you")
@@ -192,11 +181,7 @@ async def test_declining_keeps_nothing_but_the_declined_invite(runtime: Runtime)
 
 
 async def test_cancel_during_enrolment_forgets_them(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    chat = Chat(runtime)
-    await chat.command("start", invite.code)
-    await chat.press("Yes, I agree")
+    chat, _invite = await at_name_step(runtime)
     await chat.command("cancel")
     assert "I haven't saved anything about you" in chat.text
     assert await count(runtime, Conversation) == 0
@@ -205,11 +190,7 @@ async def test_cancel_during_enrolment_forgets_them(runtime: Runtime) -> None:
 
 
 async def test_global_commands_during_enrolment_keep_the_place(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    chat = Chat(runtime)
-    await chat.command("start", invite.code)
-    await chat.press("Yes, I agree")
+    chat, _invite = await at_name_step(runtime)
     for command, expected in [
         ("menu", "haven't finished joining"),
         ("help", "NHS 111"),
@@ -244,22 +225,14 @@ async def test_stranger_gets_an_explanation_and_nothing_is_kept(runtime: Runtime
 
 
 async def test_sticker_photo_or_voice_gets_a_reply_and_the_prompt_again(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    chat = Chat(runtime)
-    await chat.command("start", invite.code)
-    await chat.press("Yes, I agree")
+    chat, _invite = await at_name_step(runtime)
     await chat.sticker()
     assert "I can only read typed messages" in chat.text
     assert "What would you like us to call you?" in chat.text
 
 
 async def test_unusable_names_are_reprompted_and_nothing_is_lost(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    chat = Chat(runtime)
-    await chat.command("start", invite.code)
-    await chat.press("Yes, I agree")
+    chat, _invite = await at_name_step(runtime)
     for bad in ["x" * 5000, "🙂🙂🙂", "   ", "12345"]:
         await chat.say(bad)
         assert "can't use that as a name" in chat.text
@@ -277,8 +250,7 @@ async def test_markup_characters_are_kept_literally(runtime: Runtime) -> None:
 async def test_typed_answer_to_a_choice_is_accepted_and_nonsense_reprompted(
     runtime: Runtime,
 ) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
+    invite = await new_invite(runtime)
     chat = Chat(runtime)
     await chat.command("start", invite.code)
     await chat.say("maybe later")
@@ -289,8 +261,7 @@ async def test_typed_answer_to_a_choice_is_accepted_and_nonsense_reprompted(
 
 
 async def test_old_button_is_not_used(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
+    invite = await new_invite(runtime)
     chat = Chat(runtime)
     consent = await chat.command("start", invite.code)
     await chat.press("Yes, I agree", consent)
@@ -309,11 +280,7 @@ async def test_old_menu_buttons_still_work(runtime: Runtime) -> None:
 
 
 async def test_the_same_update_twice_has_one_effect(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    chat = Chat(runtime)
-    await chat.command("start", invite.code)
-    await chat.press("Yes, I agree")
+    chat, _invite = await at_name_step(runtime)
     first = await chat.event(update_id="dup-1", kind="text", text="Robin")
     again = await chat.event(update_id="dup-1", kind="text", text="Robin")
     assert first and again == []
@@ -332,19 +299,14 @@ async def test_button_pressed_by_someone_else_is_refused_quietly(runtime: Runtim
 
 
 async def test_forwarded_text_is_not_taken_as_an_answer(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    chat = Chat(runtime)
-    await chat.command("start", invite.code)
-    await chat.press("Yes, I agree")
+    chat, _invite = await at_name_step(runtime)
     await chat.say("Robin", forwarded=True)
     assert "forwarded message" in chat.text
     assert await count(runtime, Person) == 0
 
 
 async def test_two_people_racing_for_one_code(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
+    invite = await new_invite(runtime)
     first, second = Chat(runtime, user_id="a"), Chat(runtime, user_id="b")
     for chat in (first, second):
         await chat.command("start", invite.code)
@@ -367,8 +329,7 @@ async def test_patient_text_outside_a_dialog_gets_help_numbers_and_the_menu(
 
 
 async def test_buttons_from_a_cancelled_attempt_do_not_work_in_the_next(runtime: Runtime) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
+    invite = await new_invite(runtime)
     chat = Chat(runtime)
     first_attempt = await chat.command("start", invite.code)
     await chat.command("cancel")

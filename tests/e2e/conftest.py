@@ -11,8 +11,9 @@ import pytest
 from bot.runtime import Runtime
 from bot.telegram_service import TelegramService
 from tests.conftest import BOT_USERNAME, STAFF_CHAT_ID
-from tests.fakes.fake_user import FakeGroup
+from tests.fakes.fake_user import FakeGroup, FakeUser
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.helpers import make_cohort, make_invites
 
 
 def free_port() -> int:
@@ -33,6 +34,15 @@ async def api() -> AsyncIterator[FakeTelegramAPI]:
 def staff_group(api: FakeTelegramAPI) -> FakeGroup:
     """The staff group chat."""
     return api.group(STAFF_CHAT_ID, "PMP staff")
+
+
+async def at_name_step(api: FakeTelegramAPI, runtime: Runtime, user_id: int) -> FakeUser:
+    """A Telegram user who opened a fresh invite link and agreed: now asked for a name."""
+    (invite,) = await make_invites(runtime, await make_cohort(runtime))
+    user = api.user(user_id)
+    await user.ask(f"/start {invite.code}")
+    await user.tap("Yes, I agree")
+    return user
 
 
 async def start_service(runtime: Runtime, api: FakeTelegramAPI, mode: str) -> TelegramService:

@@ -15,7 +15,7 @@ from bot.runtime import Runtime, configure_logging
 from bot.services.invites import deep_link
 from bot.telegram_service import TelegramService
 from tests.conftest import BOT_USERNAME, STAFF_ID
-from tests.e2e.conftest import start_service
+from tests.e2e.conftest import at_name_step, start_service
 from tests.fakes.fake_user import FakeGroup
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.helpers import make_cohort, make_invites
@@ -88,11 +88,7 @@ async def test_commands_work_from_anywhere(
 async def test_non_text_messages_get_a_kind_reply(
     service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
 ) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    user = api.user(9003)
-    await user.ask(f"/start {invite.code}")
-    await user.tap("Yes, I agree")
+    user = await at_name_step(api, runtime, 9003)
     for send in (user.send_sticker, user.send_photo, user.send_voice, user.send_document):
         mark = len(api.sent)
         update_id = await send()
@@ -109,11 +105,7 @@ async def test_non_text_messages_get_a_kind_reply(
 async def test_long_markup_emoji_and_right_to_left_text(
     service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
 ) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    user = api.user(9004)
-    await user.ask(f"/start {invite.code}")
-    await user.tap("Yes, I agree")
+    user = await at_name_step(api, runtime, 9004)
     invalid, prompt = await user.ask("x" * 4096)
     assert "can't use that as a name" in invalid.text and "call you" in prompt.text
     done, _menu = await user.ask("<b>Jo</b> *bold* _it_ 🙂 مريم")
@@ -145,11 +137,7 @@ async def test_wrong_used_and_other_role_codes(
 async def test_the_same_update_delivered_twice_has_one_effect(
     service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
 ) -> None:
-    cohort = await make_cohort(runtime)
-    (invite,) = await make_invites(runtime, cohort)
-    user = api.user(9008)
-    await user.ask(f"/start {invite.code}")
-    await user.tap("Yes, I agree")
+    user = await at_name_step(api, runtime, 9008)
     mark = len(api.sent)
     first = await user.send("Robin")
     await api.wait_processed(first)
@@ -232,11 +220,7 @@ async def test_webhook_answers_only_after_the_turn_is_committed(
 ) -> None:
     service = await start_service(runtime, api, "webhook")
     try:
-        cohort = await make_cohort(runtime)
-        (invite,) = await make_invites(runtime, cohort)
-        user = api.user(9021)
-        await user.ask(f"/start {invite.code}")
-        await user.tap("Yes, I agree")
+        user = await at_name_step(api, runtime, 9021)
         update_id = await user.send("Robin")
         await api.wait_processed(update_id)  # the webhook POST got its 200
         assert [p.display_name for p in await people(runtime)] == ["Robin"]
