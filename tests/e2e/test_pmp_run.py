@@ -6,16 +6,14 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from tests.conftest import BOT_USERNAME
-from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.telegram_api import FakeTelegramAPI, serve_on_loopback
 
 PMP = str(Path(sys.executable).with_name("pmp"))
 
@@ -23,19 +21,8 @@ PMP = str(Path(sys.executable).with_name("pmp"))
 @pytest.fixture
 async def served_api(api: FakeTelegramAPI) -> AsyncIterator[str]:
     """The fake Bot API on a loopback port; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(api.asgi_app, log_level="warning", lifespan="off", loop="asyncio")
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    yield f"http://127.0.0.1:{port}/bot"
-    # The stopped bot's last long poll may still be open on the fake: do not wait for it.
-    server.should_exit = server.force_exit = True
-    await serving
-    sock.close()
+    async with serve_on_loopback(api) as base_url:
+        yield base_url
 
 
 async def pmp(env: dict[str, str], *args: str) -> str:

@@ -25,9 +25,10 @@ import copy
 import json
 import math
 import re
+import socket
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, unquote
@@ -1530,3 +1531,26 @@ async def polling_loop(
         for update in updates:
             await app.process_update(update)
             offset = update.update_id + 1 if offset is None else max(offset, update.update_id + 1)
+
+
+@contextlib.asynccontextmanager
+async def serve_on_loopback(api: FakeTelegramAPI) -> AsyncIterator[str]:
+    """Serve the fake with uvicorn on 127.0.0.1 (same event loop); yields its Bot API base URL."""
+    import uvicorn
+
+    # A pre-bound listening socket: no waiting for uvicorn's start-up before the first call.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(api.asgi_app, log_level="warning", lifespan="off", loop="asyncio")
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{port}/bot"
+    finally:
+        # A client that went away may leave a long poll open on the fake: do not wait for it.
+        server.should_exit = server.force_exit = True
+        await serving
+        sock.close()

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,6 +37,7 @@ from tests.fakes.telegram_api import (
     FakeTelegramAPI,
     WebhookAttempt,
     polling_loop,
+    serve_on_loopback,
 )
 
 CHOICES = InlineKeyboardMarkup(
@@ -458,26 +457,12 @@ async def test_asgi_app_in_process_and_on_loopback(api: FakeTelegramAPI) -> None
         response = await client.post(f"/bot{api.token}/getMe")
     assert response.json()["result"]["username"] == "pmp_test_bot"
 
-    # Real uvicorn on 127.0.0.1: a pre-bound listening socket avoids waiting for startup.
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(api.asgi_app, log_level="warning", lifespan="off", loop="asyncio")
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
+    # Real uvicorn on 127.0.0.1.
+    async with serve_on_loopback(api) as base_url:
         api.user(5015)
-        async with Bot(
-            api.token, base_url=f"http://127.0.0.1:{port}/bot", request=_plain_request()
-        ) as real_bot:
+        async with Bot(api.token, base_url=base_url, request=_plain_request()) as real_bot:
             sent = await real_bot.send_message(5015, "over TCP")
         assert sent.text == "over TCP" and api.users[5015].texts == ["over TCP"]
-    finally:
-        server.should_exit = True
-        await serving
-        sock.close()
 
 
 def _plain_request() -> Any:
