@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import uvicorn
@@ -188,9 +187,9 @@ class TelegramService:
         if self._server is not None:
             self._server.should_exit = True
         if self._poller is not None:
-            self._poller.cancel()  # a long poll can take 30 s to return on its own
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            # The poller stops waiting at once, but finishes the round it is handling, so
+            # every fetched update is committed, answered and confirmed before we go.
+            await self._poller
         for task in self._tasks:
             await task
         self.scheduler.shutdown(wait=False)

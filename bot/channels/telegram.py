@@ -224,17 +224,15 @@ async def poll(
     delay = retry_base_seconds
     while not stop.is_set():
         try:
-            updates = await application.bot.get_updates(
-                offset=offset, timeout=poll_seconds, allowed_updates=ALLOWED_UPDATES
-            )
+            updates = await _fetch_unless_stopped(application, offset, poll_seconds, stop)
         except TelegramError as error:
             log.warning("getUpdates failed", extra={"error": type(error).__name__})
             await _pause(stop, delay)
             delay = min(delay * 2, 30.0)
             continue
         delay = retry_base_seconds
-        if stop.is_set():
-            return
+        if updates is None:
+            break
         # Turns of one round share a transaction; chats stay in order. An update that
         # succeeded after one that failed is fetched again and ignored as a duplicate.
         results = await bridge.process_round(application, updates)
@@ -255,6 +253,35 @@ async def poll(
                 continue
             await _pause(stop, min(retry_base_seconds * 2.0 ** min(tries, 10), 30.0))
             break  # fetch again from this update: later ones must not overtake it
+
+    if offset is not None:
+        # Confirm the last round now, so a restart does not fetch it again.
+        with contextlib.suppress(TelegramError):
+            await application.bot.get_updates(offset=offset, timeout=0, limit=1)
+
+
+async def _fetch_unless_stopped(
+    application: Application,  # type: ignore[type-arg]
+    offset: int | None,
+    poll_seconds: int,
+    stop: asyncio.Event,
+) -> tuple[Update, ...] | None:
+    """getUpdates, abandoned (None) if asked to stop: only the wait is ever cut short."""
+    fetch: asyncio.Future[tuple[Update, ...]] = asyncio.ensure_future(
+        application.bot.get_updates(
+            offset=offset, timeout=poll_seconds, allowed_updates=ALLOWED_UPDATES
+        )
+    )
+    stopping: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
+    waiting: set[asyncio.Future[object]] = {fetch, stopping}  # type: ignore[arg-type]
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    if fetch.done():
+        stopping.cancel()
+        return fetch.result()
+    fetch.cancel()  # nothing fetched yet is lost: unconfirmed updates stay with Telegram
+    with contextlib.suppress(asyncio.CancelledError, TelegramError):
+        await fetch
+    return None
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

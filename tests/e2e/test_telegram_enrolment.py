@@ -313,3 +313,26 @@ async def test_many_people_at_once_each_get_their_own_answers_in_order(
         texts = user.texts
         assert len(texts) == 2, texts
         assert texts[0].startswith("I'm PMP Companion") and texts[1].startswith("Your privacy")
+
+
+async def test_stopping_mid_round_loses_nothing_and_repeats_nothing(
+    runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup
+) -> None:
+    users = [api.user(9300 + n) for n in range(6)]
+    service = await start_service(runtime, api, "polling")
+    sent = [await user.send("/privacy") for user in users]
+    await service.stop()  # whatever was fetched is finished; the rest stays with Telegram
+    for update_id, user in zip(sent, users, strict=True):
+        if user.texts:  # answered, so confirmed: it will not be fetched again
+            assert api.last_offset is not None and api.last_offset > update_id
+    restarted = await start_service(runtime, api, "polling")
+    try:
+        await eventually(lambda: all(user.texts for user in users))
+        marker = await users[0].send("/privacy")
+        await api.wait_processed(marker)
+    finally:
+        await restarted.stop()
+    for user in users:
+        expected = 2 if user is users[0] else 1
+        assert len(user.texts) == expected, (user.user_id, user.texts)
+        assert all(text.startswith("Your privacy") for text in user.texts)
