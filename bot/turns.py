@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -82,6 +82,15 @@ class TurnRunner:
         # Where each channel's staff messages go (Telegram: the configured staff group).
         self.staff_chats = dict(staff_chats)
 
+    async def database_reachable(self) -> bool:
+        """Whether the database answers at all (to tell an outage from a bug)."""
+        try:
+            async with asyncio.timeout(5), self.sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
     async def run(self, incoming: Incoming) -> TurnOutcome:
         """Handle one event in its own transaction; a redelivered update changes nothing."""
         (outcome,) = await self.run_batch([incoming])
@@ -91,10 +100,13 @@ class TurnRunner:
         """Handle events in one transaction; if that fails, one by one, so each stands alone."""
         try:
             return list(await self.run_batch(incomings))
-        except Exception:
+        except Exception as error:
             if len(incomings) == 1:
                 raise
-            log.warning("batch failed; running its turns one by one", extra={"n": len(incomings)})
+            log.warning(
+                "batch failed; running its turns one by one",
+                extra={"n": len(incomings), "error": type(error).__name__},
+            )
         results: list[TurnOutcome | Exception] = []
         for incoming in incomings:
             try:
@@ -262,7 +274,7 @@ async def _conversations(session: AsyncSession, keys: set[Key]) -> dict[Key, Con
     if session.get_bind().dialect.name == "postgresql":
         # Two instances handling one person's updates at once take turns here, so neither
         # overwrites the other's dialog state. (SQLite has a single writer anyway.)
-        query = query.with_for_update()
+        query = query.order_by(Conversation.id).with_for_update()  # one lock order: no deadlock
     found = await session.scalars(query)
     return {(c.channel, c.channel_user_id): c for c in found}
 
@@ -297,21 +309,30 @@ class TurnBatcher:
             self._drainer = None
 
     async def _run(self, batch: list[tuple[Incoming, asyncio.Future[TurnOutcome]]]) -> None:
+        """Run one batch and settle every caller's future, whatever happens."""
         try:
-            results = await self.runner.run_together([incoming for incoming, _ in batch])
-        except Exception as error:
+            try:
+                results = await self.runner.run_together([incoming for incoming, _ in batch])
+            except Exception as error:
+                for _incoming, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                return
+            committed = [r for r in results if isinstance(r, TurnOutcome)]
+            try:
+                await self.runner.deliver_all(committed, self.senders)
+            except Exception:
+                # The turns are committed; their replies stay claimed and the dispatcher sends
+                # them when the lease runs out. The updates must not be processed again.
+                log.exception("sending replies failed; the dispatcher will retry them")
+            for (_incoming, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue  # the caller gave up (cancelled); the turn still counts
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+        finally:
             for _incoming, future in batch:
-                future.set_exception(error)
-            return
-        committed = [r for r in results if isinstance(r, TurnOutcome)]
-        try:
-            await self.runner.deliver_all(committed, self.senders)
-        except Exception:
-            # The turns are committed; their replies stay claimed and the dispatcher sends
-            # them when the lease runs out. The updates must not be processed again.
-            log.exception("sending replies failed; the dispatcher will retry them")
-        for (_incoming, future), result in zip(batch, results, strict=True):
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+                if not future.done():
+                    future.set_exception(RuntimeError("the batch was interrupted"))

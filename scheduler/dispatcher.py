@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,13 +50,23 @@ def new_claim_token() -> str:
     return secrets.token_hex(8)
 
 
-async def send_rows(rows: Sequence[OutboxMessage], senders: Mapping[str, Sender]) -> list[Outcome]:
-    """Send claimed rows in order; after a failure, a chat's later rows wait so order holds."""
+async def send_rows(
+    rows: Sequence[OutboxMessage],
+    senders: Mapping[str, Sender],
+    budget: timedelta = CLAIM_LEASE / 2,
+) -> list[Outcome]:
+    """Send claimed rows in order; after a failure, a chat's later rows wait so order holds.
+
+    Sending stops once `budget` is spent (a slow or failing channel), well inside the claim
+    lease, so no other worker takes over a row this round may still send; the rest are handed
+    back to the dispatcher.
+    """
     outcomes: list[Outcome] = []
     stalled: set[tuple[str, str]] = set()
+    deadline = time.monotonic() + budget.total_seconds()
     for row in rows:
         chat = (row.channel, row.chat_id)
-        if chat in stalled:
+        if chat in stalled or time.monotonic() > deadline:
             outcomes.append(Outcome(row.id, "held", "behind an unsent message"))
             continue
         sender = senders.get(row.channel)
@@ -70,6 +82,11 @@ async def send_rows(rows: Sequence[OutboxMessage], senders: Mapping[str, Sender]
             outcomes.append(Outcome(row.id, "failed", error.reason))
         except DeliveryError as error:
             outcomes.append(Outcome(row.id, "retry", error.reason, error.retry_after))
+            stalled.add(chat)
+        except Exception as error:
+            # Unexpected: keep the outcomes of the rows already sent, retry this one later.
+            log.exception("unexpected error while sending", extra={"row": row.id})
+            outcomes.append(Outcome(row.id, "retry", type(error).__name__))
             stalled.add(chat)
         else:
             outcomes.append(Outcome(row.id, "sent"))
@@ -162,16 +179,20 @@ def _keeps_nothing(row: OutboxMessage) -> bool:
     return row.kind == "reply" and row.person_id is None
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def _due(now: datetime, row: type[OutboxMessage] = OutboxMessage) -> ColumnElement[bool]:
     """Due rows: pending and ready, or claimed by a process that has not finished in time."""
     return or_(
-        and_(OutboxMessage.status == "pending", OutboxMessage.not_before <= now),
-        and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - CLAIM_LEASE),
+        and_(row.status == "pending", row.not_before <= now),
+        and_(row.status == "sending", row.claimed_at < now - CLAIM_LEASE),
     )
 
 
-def _behind_an_earlier_message() -> ColumnElement[bool]:
-    """An older unsent row for the same chat, at least as urgent: this one must wait for it."""
+def _behind_an_earlier_message(now: datetime) -> ColumnElement[bool]:
+    """An older, equally urgent unsent row for the same chat that cannot go now: wait for it.
+
+    An older row that is due itself is claimed in the same round and sent first (rows are
+    ordered by priority, then id), so only one that is waiting holds the chat back.
+    """
     older = aliased(OutboxMessage)
     return exists().where(
         older.channel == OutboxMessage.channel,
@@ -179,6 +200,7 @@ def _behind_an_earlier_message() -> ColumnElement[bool]:
         older.id < OutboxMessage.id,
         older.priority <= OutboxMessage.priority,
         older.status.in_(UNSENT),
+        ~_due(now, older),
     )
 
 
@@ -209,7 +231,7 @@ async def claim_due(
     async with sessions() as session, session.begin():
         candidates = (
             select(OutboxMessage.id)
-            .where(due, ~_behind_an_earlier_message())
+            .where(due, ~_behind_an_earlier_message(now))
             .order_by(OutboxMessage.priority, OutboxMessage.id)
             .limit(limit)
         )
@@ -244,15 +266,18 @@ class Dispatcher:
         self.sessions = sessions
         self.senders = senders
         self.clock = clock
+        # Held for a whole round, so stopping can wait for a round to be recorded.
+        self.round = asyncio.Lock()
 
     async def run_once(self, limit: int = 50) -> int:
         """One claim-send-record round; returns how many rows were sent or settled."""
-        rows = await claim_due(self.sessions, self.clock.now(), limit)
-        if not rows:
-            return 0
-        outcomes = await send_rows(rows, self.senders)
-        await record(self.sessions, rows, outcomes, self.clock.now())
-        return sum(1 for outcome in outcomes if outcome.status != "held")
+        async with self.round:
+            rows = await claim_due(self.sessions, self.clock.now(), limit)
+            if not rows:
+                return 0
+            outcomes = await send_rows(rows, self.senders)
+            await record(self.sessions, rows, outcomes, self.clock.now())
+            return sum(1 for outcome in outcomes if outcome.status != "held")
 
     async def drain(self, limit: int = 50) -> int:
         """Run rounds until nothing more is due; returns the total handled."""

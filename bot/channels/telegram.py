@@ -117,6 +117,9 @@ def to_incoming(update: Update) -> Incoming | None:
     return Incoming(kind="text", text=text, **base)  # type: ignore[arg-type]
 
 
+DONE, FAILED, OUTAGE = "done", "failed", "outage"
+
+
 @dataclass
 class TelegramBridge:
     """Connects PTB to the turn runner, keeping each chat's updates in order."""
@@ -127,9 +130,8 @@ class TelegramBridge:
     batcher: TurnBatcher = field(init=False)
     # chat id -> (lock, number of turns holding or waiting for it); dropped when unused.
     _locks: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
-    failed: set[int] = field(default_factory=set)
-    # Updates that failed because the database was unreachable: retried without limit.
-    outage: set[int] = field(default_factory=set)
+    # Updates being processed that did not commit: FAILED, or OUTAGE (database unreachable).
+    _results: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.batcher = TurnBatcher(self.runner, self.senders)
@@ -152,22 +154,21 @@ class TelegramBridge:
         incoming = to_incoming(update)
         if incoming is None:
             return
-        try:
-            async with self._chat_lock(incoming.chat_id):
-                stalled = _stalled_chats.get()
-                if stalled is not None and incoming.chat_id in stalled:
-                    raise UpdateDeferred  # an earlier update of this chat failed: keep order
-                outcome = await self.batcher.submit(incoming)
-        except Exception as error:
-            # Not confirmed: the poller or Telegram's webhook retry will bring it back.
-            self.failed.add(update.update_id)
-            if (stalled := _stalled_chats.get()) is not None:
-                stalled.add(incoming.chat_id)
-            if isinstance(error, (DBAPIError, OSError)):
-                self.outage.add(update.update_id)
-            if isinstance(error, UpdateDeferred):
+        stalled = _stalled_chats.get()
+        async with self._chat_lock(incoming.chat_id):
+            if stalled is not None and incoming.chat_id in stalled:
+                # An earlier update of this chat failed in this round: keep their order.
+                self._results[update.update_id] = FAILED
                 return
-            raise
+            try:
+                outcome = await self.batcher.submit(incoming)
+            except Exception as error:
+                # Not confirmed: the poller or Telegram's webhook retry will bring it back.
+                if stalled is not None:
+                    stalled.add(incoming.chat_id)  # marked before the next waiter runs
+                down = await self._database_down(error)
+                self._results[update.update_id] = OUTAGE if down else FAILED
+                raise
         if update.callback_query is not None:
             try:
                 await update.callback_query.answer(
@@ -178,6 +179,12 @@ class TelegramBridge:
         if outcome.queued and self.on_outbox_work is not None:
             self.on_outbox_work.set()
 
+    async def _database_down(self, error: Exception) -> bool:
+        """An outage, not a bug: a database-looking error while the database is unreachable."""
+        if not isinstance(error, (DBAPIError, OSError, TimeoutError)):
+            return False
+        return not await self.runner.database_reachable()
+
     def install(self, application: Application) -> None:  # type: ignore[type-arg]
         """Register our handler and the single error handler."""
         application.add_handler(TypeHandler(Update, self.handle))
@@ -187,17 +194,15 @@ class TelegramBridge:
         self,
         application: Application,  # type: ignore[type-arg]
         updates: Sequence[Update],
-    ) -> list[bool]:
-        """Run a getUpdates batch concurrently (chats in order); True where a turn committed."""
+    ) -> list[str]:
+        """Run a getUpdates batch concurrently, chats in order; DONE, FAILED or OUTAGE each."""
         _stalled_chats.set(set())  # each task of the gather sees this round's set
         return list(await asyncio.gather(*(self.process(application, u) for u in updates)))
 
-    async def process(self, application: Application, update: Update) -> bool:  # type: ignore[type-arg]
-        """Run one update through PTB; True when its turn committed (or it needed none)."""
-        self.failed.discard(update.update_id)
-        self.outage.discard(update.update_id)
+    async def process(self, application: Application, update: Update) -> str:  # type: ignore[type-arg]
+        """Run one update through PTB; DONE when its turn committed (or it needed none)."""
         await application.process_update(update)
-        return update.update_id not in self.failed
+        return self._results.pop(update.update_id, DONE)
 
 
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -236,15 +241,15 @@ async def poll(
         # Turns of one round share a transaction; chats stay in order. An update that
         # succeeded after one that failed is fetched again and ignored as a duplicate.
         results = await bridge.process_round(application, updates)
-        for update, committed in zip(updates, results, strict=True):
-            if committed:
+        for update, result in zip(updates, results, strict=True):
+            if result == DONE:
                 offset = update.update_id + 1
                 attempts.pop(update.update_id, None)
                 continue
             tries = attempts[update.update_id] = attempts.get(update.update_id, 0) + 1
             # A database outage is waited out however long it lasts; a bug that fails one
             # update every time must not hold up every other patient's messages for ever.
-            if tries >= MAX_UPDATE_ATTEMPTS and update.update_id not in bridge.outage:
+            if tries >= MAX_UPDATE_ATTEMPTS and result != OUTAGE:
                 log.error(
                     "update skipped after repeated failures", extra={"update_id": update.update_id}
                 )
@@ -323,7 +328,7 @@ def webhook_app(
             return PlainTextResponse("bad request", status_code=400)
         if update is None:
             return PlainTextResponse("bad request", status_code=400)
-        if await bridge.process(application, update):
+        if await bridge.process(application, update) == DONE:
             return PlainTextResponse("ok")
         # Telegram retries non-2xx answers: the update is not lost.
         return PlainTextResponse("retry", status_code=500)

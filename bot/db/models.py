@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -121,7 +122,18 @@ class OutboxMessage(Base):
     """A message that must reach someone: written in the turn, delivered after the commit."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_message_due", "status", "priority", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_message_due", "status", "priority", "not_before"),
+        # "Is anything older still unsent for this chat?" is asked for every claim and turn.
+        Index(
+            "ix_outbox_message_unsent_chat",
+            "channel",
+            "chat_id",
+            "id",
+            sqlite_where=text("status IN ('pending', 'sending')"),
+            postgresql_where=text("status IN ('pending', 'sending')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))

@@ -45,7 +45,9 @@ async def at_name_step(api: FakeTelegramAPI, runtime: Runtime, user_id: int) -> 
     return user
 
 
-async def start_service(runtime: Runtime, api: FakeTelegramAPI, mode: str) -> TelegramService:
+async def start_service(
+    runtime: Runtime, api: FakeTelegramAPI, mode: str, retry_base_seconds: float = 0.05
+) -> TelegramService:
     """Start the bot as `pmp run` would, pointed at the fake."""
     port = free_port()
     settings = runtime.settings.model_copy(
@@ -63,7 +65,7 @@ async def start_service(runtime: Runtime, api: FakeTelegramAPI, mode: str) -> Te
         get_updates_request=api.httpx_request(),
         poll_seconds=1,
     )
-    service.retry_base_seconds = 0.05
+    service.retry_base_seconds = retry_base_seconds
     await service.start()
     if mode == "polling":
         await api.wait_until_polling()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -238,17 +239,44 @@ async def test_polling_does_not_confirm_an_update_whose_turn_failed(
         user = api.user(9022)
         async with runtime.engine.begin() as connection:
             await connection.execute(text("ALTER TABLE inbox_update RENAME TO inbox_away"))
-        update_id = await user.send("hello")
-        await eventually(lambda: update_id in service.bridge.outage)
         calls = sum(1 for method, _ in api.calls if method == "getUpdates")
-        await eventually(lambda: sum(1 for m, _ in api.calls if m == "getUpdates") >= calls + 2)
+        update_id = await user.send("hello")
+        # Fetched, failed, fetched again: never confirmed while its turn cannot commit.
+        await eventually(lambda: sum(1 for m, _ in api.calls if m == "getUpdates") >= calls + 3)
         assert api.last_offset is None or api.last_offset <= update_id
+        assert user.messages == []
         async with runtime.engine.begin() as connection:
             await connection.execute(text("ALTER TABLE inbox_away RENAME TO inbox_update"))
         await api.wait_processed(update_id, timeout=10)
         assert "I can only help people taking part" in user.last.text
     finally:
         await service.stop()
+
+
+async def test_a_database_outage_is_waited_out_however_long(
+    runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup, tmp_path: Path
+) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bot.channels.telegram import MAX_UPDATE_ATTEMPTS
+
+    (tmp_path / "not-a-folder").write_text("")
+    unreachable = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/not-a-folder/x.db")
+    runtime.sessions.configure(bind=unreachable)
+    service = await start_service(runtime, api, "polling", retry_base_seconds=0.005)
+    try:
+        user = api.user(9023)
+        calls = sum(1 for method, _ in api.calls if method == "getUpdates")
+        update_id = await user.send("hello")
+        target = calls + MAX_UPDATE_ATTEMPTS + 3
+        await eventually(lambda: sum(1 for m, _ in api.calls if m == "getUpdates") >= target)
+        assert api.last_offset is None or api.last_offset <= update_id  # never passed over
+        runtime.sessions.configure(bind=runtime.engine)  # the database is back
+        await api.wait_processed(update_id, timeout=10)
+        assert "I can only help people taking part" in user.last.text
+    finally:
+        await service.stop()
+        await unreachable.dispose()
 
 
 @pytest.mark.parametrize("mode", ["polling"])
@@ -336,3 +364,51 @@ async def test_stopping_mid_round_loses_nothing_and_repeats_nothing(
         expected = 2 if user is users[0] else 1
         assert len(user.texts) == expected, (user.user_id, user.texts)
         assert all(text.startswith("Your privacy") for text in user.texts)
+
+
+async def test_an_update_that_always_fails_is_passed_over_so_others_are_answered(
+    runtime: Runtime,
+    api: FakeTelegramAPI,
+    staff_group: FakeGroup,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from typing import Any
+
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.db.models import Conversation
+    from dialogs import router
+    from dialogs.engine import Form, Step
+    from dialogs.turn import Turn
+
+    async def buggy(turn: Turn, data: dict[str, Any]) -> None:
+        raise IntegrityError("INSERT ...", {}, Exception("a bug, not an outage"))
+
+    broken = Form(
+        name="test_buggy", steps=(Step("x", "common/choose_button", "text"),), finish=buggy
+    )
+    monkeypatch.setitem(router.FORMS, broken.name, broken)
+    async with runtime.sessions() as session, session.begin():
+        session.add(
+            Conversation(
+                channel="telegram",
+                channel_user_id="9024",
+                dialog=broken.name,
+                step="x",
+                data={},
+                version=1,
+                updated_at=runtime.clock.now(),
+            )
+        )
+    service = await start_service(runtime, api, "polling", retry_base_seconds=0.005)
+    try:
+        unlucky, other = api.user(9024), api.user(9025)
+        poison = await unlucky.send("this triggers the bug")
+        after = await other.send("hello")
+        await api.wait_processed(after, timeout=10)
+        assert api.last_offset is not None and api.last_offset > poison
+        assert "I can only help people taking part" in other.last.text
+    finally:
+        await service.stop()
+    assert "update skipped after repeated failures" in caplog.text

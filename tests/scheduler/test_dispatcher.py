@@ -12,7 +12,7 @@ from bot.channels.types import DeliveryError, RecipientBlocked, Reply
 from bot.clock import ManualClock
 from bot.db.models import OutboxMessage, Person
 from bot.runtime import Runtime
-from scheduler.dispatcher import CLAIM_LEASE, MAX_ATTEMPTS, Dispatcher, claim_due
+from scheduler.dispatcher import CLAIM_LEASE, MAX_ATTEMPTS, Dispatcher, claim_due, send_rows
 
 
 @dataclass
@@ -157,3 +157,50 @@ async def test_two_dispatchers_never_send_a_row_twice(runtime: Runtime) -> None:
     await asyncio.gather(a.drain(limit=20), b.drain(limit=20))
     texts = [text for _chat, text in first.sent + second.sent]
     assert sorted(texts) == sorted(f"message {n}" for n in range(200))
+
+
+async def test_due_rows_of_one_chat_go_in_one_round_in_order(runtime: Runtime) -> None:
+    now = runtime.clock.now()
+    async with runtime.sessions() as session, session.begin():
+        session.add_all(
+            OutboxMessage(
+                channel="console",
+                chat_id="one-chat",
+                kind="test",
+                priority=1,
+                text=f"part {n}",
+                status="pending",
+                attempts=0,
+                not_before=now,
+                created_at=now,
+            )
+            for n in range(3)
+        )
+    sender = FlakySender()
+    assert await Dispatcher(runtime.sessions, {"console": sender}, runtime.clock).run_once() == 3
+    assert [text for _chat, text in sender.sent] == ["part 0", "part 1", "part 2"]
+
+
+async def test_a_row_waits_behind_an_older_one_that_is_backing_off(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await add_rows(runtime, 1, chat="same")
+    sender = FlakySender(failures=[DeliveryError("NetworkError")])
+    dispatcher = Dispatcher(runtime.sessions, {"console": sender}, clock)
+    await dispatcher.run_once()  # the first row fails and backs off
+    await add_rows(runtime, 1, chat="same")  # a newer row for the same chat, due now
+    assert await dispatcher.run_once() == 0
+    clock.advance(timedelta(seconds=3))
+    assert await dispatcher.drain() == 2
+    assert [text for _chat, text in sender.sent] == ["message 0", "message 0"]
+    first, second = await rows(runtime)
+    assert first.sent_at is not None and second.sent_at is not None
+    assert first.id < second.id
+
+
+async def test_a_slow_channel_hands_the_rest_back_before_the_lease_ends(runtime: Runtime) -> None:
+    await add_rows(runtime, 3)
+    rows_ = await claim_due(runtime.sessions, runtime.clock.now())
+    outcomes = await send_rows(rows_, {"console": FlakySender()}, budget=timedelta(0))
+    # With no time left nothing is attempted: every row goes back to the queue, in order.
+    assert [o.status for o in outcomes] == ["held", "held", "held"]
