@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from bot.turns import TurnOutcome
 from dialogs import router
 from dialogs.engine import Form, Step
 from dialogs.turn import Turn
-from tests.helpers import RecordingSender, count, make_cohort, make_invites
+from tests.helpers import RecordingSender, count, make_cohort, make_invites, new_invite
 
 
 def event(user: str, update_id: str, **fields: Any) -> Incoming:
@@ -92,3 +93,26 @@ async def test_a_failing_turn_does_not_take_the_batch_with_it(
         [r for r in results if isinstance(r, TurnOutcome)], {"console": sender}
     )
     assert [chat for chat, _reply in sender.sent] == ["stranger-a", "stranger-b"]
+
+
+async def test_two_instances_handling_the_same_update_have_one_effect(runtime: Runtime) -> None:
+    """Two bot processes (separate engines) racing on one redelivered update."""
+    from bot.runtime import open_runtime
+
+    invite = await new_invite(runtime)
+    other = await open_runtime(runtime.settings, runtime.clock, migrate=False)
+    try:
+        first, second = runtime.runner({}), other.runner({})
+        start = event("racer", "77", kind="command", command="start", text=invite.code)
+        results = await asyncio.gather(
+            first.run_together([start]), second.run_together([start]), return_exceptions=True
+        )
+        outcomes = [r[0] for r in results if isinstance(r, list) and isinstance(r[0], TurnOutcome)]
+        # One of them handled it; the other saw a duplicate (or lost a lock race and will
+        # be retried, which then sees the duplicate).
+        assert sum(1 for o in outcomes if not o.duplicate) == 1
+        assert await count(runtime, Conversation) == 1
+        retry = await second.run_together([start])
+        assert isinstance(retry[0], TurnOutcome) and retry[0].duplicate
+    finally:
+        await other.close()
