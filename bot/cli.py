@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from bot.config import Settings
-from bot.db.models import Cohort
+from bot.db.models import Cohort, Invite
 from bot.runtime import Runtime, configure_logging, open_runtime
 from bot.services import cohorts, invites, people
 from bot.services.cohorts import CohortError, CohortRequest
@@ -185,7 +185,17 @@ def cohort_show(cohort_id: int, as_json: bool) -> None:
         async with runtime.sessions() as session:
             item = await cohorts.get_cohort(session, cohort_id)
             data = _cohort_dict(item)
-            data["patients"] = await people.count_patients(session, cohort_id)
+            joined = await people.patients_of(session, cohort_id)
+            tz = runtime.settings.tz
+            data["patients"] = [
+                {
+                    "reference": people.reference(p),
+                    "name": p.display_name,
+                    "joined": f"{p.created_at.astimezone(tz):%Y-%m-%d %H:%M}",
+                    "reachable": p.unreachable_at is None,
+                }
+                for p in joined
+            ]
             all_invites = await invites.invites_for_cohort(session, cohort_id)
             data["invites"] = {
                 "total": len(all_invites),
@@ -201,10 +211,15 @@ def cohort_show(cohort_id: int, as_json: bool) -> None:
     lines = [
         f"Group {data['id']}: {data['name']}",
         f"  Mode: {data['mode']} – {place}",
-        f"  Patients joined: {data['patients']} (invites used {data['invites']['used']}"
+        f"  Patients joined: {len(data['patients'])} (invites used {data['invites']['used']}"
         f" of {data['invites']['total']})",
-        "  Programme days:",
     ]
+    lines += [
+        f"    {p['reference']:>6}  {p['name']}  (joined {p['joined']})"
+        + ("" if p["reachable"] else "  – not reachable: has blocked the bot")
+        for p in data["patients"]
+    ]
+    lines.append("  Programme days:")
     lines += [f"    Day {n:2}: {_day(d)}" for n, d in enumerate(data["programme_days"], 1)]
     _emit(data, as_json, "\n".join(lines))
 
@@ -212,6 +227,50 @@ def cohort_show(cohort_id: int, as_json: bool) -> None:
 @main.group()
 def invite() -> None:
     """Joining codes."""
+
+
+@invite.command("list")
+@click.option("--cohort", "cohort_id", required=True, type=int, help="Group id.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def invite_list(cohort_id: int, as_json: bool) -> None:
+    """List a group's codes and whether each is unused, used, declined or expired."""
+    settings = _settings()
+    username = settings.telegram_bot_username or "YOUR_BOT_USERNAME"
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        async with runtime.sessions() as session:
+            await cohorts.get_cohort(session, cohort_id)
+            now = runtime.clock.now()
+            return [
+                _invite_dict(i, invites.status(i, now), username, settings)
+                for i in await invites.invites_for_cohort(session, cohort_id)
+            ]
+
+    try:
+        data = _with_runtime(work)
+    except CohortError as error:
+        raise click.UsageError(str(error)) from error
+    text = (
+        "\n".join(
+            f"{i['display']}  {i['role']:7}  {i['status']:8}  expires {i['expires_local']}"
+            for i in data
+        )
+        or "No invites yet."
+    )
+    _emit(data, as_json, text)
+
+
+def _invite_dict(item: Invite, state: str, username: str, settings: Settings) -> dict[str, Any]:
+    return {
+        "code": item.code,
+        "display": invites.pretty_code(item.code),
+        "link": invites.deep_link(username, item.code),
+        "role": item.role,
+        "cohort_id": item.cohort_id,
+        "status": state,
+        "expires_at": item.expires_at.isoformat(),
+        "expires_local": f"{item.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}",
+    }
 
 
 @invite.command("create")
@@ -232,18 +291,7 @@ def invite_create(cohort_id: int, count: int, role: str, as_json: bool) -> None:
             made = await invites.create_invites(
                 session, cohort_id, role, count, runtime.clock.now(), settings.invite_valid_days
             )
-            return [
-                {
-                    "code": i.code,
-                    "display": invites.pretty_code(i.code),
-                    "link": invites.deep_link(username, i.code),
-                    "role": i.role,
-                    "cohort_id": i.cohort_id,
-                    "expires_at": i.expires_at.isoformat(),
-                    "expires_local": f"{i.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}",
-                }
-                for i in made
-            ]
+            return [_invite_dict(i, "unused", username, settings) for i in made]
 
     try:
         data = _with_runtime(work)

@@ -111,7 +111,8 @@ async def _enrol(turn: Turn, invite_id: int, role: str, name: str) -> None:
         return
     cohort = await cohorts.get_cohort(turn.session, invite.cohort_id)
     turn.say("enrol/done", name=name, cohort=cohort)
-    turn.tell_staff("patient_joined", "staff/patient_joined", person=person, cohort=cohort)
+    reference = people.reference(person)
+    turn.tell_staff("patient_joined", "staff/patient_joined", reference=reference, cohort=cohort)
     await menu.show(turn)
 
 

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from bot.clock import ManualClock
+from bot.db.models import Cohort, Invite
+from bot.runtime import Runtime
+from tests.helpers import Chat, enrol_patient, make_invites
+
+
+async def runtime_cohort(runtime: Runtime) -> Cohort:
+    """The one group the test made."""
+    async with runtime.sessions() as session:
+        cohort = await session.get(Cohort, 1)
+        assert cohort is not None
+        return cohort
 
 
 @pytest.fixture
@@ -56,7 +69,9 @@ def test_cohort_and_invites_from_the_command_line(cli: CliRunner) -> None:
 
     shown = run(cli, "cohort", "show", cohort_id)
     assert isinstance(shown, dict)
-    assert shown["invites"] == {"total": 4, "used": 0} and shown["patients"] == 0
+    assert shown["invites"] == {"total": 4, "used": 0} and shown["patients"] == []
+    listed_invites = run(cli, "invite", "list", "--cohort", cohort_id)
+    assert [i["status"] for i in listed_invites] == ["unused"] * 4  # type: ignore[index]
     listed = run(cli, "cohort", "list")
     assert [c["name"] for c in listed] == ["Spring online"]  # type: ignore[index]
 
@@ -119,3 +134,26 @@ def test_every_command_has_help(cli: CliRunner) -> None:
 def test_db_upgrade(cli: CliRunner) -> None:
     result = cli.invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0 and "up to date" in result.output
+
+
+async def test_staff_see_who_joined_and_which_codes_are_left(
+    cli: CliRunner, runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = await enrol_patient(runtime, name="Robin")
+    cohort_id = 1
+    await chat.command("today")
+    _spare, declined, expired = await make_invites(runtime, await runtime_cohort(runtime), count=3)
+    decliner = Chat(runtime, user_id="decliner")
+    await decliner.command("start", declined.code)
+    await decliner.press("No, thank you")
+    async with runtime.sessions() as session, session.begin():
+        stored = await session.get(Invite, expired.id)
+        assert stored is not None
+        stored.expires_at = clock.now() - timedelta(days=1)  # the command line uses real time
+    shown = await asyncio.to_thread(run, cli, "cohort", "show", str(cohort_id))
+    assert isinstance(shown, dict)
+    assert [(p["reference"], p["name"], p["reachable"]) for p in shown["patients"]] == [
+        ("P1", "Robin", True)
+    ]
+    listed = await asyncio.to_thread(run, cli, "invite", "list", "--cohort", str(cohort_id))
+    assert [i["status"] for i in listed] == ["used", "unused", "declined", "expired"]  # type: ignore[index]

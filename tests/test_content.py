@@ -30,7 +30,7 @@ SAMPLES: dict[str, Any] = {
     "name": "Robin",
     "cohort": COHORT,
     "cohort_name": "Group A",
-    "person": SimpleNamespace(display_name="Robin", id=7),
+    "reference": "P7",
     "status": DayStatus(
         "between_days", day_number=3, next_day=date(2026, 12, 8), next_day_number=2
     ),

@@ -225,7 +225,7 @@ async def poll(
 ) -> None:
     """Long-poll getUpdates; the offset moves past an update only after its turn committed."""
     offset: int | None = None
-    attempts: dict[int, int] = {}
+    attempts: dict[int, tuple[int, int]] = {}  # update id -> (failures, waits)
     delay = retry_base_seconds
     while not stop.is_set():
         try:
@@ -246,17 +246,19 @@ async def poll(
                 offset = update.update_id + 1
                 attempts.pop(update.update_id, None)
                 continue
-            tries = attempts[update.update_id] = attempts.get(update.update_id, 0) + 1
-            # A database outage is waited out however long it lasts; a bug that fails one
-            # update every time must not hold up every other patient's messages for ever.
-            if tries >= MAX_UPDATE_ATTEMPTS and result != OUTAGE:
+            # A database outage is waited out however long it lasts, and does not count; a
+            # bug that fails one update every time must not hold up everyone else for ever.
+            failures, waits = attempts.get(update.update_id, (0, 0))
+            failures += result == FAILED
+            attempts[update.update_id] = (failures, waits + 1)
+            if failures >= MAX_UPDATE_ATTEMPTS:
                 log.error(
                     "update skipped after repeated failures", extra={"update_id": update.update_id}
                 )
                 offset = update.update_id + 1
                 attempts.pop(update.update_id, None)
                 continue
-            await _pause(stop, min(retry_base_seconds * 2.0 ** min(tries, 10), 30.0))
+            await _pause(stop, min(retry_base_seconds * 2.0 ** min(waits + 1, 10), 30.0))
             break  # fetch again from this update: later ones must not overtake it
 
     if offset is not None:

@@ -113,6 +113,15 @@ async def record_decline(session: AsyncSession, invite_id: int, now: datetime) -
     await session.execute(update(Invite).where(Invite.id == invite_id).values(declined_at=now))
 
 
+def status(invite: Invite, now: datetime) -> str:
+    """'used', 'expired', 'declined' (still usable) or 'unused'."""
+    if invite.used_at is not None:
+        return "used"
+    if invite.expires_at <= now:
+        return "expired"
+    return "declined" if invite.declined_at is not None else "unused"
+
+
 async def invites_for_cohort(session: AsyncSession, cohort_id: int) -> list[Invite]:
     """Every invite of a group, oldest first."""
     result = await session.scalars(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Person
@@ -61,11 +61,16 @@ async def enrol(
     return person
 
 
-async def count_patients(session: AsyncSession, cohort_id: int) -> int:
-    """How many patients have joined a group."""
-    total = await session.scalar(
-        select(func.count())
-        .select_from(Person)
+async def patients_of(session: AsyncSession, cohort_id: int) -> list[Person]:
+    """The patients who have joined a group, in the order they joined."""
+    found = await session.scalars(
+        select(Person)
         .where(Person.cohort_id == cohort_id, Person.role == "patient")
+        .order_by(Person.id)
     )
-    return int(total or 0)
+    return list(found)
+
+
+def reference(person: Person) -> str:
+    """The short reference staff notices use instead of a name (P7)."""
+    return f"P{person.id}"
