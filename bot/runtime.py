@@ -64,12 +64,28 @@ class _NoSecrets(logging.Filter):
         return True
 
 
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class KeyValueFormatter(logging.Formatter):
+    """Appends the `extra=` fields (ids, counts, error types: never text) as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The usual line, then the extras."""
+        line = super().format(record)
+        extras = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES}
+        if not extras:
+            return line
+        return line + " " + " ".join(f"{key}={value}" for key, value in sorted(extras.items()))
+
+
 def configure_logging(settings: Settings) -> None:
     """Log ids and events only; keep httpx quiet because it prints the token in URLs."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logging.basicConfig(level=settings.log_level.upper())
+    formatter = KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
     for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     token_filter = _NoSecrets(settings.telegram_bot_token)
