@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.channels.types import Button
+from bot.channels.types import Button, ButtonRows
 from dialogs.turn import Turn
 
 StepKind = Literal["choice", "text", "scale"]
@@ -109,7 +109,7 @@ def show_prompt(turn: Turn, form: Form) -> None:
     state = turn.state()
     step = form.step(state.step or form.steps[0].name)
     variables = dict(form.prompt_vars(turn, state.data))
-    buttons: tuple[tuple[Button, ...], ...] = ()
+    buttons: ButtonRows = ()
     if step.kind == "choice":
         buttons = tuple(
             (Button(turn.content.label(option.label), button_payload(state.version, option.value)),)

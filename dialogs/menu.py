@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.channels.types import Button
+from bot.channels.types import Button, ButtonRows
 from bot.db.models import Cohort
 from dialogs.turn import Turn
 from scheduler.calendar import programme_days, status_on
@@ -13,7 +13,7 @@ MENU_PREFIX = "m"
 MENU_ACTIONS = ("today", "programme", "help", "privacy")
 
 
-def menu_buttons(turn: Turn) -> tuple[tuple[Button, ...], ...]:
+def menu_buttons(turn: Turn) -> ButtonRows:
     """The menu's buttons; stateless, so they work from any old message."""
     label = turn.content.label
     return (

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.types import Button, Incoming, Reply
+from bot.channels.types import ButtonRows, Incoming, Reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
@@ -56,7 +56,7 @@ class Turn:
     def say(
         self,
         template: str,
-        buttons: tuple[tuple[Button, ...], ...] = (),
+        buttons: ButtonRows = (),
         /,
         **variables: Any,
     ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import hmac
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.channels.types import (
+    ButtonRows,
     DeliveryError,
     Incoming,
     PermanentDeliveryError,
@@ -41,13 +43,17 @@ MAX_UPDATE_ATTEMPTS = 5
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     """Inline buttons for a reply."""
-    if not reply.buttons:
-        return None
+    return _keyboard(reply.buttons) if reply.buttons else None
+
+
+@functools.lru_cache(maxsize=256)
+def _keyboard(rows: ButtonRows) -> InlineKeyboardMarkup:
+    """Built once per distinct set of buttons: the menu is sent again and again.
+
+    PTB's Telegram objects are immutable, so sharing one between messages is safe.
+    """
     return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(b.label, callback_data=b.payload) for b in row]
-            for row in reply.buttons
-        ]
+        [[InlineKeyboardButton(b.label, callback_data=b.payload) for b in row] for row in rows]
     )
 
 

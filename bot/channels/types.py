@@ -36,12 +36,15 @@ class Button:
             raise ValueError("button payloads are 1 to 64 bytes (Telegram's callback_data limit)")
 
 
+ButtonRows = tuple[tuple[Button, ...], ...]
+
+
 @dataclass(frozen=True)
 class Reply:
     """A text for a person, optionally with rows of buttons."""
 
     text: str
-    buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+    buttons: ButtonRows = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, list[list[list[str]]]] | None:
         """The buttons as stored in the outbox."""
@@ -52,7 +55,7 @@ class Reply:
 
 def buttons_from_json(
     data: dict[str, list[list[list[str]]]] | None,
-) -> tuple[tuple[Button, ...], ...]:
+) -> ButtonRows:
     """Rebuild buttons stored by `Reply.to_json`."""
     if not data:
         return ()
