@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 import click
+from alembic.migration import MigrationContext
 
 from bot.config import Settings
 from bot.db.models import Cohort, Invite
@@ -93,14 +94,18 @@ def db() -> None:
 
 
 @db.command("upgrade")
-def db_upgrade() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def db_upgrade(as_json: bool) -> None:
     """Apply every migration to DATABASE_URL."""
 
-    async def nothing(_runtime: Runtime) -> None:
-        return None
+    async def revision(runtime: Runtime) -> str | None:
+        async with runtime.engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
 
-    _with_runtime(nothing)
-    click.echo("Database is up to date.")
+    current = _with_runtime(revision)
+    _emit({"revision": current}, as_json, f"Database is up to date (revision {current}).")
 
 
 @main.group()

@@ -7,10 +7,12 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
 from bot.cli import main
 from bot.clock import ManualClock
+from bot.db.migrate import alembic_config
 from bot.db.models import Cohort, Invite
 from bot.runtime import Runtime
 from tests.helpers import Chat, enrol_patient, make_invites
@@ -134,6 +136,8 @@ def test_every_command_has_help(cli: CliRunner) -> None:
 def test_db_upgrade(cli: CliRunner) -> None:
     result = cli.invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0 and "up to date" in result.output
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert run(cli, "db", "upgrade") == {"revision": head}
 
 
 async def test_staff_see_who_joined_and_which_codes_are_left(

@@ -45,3 +45,27 @@ async def test_demo_starts_afresh_each_time(tmp_path: Path) -> None:
     await run_with_input(tmp_path, "1\nRobin\n")
     transcript = await run_with_input(tmp_path, "")
     assert "You have been invited to join Demo group" in transcript
+
+
+def test_pmp_demo_through_a_real_stdin(tmp_path: Path) -> None:
+    """The command a newcomer runs, fed through a pipe."""
+    import os
+    import subprocess
+    import sys
+
+    pmp = Path(sys.executable).with_name("pmp")
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    done = subprocess.run(
+        [str(pmp), "run"],
+        input="1\nRobin\n!day 1\n/today\n!quit\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    assert "starting the terminal demo" in done.stderr
+    assert "Thank you, Robin. You have joined Demo group." in done.stdout
+    assert "Today is day 1 of 12." in done.stdout
+    assert (tmp_path / "data" / "demo.db").exists()  # the demo's own SQLite file
