@@ -6,7 +6,7 @@ from functools import cached_property
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///data/pmp.db"
@@ -55,6 +55,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise ValueError(f"unknown time zone {value!r}") from error
         return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_address_and_secret(self) -> Settings:
+        """Refuse to start a webhook nobody can reach, or one anyone could post to."""
+        if self.telegram_mode == "webhook":
+            if not self.webhook_url.startswith(("https://", "http://")):
+                raise ValueError("TELEGRAM_MODE=webhook needs WEBHOOK_URL (the public address)")
+            if not self.webhook_secret_token:
+                raise ValueError("TELEGRAM_MODE=webhook needs WEBHOOK_SECRET_TOKEN")
+        return self
 
     @cached_property
     def tz(self) -> ZoneInfo:

@@ -49,3 +49,17 @@ def test_env_example_documents_every_setting() -> None:
     example = (Path(__file__).parent.parent / ".env.example").read_text()
     for name in Settings.model_fields:
         assert f"{name.upper()}=" in example, name
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"webhook_secret_token": "s3cret"}, "WEBHOOK_URL"),
+        ({"webhook_url": "https://bot.example.org/telegram"}, "WEBHOOK_SECRET_TOKEN"),
+    ],
+)
+def test_webhook_mode_needs_an_address_and_a_secret(extra: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(_env_file=None, telegram_mode="webhook", **extra)  # type: ignore[call-arg]
+    ok = {"webhook_url": "https://bot.example.org/telegram", "webhook_secret_token": "s3cret"}
+    assert Settings(_env_file=None, telegram_mode="webhook", **ok).telegram_mode == "webhook"  # type: ignore[call-arg]
