@@ -27,8 +27,9 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 # Run as a plain script from the repository root: make `bot`, `tests`, ... importable.
@@ -40,15 +41,17 @@ import sqlalchemy  # noqa: E402
 import telegram  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from telegram import Update  # noqa: E402
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.content import Content  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.session import create_engine  # noqa: E402
 from bot.runtime import Runtime, open_runtime  # noqa: E402
 from bot.telegram_service import TelegramService  # noqa: E402
+from scheduler.calendar import programme_days, status_on  # noqa: E402
 from tests.fakes.fake_user import FakeUser  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 from tests.helpers import make_cohort, make_invites  # noqa: E402
@@ -59,6 +62,7 @@ STAFF_CHAT_ID = -100888
 FIRST_USER_ID = 70_001
 # A Thursday before the group starts: /today answers "your group starts on ...".
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+PROGRAMME_START = date(2026, 12, 7)  # the group tests.helpers.make_cohort makes
 # Invented first names for the benchmark patients.
 NAMES = ("Robin", "Sam", "Alex", "Jordan", "Morgan", "Casey", "Riley", "Quinn", "Avery", "Jesse")
 WARMUP_TURNS = 3
@@ -159,7 +163,65 @@ async def echo_ask(user: FakeUser, turn: int) -> None:
         raise RuntimeError(f"echo bot answered {[m.text for m in replies]!r} to {sent!r}")
 
 
-async def bench_echo(users: int, turns: int) -> Result:
+def menu_reply() -> tuple[str, InlineKeyboardMarkup]:
+    """The same text and buttons our bot answers /today with, built once, without a database."""
+    content = Content()
+    cohort = SimpleNamespace(
+        name="Tuesday Group A",
+        start_date=PROGRAMME_START,
+        mode="in-person",
+        location="Pain Clinic, Room 4",
+        video_link=None,
+    )
+    days = programme_days(PROGRAMME_START)
+    text = content.render(
+        "menu/today_before",
+        cohort=cohort,
+        status=status_on(days, START.date()),
+        sessions=content.timetable(),
+        last_day=days[-1],
+    )
+    label = content.label
+    markup = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(label("menu_today"), callback_data="m:today"),
+                InlineKeyboardButton(label("menu_programme"), callback_data="m:programme"),
+            ],
+            [
+                InlineKeyboardButton(label("menu_help"), callback_data="m:help"),
+                InlineKeyboardButton(label("menu_privacy"), callback_data="m:privacy"),
+            ],
+        ]
+    )
+    return text, markup
+
+
+def same_reply_handler(
+    text: str, markup: InlineKeyboardMarkup
+) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+    """A handler that answers every message with our /today message, and does nothing else."""
+
+    async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None
+        await update.message.reply_text(text, reply_markup=markup)
+
+    return reply
+
+
+async def same_reply_ask(user: FakeUser, turn: int) -> None:
+    """One turn of the same-reply bot: any text in, the menu message out."""
+    replies = await user.ask("/today", expect=1, timeout=TURN_TIMEOUT_SECONDS)
+    if len(replies) != 1 or "Today" not in replies[0].labels:
+        raise RuntimeError(f"unexpected replies: {[m.text for m in replies]!r}")
+
+
+async def bench_echo(
+    users: int,
+    turns: int,
+    handler: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]] = echo,
+    ask: AskFn = echo_ask,
+) -> Result:
     """Turns per second of a plain PTB Application with its own Updater."""
     async with FakeTelegramAPI(TOKEN, BOT_USERNAME, record_calls=False) as api:
         app: Application[Any, Any, Any, Any, Any, Any] = (
@@ -170,7 +232,7 @@ async def bench_echo(users: int, turns: int) -> Result:
             .get_updates_request(api.httpx_request())
             .build()
         )
-        app.add_handler(MessageHandler(filters.TEXT, echo))
+        app.add_handler(MessageHandler(filters.TEXT, handler))
         fakes = [api.user(FIRST_USER_ID + i, NAMES[i % len(NAMES)]) for i in range(users)]
         await app.initialize()
         await app.start()
@@ -178,7 +240,7 @@ async def bench_echo(users: int, turns: int) -> Result:
         await app.updater.start_polling(poll_interval=0, timeout=1)
         try:
             await api.wait_until_polling()
-            return await measure(fakes, turns, echo_ask)
+            return await measure(fakes, turns, ask)
         finally:
             await app.updater.stop()
             await app.stop()
@@ -278,7 +340,11 @@ def describe_database(url: str, temporary: bool) -> str:
 
 
 def report(
-    args: argparse.Namespace, database: str, echo_result: Result, ours_result: Result
+    args: argparse.Namespace,
+    database: str,
+    echo_result: Result,
+    same_result: Result,
+    ours_result: Result,
 ) -> dict[str, Any]:
     """Everything worth printing, as one dict."""
     ratio = ours_result.turns_per_second / echo_result.turns_per_second
@@ -294,8 +360,13 @@ def report(
         "warmup_turns_per_user": WARMUP_TURNS,
         "rate_limiter": "off (telegram_max_messages_per_second=0)",
         "echo": echo_result.to_json(),
+        "same_reply": same_result.to_json(),
         "ours": ours_result.to_json(),
         "ratio": round(ratio, 3),
+        # How much of the gap is ours (router, database, outbox) rather than the bigger reply.
+        "ratio_to_same_reply": round(
+            ours_result.turns_per_second / same_result.turns_per_second, 3
+        ),
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio >= TARGET_RATIO,
     }
@@ -303,7 +374,7 @@ def report(
 
 def print_report(figures: dict[str, Any]) -> None:
     """Human-readable output."""
-    echo_fig, ours_fig = figures["echo"], figures["ours"]
+    echo_fig, same_fig, ours_fig = figures["echo"], figures["same_reply"], figures["ours"]
     verdict = "meets" if figures["meets_target"] else "BELOW"
     lines = [
         f"Python {figures['python']}, python-telegram-bot {figures['python_telegram_bot']}, "
@@ -317,6 +388,7 @@ def print_report(figures: dict[str, Any]) -> None:
     ]
     for name, fig in (
         ("echo: bare PTB Application + Updater", echo_fig),
+        ("same reply: bare PTB, our /today message", same_fig),
         ("ours: TelegramService /today + DB commit", ours_fig),
     ):
         lines.append(
@@ -328,15 +400,21 @@ def print_report(figures: dict[str, Any]) -> None:
         "",
         f"ratio ours/echo: {figures['ratio']:.3f} "
         f"({verdict} the target of {figures['target_ratio']})",
+        f"ratio ours/same reply (our router, database and outbox alone): "
+        f"{figures['ratio_to_same_reply']:.3f}",
     ]
     print("\n".join(lines))
 
 
-async def run(args: argparse.Namespace, url: str) -> tuple[Result, Result]:
-    """Echo first, then ours, in this one event loop."""
+async def run(args: argparse.Namespace, url: str) -> tuple[Result, Result, Result]:
+    """Echo first, then the same-reply bot, then ours, in this one event loop."""
     echo_result = await bench_echo(args.users, args.turns_per_user)
+    text, markup = menu_reply()
+    same_result = await bench_echo(
+        args.users, args.turns_per_user, same_reply_handler(text, markup), same_reply_ask
+    )
     ours_result = await bench_ours(url, args.users, args.turns_per_user)
-    return echo_result, ours_result
+    return echo_result, same_result, ours_result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -347,11 +425,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     temp_dir = None if args.database_url else Path(tempfile.mkdtemp(prefix="pmp-bench-"))
     url = args.database_url or f"sqlite+aiosqlite:///{temp_dir}/bench.db"
     try:
-        echo_result, ours_result = asyncio.run(run(args, url))
+        echo_result, same_result, ours_result = asyncio.run(run(args, url))
     finally:
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
-    figures = report(args, describe_database(url, temp_dir is not None), echo_result, ours_result)
+    database = describe_database(url, temp_dir is not None)
+    figures = report(args, database, echo_result, same_result, ours_result)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
