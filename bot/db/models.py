@@ -16,7 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel
 
 from bot.db.types import UTCDateTime
 
@@ -152,3 +152,6 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # Lets SQLite insert a turn's rows in one statement and still match the returned ids to
+    # them (it cannot order RETURNING by an autoincrement key); SQLAlchemy fills it in.
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()
