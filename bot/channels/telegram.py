@@ -309,10 +309,6 @@ _stalled_chats: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar
 )
 
 
-class UpdateDeferred(Exception):
-    """An update held back because an earlier one of the same chat failed."""
-
-
 def webhook_app(
     application: Application,  # type: ignore[type-arg]
     bridge: TelegramBridge,
