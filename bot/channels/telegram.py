@@ -39,6 +39,10 @@ CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 # Give a failing update a few tries, then move on so one poison update can't stall everyone.
 MAX_UPDATE_ATTEMPTS = 5
+# Chats with a failed update in the current polling round: their later updates wait too.
+_stalled_chats: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "stalled_chats", default=None
+)
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -301,12 +305,6 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
     """Wait, but wake at once when asked to stop."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-# Chats with a failed update in the current polling round: their later updates wait too.
-_stalled_chats: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
-    "stalled_chats", default=None
-)
 
 
 def webhook_app(
