@@ -35,6 +35,9 @@ class Step:
     invalid: str = "common/choose_button"  # template for a kind re-prompt
     # Optional: tidy and check a free-text answer; None means "not acceptable".
     clean: Callable[[str], str | None] | None = None
+    # Optional, for free text: a label key like "Call me {value}" offering the person's
+    # first name from their messaging account as a one-tap answer.
+    suggest_label: str | None = None
 
 
 Finish = Callable[[Turn, dict[str, Any]], Awaitable[None]]
@@ -121,7 +124,28 @@ def show_prompt(turn: Turn, form: Form) -> None:
             for n in range(step.low, step.high + 1)
         ]
         buttons = tuple(tuple(numbers[i : i + 6]) for i in range(0, len(numbers), 6))
+    elif (suggestion := _suggestion(turn, step)) is not None:
+        label = turn.content.label(step.suggest_label or "").format(value=suggestion)
+        buttons = ((Button(label, button_payload(state.version, suggestion)),),)
     turn.say(step.prompt, buttons, **variables)
+
+
+def _suggestion(turn: Turn, step: Step) -> str | None:
+    """The account's first name as an answer, if the step offers one and it fits a button."""
+    if step.kind != "text" or step.suggest_label is None or not turn.incoming.first_name:
+        return None
+    value = _clean(step, turn.incoming.first_name)
+    if value is None or len(button_payload(turn.state().version, value).encode()) > 64:
+        return None
+    return value
+
+
+def _clean(step: Step, text: str) -> str | None:
+    """A free-text answer tidied and checked, or None when it will not do."""
+    text = text.strip()
+    if len(text) > step.max_length:
+        return None
+    return step.clean(text) if step.clean else (text or None)
 
 
 def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
@@ -137,6 +161,8 @@ def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
             return True, value
         if step.kind == "scale" and value.isdigit() and step.low <= int(value) <= step.high:
             return True, int(value)
+        if step.kind == "text" and step.suggest_label and (cleaned := _clean(step, value)):
+            return True, cleaned
         return False, "common/old_button"
     text = incoming.text.strip()
     if step.kind == "choice":
@@ -149,9 +175,7 @@ def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
         if text.isdigit() and step.low <= int(text) <= step.high:
             return True, int(text)
         return False, step.invalid
-    if len(text) > step.max_length:
-        return False, step.invalid
-    cleaned = step.clean(text) if step.clean else (text or None)
+    cleaned = _clean(step, text)
     if cleaned is None:
         return False, step.invalid
     return True, cleaned

@@ -102,6 +102,7 @@ def to_incoming(update: Update) -> Incoming | None:
             update_id=update_id,
             kind="button",
             payload=query.data or "",
+            first_name=query.from_user.first_name or "",
             private_chat=chat is None or chat.type == "private",
         )
     message = update.message
@@ -115,6 +116,7 @@ def to_incoming(update: Update) -> Incoming | None:
         "chat_id": str(message.chat.id),
         "update_id": update_id,
         "forwarded": message.forward_origin is not None,
+        "first_name": message.from_user.first_name or "",
     }
     text = message.text
     if text is None:

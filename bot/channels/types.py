@@ -22,6 +22,8 @@ class Incoming:
     payload: str = ""
     forwarded: bool = False
     private_chat: bool = True
+    # The first name on their account: only ever offered back to them, never stored unasked.
+    first_name: str = ""
 
 
 @dataclass(frozen=True)

@@ -363,3 +363,25 @@ async def test_enrolled_patient_typing_an_invite_code_is_told_they_have_joined(
     (other,) = await make_invites(runtime, cohort)
     await chat.say(pretty_code(other.code))
     assert "You have already joined" in chat.text
+
+
+async def test_the_account_first_name_is_offered_as_a_one_tap_answer(runtime: Runtime) -> None:
+    invite = await new_invite(runtime)
+    chat = Chat(runtime)
+    await chat.event(kind="command", command="start", text=invite.code, first_name="Robin")
+    await chat.event(
+        kind="button", payload=chat.replies[-1].buttons[0][0].payload, first_name="Robin"
+    )
+    assert chat.labels == ["Call me Robin"]
+    await chat.press("Call me Robin")
+    assert "Thank you, Robin. You have joined" in chat.text
+
+
+async def test_no_offer_when_the_account_name_would_not_do(runtime: Runtime) -> None:
+    for unusable in ("🙂", "x" * 41, ""):
+        invite = await new_invite(runtime)
+        chat = Chat(runtime, user_id=f"user-{len(unusable)}-{unusable[:1]}")
+        await chat.command("start", invite.code)
+        consent = chat.replies[-1].buttons[0][0].payload
+        await chat.event(kind="button", payload=consent, first_name=unusable)
+        assert chat.labels == [], unusable

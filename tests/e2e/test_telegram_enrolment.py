@@ -51,9 +51,10 @@ async def test_patient_enrols_through_the_deep_link(
 
     (ask_name,) = await user.tap("Yes, I agree")
     assert "What would you like us to call you?" in ask_name.text
+    assert ask_name.labels == ["Call me Robin"]  # their Telegram first name, one tap away
     assert user.callback_answers, "the button press was answered, so the spinner stops"
 
-    done, menu = await user.ask("Robin")
+    done, menu = await user.tap("Call me Robin")
     assert "You have joined Tuesday Group A" in done.text
     assert "online, by video" in done.text
     assert menu.labels == ["Today", "My programme", "Help", "Privacy"]
