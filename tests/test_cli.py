@@ -9,9 +9,10 @@ from datetime import date, timedelta
 import pytest
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from bot.cli import main
-from bot.clock import ManualClock
+from bot.clock import ManualClock, SystemClock
 from bot.db.migrate import alembic_config
 from bot.db.models import Cohort, Invite
 from bot.runtime import Runtime
@@ -128,6 +129,7 @@ def test_every_command_has_help(cli: CliRunner) -> None:
         ["cohort", "list"],
         ["cohort", "show"],
         ["invite", "create"],
+        ["invite", "list"],
     ):
         result = cli.invoke(main, [*args, "--help"])
         assert result.exit_code == 0 and "Usage: " in result.output, args
@@ -150,10 +152,14 @@ async def test_staff_see_who_joined_and_which_codes_are_left(
     decliner = Chat(runtime, user_id="decliner")
     await decliner.command("start", declined.code)
     await decliner.press("No, thank you")
+    # The command line judges expiry by the real clock, not the test's: date the codes so.
+    real_now = SystemClock().now()
     async with runtime.sessions() as session, session.begin():
+        for invite in await session.scalars(select(Invite)):
+            invite.expires_at = real_now + timedelta(days=14)
         stored = await session.get(Invite, expired.id)
         assert stored is not None
-        stored.expires_at = clock.now() - timedelta(days=1)  # the command line uses real time
+        stored.expires_at = real_now - timedelta(days=1)
     shown = await asyncio.to_thread(run, cli, "cohort", "show", str(cohort_id))
     assert isinstance(shown, dict)
     assert [(p["reference"], p["name"], p["reachable"]) for p in shown["patients"]] == [

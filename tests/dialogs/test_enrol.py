@@ -28,6 +28,8 @@ async def test_patient_enrols_with_consent_and_name(runtime: Runtime) -> None:
 
     await chat.command("start", invite.code)
     assert "welcome to PMP Companion" in chat.text
+    for number in ("999", "NHS 111 and choose option 2", "116 123"):
+        assert number in chat.text, number  # crisis numbers before anything else is asked
     assert "Tuesday Group A" in chat.text and "Monday 7 December 2026" in chat.text
     assert "unless we think you or someone else may be at risk" in chat.text
     assert chat.labels == ["Yes, I agree", "No, thank you"]
@@ -209,6 +211,8 @@ async def test_stranger_gets_an_explanation_and_nothing_is_kept(runtime: Runtime
     for send in (chat.say("hello?"), chat.command("menu"), chat.command("start")):
         await send
         assert "I can only help people taking part in the programme" in chat.text
+        for number in ("999", "NHS 111 and choose option 2", "116 123"):
+            assert number in chat.text, number
     await chat.event(kind="button", payload="m:today")
     assert "I can only help people taking part" in chat.text
     assert await count(runtime, Conversation) == 0
@@ -323,8 +327,9 @@ async def test_patient_text_outside_a_dialog_gets_help_numbers_and_the_menu(
 ) -> None:
     chat = await enrol_patient(runtime)
     await chat.say("I feel awful today")
-    assert "didn't understand" in chat.text
-    assert "NHS 111" in chat.text and "999" in chat.text
+    assert "nobody reads this chat straight away" in chat.text
+    for number in ("999", "NHS 111 and choose option 2", "116 123"):
+        assert number in chat.text, number
     assert "Today" in chat.labels
 
 
