@@ -226,6 +226,19 @@ async def claim_due(
     sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int = 50
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due rows, most urgent first, so no other worker sends them too."""
+    # On SQLite another worker may claim every row we picked just before us (no SKIP
+    # LOCKED there); looking again then finds the rows after theirs.
+    for _attempt in range(3):
+        found, claimed = await _claim_once(sessions, now, limit)
+        if claimed or not found:
+            return claimed
+    return []
+
+
+async def _claim_once(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int
+) -> tuple[bool, list[OutboxMessage]]:
+    """One attempt: (whether any row was due, the rows this attempt claimed)."""
     token = new_claim_token()
     due = _due(now)
     async with sessions() as session, session.begin():
@@ -239,7 +252,7 @@ async def claim_due(
             candidates = candidates.with_for_update(skip_locked=True)
         ids = list(await session.scalars(candidates))
         if not ids:
-            return []
+            return False, []
         # The WHERE is checked again under the row lock: a row another worker took is skipped.
         await session.execute(
             update(OutboxMessage)
@@ -251,7 +264,7 @@ async def claim_due(
             .where(OutboxMessage.id.in_(ids), OutboxMessage.claim_token == token)
             .order_by(OutboxMessage.priority, OutboxMessage.id)
         )
-        return list(claimed)
+        return True, list(claimed)
 
 
 class Dispatcher:

@@ -412,3 +412,29 @@ async def test_an_update_that_always_fails_is_passed_over_so_others_are_answered
     finally:
         await service.stop()
     assert "update skipped after repeated failures" in caplog.text
+
+
+async def test_webhook_answers_500_until_the_turn_can_commit(
+    runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup
+) -> None:
+    from sqlalchemy import text
+
+    service = await start_service(runtime, api, "webhook")
+    try:
+        user = api.user(9026)
+        async with runtime.engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE inbox_update RENAME TO inbox_away"))
+        update_id = await user.send("hello")
+        # Telegram (here the fake) retries a non-2xx answer: wait for two refusals.
+        await eventually(
+            lambda: sum(1 for a in api.webhook_attempts if a.update_id == update_id) >= 2
+        )
+        assert {a.status for a in api.webhook_attempts if a.update_id == update_id} == {500}
+        assert user.messages == []
+        async with runtime.engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE inbox_away RENAME TO inbox_update"))
+        await api.wait_processed(update_id, timeout=10)
+        assert api.webhook_attempts[-1].status == 200
+        assert "I can only help people taking part" in user.last.text
+    finally:
+        await service.stop()
