@@ -151,6 +151,8 @@ class TelegramService:
                     self.retry_base_seconds,
                 )
             )
+        if not settings.staff_chat_id:
+            log.warning("STAFF_CHAT_ID is not set: notices for staff will not be sent")
         log.info("telegram bot started", extra={"mode": settings.telegram_mode})
 
     async def _publish_commands(self) -> None:

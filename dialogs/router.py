@@ -23,6 +23,16 @@ async def route(turn: Turn) -> None:
     """Handle one event; every path says something, none is silent."""
     incoming = turn.incoming
     form = active_form(turn)
+    if incoming.kind == "command" and incoming.command == "id":
+        # For setting up: the account's id (for STAFF_TELEGRAM_IDS) and, in a group, its id.
+        turn.say(
+            "common/ids",
+            user_id=incoming.user_id,
+            chat_id=incoming.chat_id,
+            group=not incoming.private_chat,
+        )
+        _prompt_again(turn, form)
+        return
     if incoming.kind == "button" and _not_for_the_presser(turn):
         # Only the presser sees this: nothing is posted in a chat that is not theirs.
         turn.alert = turn.text("common/not_your_button")

@@ -48,6 +48,9 @@ SAMPLES: dict[str, Any] = {
     "messages": ["A message for staff"],
     "count": 2,
     "choices": ["Yes, I agree", "No, thank you"],
+    "user_id": "5001",
+    "chat_id": "-100777",
+    "group": True,
 }
 
 

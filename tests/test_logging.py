@@ -15,7 +15,7 @@ def test_extras_are_appended_as_key_value() -> None:
     assert line == "INFO bot.turns turn committed replies=2"
 
 
-def test_a_record_containing_the_token_is_withheld() -> None:
+def test_a_record_containing_the_token_has_its_message_replaced() -> None:
     record = logging.makeLogRecord({"msg": "GET https://api/bot%s/getMe", "args": ("123:SECRET",)})
     assert _NoSecrets("123:SECRET").filter(record)
     assert "SECRET" not in record.getMessage()

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
@@ -108,8 +108,7 @@ def to_incoming(update: Update) -> Incoming | None:
     message = update.message
     if message is None or message.from_user is None:
         return None  # edits, channel posts, membership changes: nothing to answer
-    if message.chat.type != "private":
-        return None  # the bot does not converse in groups; staff use buttons there
+    private = message.chat.type == "private"
     base = {
         "channel": CHANNEL,
         "user_id": str(message.from_user.id),
@@ -117,16 +116,33 @@ def to_incoming(update: Update) -> Incoming | None:
         "update_id": update_id,
         "forwarded": message.forward_origin is not None,
         "first_name": message.from_user.first_name or "",
+        "private_chat": private,
     }
     text = message.text
+    if not private:
+        # The bot does not converse in groups; it answers only /id there, which whoever sets
+        # it up uses to learn the staff group's chat id.
+        if text and _command(message) == ("id", ""):
+            return Incoming(kind="command", command="id", **base)  # type: ignore[arg-type]
+        return None
     if text is None:
         return Incoming(kind="unsupported", **base)  # type: ignore[arg-type]
-    entities = message.entities or ()
-    if text.startswith("/") and any(e.type == "bot_command" and e.offset == 0 for e in entities):
-        head, _, rest = text.partition(" ")
-        command = head[1:].split("@", 1)[0].lower()
-        return Incoming(kind="command", command=command, text=rest.strip(), **base)  # type: ignore[arg-type]
+    if (parsed := _command(message)) is not None:
+        command, rest = parsed
+        return Incoming(kind="command", command=command, text=rest, **base)  # type: ignore[arg-type]
     return Incoming(kind="text", text=text, **base)  # type: ignore[arg-type]
+
+
+def _command(message: Message) -> tuple[str, str] | None:
+    """(command, the rest) for '/start ABC' or '/start@our_bot ABC'; None for plain text."""
+    text = message.text or ""
+    entities = message.entities or ()
+    if not text.startswith("/") or not any(
+        e.type == "bot_command" and e.offset == 0 for e in entities
+    ):
+        return None
+    head, _, rest = text.partition(" ")
+    return head[1:].split("@", 1)[0].lower(), rest.strip()
 
 
 DONE, FAILED, OUTAGE = "done", "failed", "outage"

@@ -325,6 +325,18 @@ async def test_chatter_in_the_staff_group_is_left_alone(
     await api.wait_processed(update_id)
     assert staff_group.messages == []
     assert nurse.messages == []
+    # Only /id is answered there, so whoever sets the bot up can learn the group's id.
+    await staff_group.post(nurse, "/id")
+    await api.wait_for(lambda: bool(staff_group.messages))
+    assert f"This group's chat id is {staff_group.chat_id}." in staff_group.last.text
+    assert f"Your Telegram user id is {STAFF_ID}." in staff_group.last.text
+
+
+async def test_anyone_can_learn_their_own_account_id(
+    service: TelegramService, api: FakeTelegramAPI
+) -> None:
+    (reply,) = await api.user(9031).ask("/id")
+    assert "Your Telegram user id is 9031." in reply.text and "group" not in reply.text
 
 
 async def test_many_people_at_once_each_get_their_own_answers_in_order(
