@@ -107,3 +107,12 @@ def test_commands_have_descriptions() -> None:
     commands = content.commands()
     assert {"menu", "today", "help", "privacy", "cancel"} <= set(commands)
     assert all(3 <= len(text) <= 256 for text in commands.values())
+
+
+@pytest.mark.parametrize(
+    "name", ["enrol/welcome", "common/help", "common/not_understood", "common/stranger"]
+)
+def test_crisis_numbers_are_where_someone_in_distress_may_look(name: str) -> None:
+    text = content.render(name, **{key: SAMPLES[key] for key in documented(name)})
+    for number in ("999", "NHS 111 and choose option 2", "116 123"):
+        assert number in text, (name, number)
