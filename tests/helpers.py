@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.channels.types import Incoming, Reply
-from bot.db.models import Cohort, Invite
+from bot.db.models import Cohort, Conversation, Invite
 from bot.runtime import Runtime
 from bot.services import cohorts, invites
 from bot.services.cohorts import CohortRequest
 from bot.turns import TurnOutcome
+from dialogs.engine import Form
 
 _update_ids = itertools.count(1)
 
@@ -150,3 +153,31 @@ async def enrol_patient(runtime: Runtime, user_id: str = "patient-1", name: str 
     await chat.press("Yes, I agree")
     await chat.say(name)
     return chat
+
+
+async def put_in_form(runtime: Runtime, channel: str, user_id: str, form: Form) -> None:
+    """Leave someone part way through a form (at its first step), as a dialog would."""
+    async with runtime.sessions() as session, session.begin():
+        session.add(
+            Conversation(
+                channel=channel,
+                channel_user_id=user_id,
+                dialog=form.name,
+                step=form.steps[0].name,
+                data={},
+                version=1,
+                updated_at=runtime.clock.now(),
+            )
+        )
+
+
+@contextlib.asynccontextmanager
+async def inbox_unavailable(runtime: Runtime) -> AsyncIterator[None]:
+    """Make every turn fail while the database itself stays up (the inbox table is away)."""
+    async with runtime.engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE inbox_update RENAME TO inbox_away"))
+    try:
+        yield
+    finally:
+        async with runtime.engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE inbox_away RENAME TO inbox_update"))

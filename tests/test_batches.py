@@ -15,7 +15,14 @@ from bot.turns import TurnOutcome
 from dialogs import router
 from dialogs.engine import Form, Step
 from dialogs.turn import Turn
-from tests.helpers import RecordingSender, count, make_cohort, make_invites, new_invite
+from tests.helpers import (
+    RecordingSender,
+    count,
+    make_cohort,
+    make_invites,
+    new_invite,
+    put_in_form,
+)
 
 
 def event(user: str, update_id: str, **fields: Any) -> Incoming:
@@ -60,19 +67,7 @@ async def test_a_failing_turn_does_not_take_the_batch_with_it(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(router.FORMS, BROKEN.name, BROKEN)
-    now = runtime.clock.now()
-    async with runtime.sessions() as session, session.begin():
-        session.add(
-            Conversation(
-                channel="console",
-                channel_user_id="unlucky",
-                dialog=BROKEN.name,
-                step="x",
-                data={},
-                version=1,
-                updated_at=now,
-            )
-        )
+    await put_in_form(runtime, "console", "unlucky", BROKEN)
     runner = runtime.runner({"console": "staff"})
     results = await runner.run_together(
         [

@@ -19,7 +19,7 @@ from tests.conftest import BOT_USERNAME, STAFF_ID
 from tests.e2e.conftest import at_name_step, start_service
 from tests.fakes.fake_user import FakeGroup
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.helpers import make_cohort, make_invites
+from tests.helpers import inbox_unavailable, make_cohort, make_invites, put_in_form
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 5) -> None:
@@ -231,21 +231,16 @@ async def test_webhook_answers_only_after_the_turn_is_committed(
 async def test_polling_does_not_confirm_an_update_whose_turn_failed(
     runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup
 ) -> None:
-    from sqlalchemy import text
-
     service = await start_service(runtime, api, "polling")
     try:
         user = api.user(9022)
-        async with runtime.engine.begin() as connection:
-            await connection.execute(text("ALTER TABLE inbox_update RENAME TO inbox_away"))
-        calls = sum(1 for method, _ in api.calls if method == "getUpdates")
-        update_id = await user.send("hello")
-        # Fetched, failed, fetched again: never confirmed while its turn cannot commit.
-        await eventually(lambda: sum(1 for m, _ in api.calls if m == "getUpdates") >= calls + 3)
-        assert api.last_offset is None or api.last_offset <= update_id
-        assert user.messages == []
-        async with runtime.engine.begin() as connection:
-            await connection.execute(text("ALTER TABLE inbox_away RENAME TO inbox_update"))
+        async with inbox_unavailable(runtime):
+            calls = sum(1 for method, _ in api.calls if method == "getUpdates")
+            update_id = await user.send("hello")
+            # Fetched, failed, fetched again: never confirmed while its turn cannot commit.
+            await eventually(lambda: sum(1 for m, _ in api.calls if m == "getUpdates") >= calls + 3)
+            assert api.last_offset is None or api.last_offset <= update_id
+            assert user.messages == []
         await api.wait_processed(update_id, timeout=10)
         assert "I can only help people taking part" in user.last.text
     finally:
@@ -389,7 +384,6 @@ async def test_an_update_that_always_fails_is_passed_over_so_others_are_answered
 
     from sqlalchemy.exc import IntegrityError
 
-    from bot.db.models import Conversation
     from dialogs import router
     from dialogs.engine import Form, Step
     from dialogs.turn import Turn
@@ -401,18 +395,7 @@ async def test_an_update_that_always_fails_is_passed_over_so_others_are_answered
         name="test_buggy", steps=(Step("x", "common/choose_button", "text"),), finish=buggy
     )
     monkeypatch.setitem(router.FORMS, broken.name, broken)
-    async with runtime.sessions() as session, session.begin():
-        session.add(
-            Conversation(
-                channel="telegram",
-                channel_user_id="9024",
-                dialog=broken.name,
-                step="x",
-                data={},
-                version=1,
-                updated_at=runtime.clock.now(),
-            )
-        )
+    await put_in_form(runtime, "telegram", "9024", broken)
     service = await start_service(runtime, api, "polling", retry_base_seconds=0.005)
     try:
         unlucky, other = api.user(9024), api.user(9025)
@@ -429,22 +412,17 @@ async def test_an_update_that_always_fails_is_passed_over_so_others_are_answered
 async def test_webhook_answers_500_until_the_turn_can_commit(
     runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup
 ) -> None:
-    from sqlalchemy import text
-
     service = await start_service(runtime, api, "webhook")
     try:
         user = api.user(9026)
-        async with runtime.engine.begin() as connection:
-            await connection.execute(text("ALTER TABLE inbox_update RENAME TO inbox_away"))
-        update_id = await user.send("hello")
-        # Telegram (here the fake) retries a non-2xx answer: wait for two refusals.
-        await eventually(
-            lambda: sum(1 for a in api.webhook_attempts if a.update_id == update_id) >= 2
-        )
-        assert {a.status for a in api.webhook_attempts if a.update_id == update_id} == {500}
-        assert user.messages == []
-        async with runtime.engine.begin() as connection:
-            await connection.execute(text("ALTER TABLE inbox_away RENAME TO inbox_update"))
+        async with inbox_unavailable(runtime):
+            update_id = await user.send("hello")
+            # Telegram (here the fake) retries a non-2xx answer: wait for two refusals.
+            await eventually(
+                lambda: sum(1 for a in api.webhook_attempts if a.update_id == update_id) >= 2
+            )
+            assert {a.status for a in api.webhook_attempts if a.update_id == update_id} == {500}
+            assert user.messages == []
         await api.wait_processed(update_id, timeout=10)
         assert api.webhook_attempts[-1].status == 200
         assert "I can only help people taking part" in user.last.text
