@@ -10,15 +10,20 @@ from dialogs.turn import Turn
 from scheduler.calendar import programme_days, status_on
 
 MENU_PREFIX = "m"
-MENU_ACTIONS = ("today", "programme", "help", "privacy")
+
+
+MENU_LAYOUT = (("today", "programme"), ("help", "privacy"))
+MENU_ACTIONS = tuple(action for row in MENU_LAYOUT for action in row)
 
 
 def menu_buttons(turn: Turn) -> ButtonRows:
     """The menu's buttons; stateless, so they work from any old message."""
-    label = turn.content.label
-    return (
-        (Button(label("menu_today"), "m:today"), Button(label("menu_programme"), "m:programme")),
-        (Button(label("menu_help"), "m:help"), Button(label("menu_privacy"), "m:privacy")),
+    return tuple(
+        tuple(
+            Button(turn.content.label(f"menu_{action}"), f"{MENU_PREFIX}:{action}")
+            for action in row
+        )
+        for row in MENU_LAYOUT
     )
 
 

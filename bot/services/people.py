@@ -13,13 +13,6 @@ PRIVACY_VERSION = "2026-11"
 NAME_MAX_LENGTH = 40
 
 
-async def find_person(session: AsyncSession, channel: str, user_id: str) -> Person | None:
-    """The enrolled person behind a channel account, if any."""
-    return await session.scalar(
-        select(Person).where(Person.channel == channel, Person.channel_user_id == user_id)
-    )
-
-
 def clean_name(text: str) -> str | None:
     """A name as the person wants to be called, or None when it cannot be one."""
     name = " ".join(text.split())
