@@ -27,11 +27,11 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]], settings: Settings | None = None) -> T:
     """Open the database (migrated), run `work`, close."""
 
     async def main() -> T:
-        runtime = await open_runtime(_settings())
+        runtime = await open_runtime(settings or _settings())
         try:
             return await work(runtime)
         finally:
@@ -252,7 +252,7 @@ def invite_list(cohort_id: int, as_json: bool) -> None:
             ]
 
     try:
-        data = _with_runtime(work)
+        data = _with_runtime(work, settings)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     text = (
@@ -299,7 +299,7 @@ def invite_create(cohort_id: int, count: int, role: str, as_json: bool) -> None:
             return [_invite_dict(i, "unused", username, settings) for i in made]
 
     try:
-        data = _with_runtime(work)
+        data = _with_runtime(work, settings)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     text = "\n".join(
