@@ -12,6 +12,7 @@ from bot.channels.types import DeliveryError, RecipientBlocked, Reply
 from bot.clock import ManualClock
 from bot.db.models import OutboxMessage, Person
 from bot.runtime import Runtime, open_runtime
+from bot.services import people
 from scheduler.dispatcher import CLAIM_LEASE, MAX_ATTEMPTS, Dispatcher, claim_due, send_rows
 
 
@@ -115,17 +116,16 @@ async def test_gives_up_after_bounded_tries_but_never_on_urgent(
 async def test_blocked_recipient_is_marked_unreachable(runtime: Runtime) -> None:
     now = runtime.clock.now()
     async with runtime.sessions() as session, session.begin():
-        person = Person(
+        person = await people.enrol(
+            session,
             role="patient",
             cohort_id=None,
             display_name="Robin",
             channel="console",
-            channel_user_id="p1",
+            user_id="p1",
             chat_id="p1",
-            created_at=now,
+            now=now,
         )
-        session.add(person)
-        await session.flush()
         person_id = person.id
     await add_rows(runtime, 1, person_id=person_id)
     sender = FlakySender(failures=[RecipientBlocked("forbidden")])
