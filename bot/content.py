@@ -74,6 +74,27 @@ class Content:
         """The typical programme day from `content/timetable.toml`."""
         return list(_load_toml(self.root / "timetable.toml")["session"])
 
+    def day_sessions(
+        self, number: int, *, qa_day: bool = False, family_day: bool = False
+    ) -> list[dict[str, str]]:
+        """One programme day's sessions: the typical day with that day's overrides."""
+        data = _load_toml(self.root / "timetable.toml")
+        overrides = data.get("override", {})
+        sessions = {s["time"]: dict(s) for s in data["session"]}
+        keys = (
+            [f"day_{number}"]
+            + (["qa_day"] if qa_day else [])
+            + (["family_day"] if family_day else [])
+        )
+        for key in keys:
+            for session in overrides.get(key, {}).get("session", []):
+                sessions[session["time"]] = dict(session)
+        return [sessions[time] for time in sorted(sessions)]
+
+    def review_sessions(self) -> list[dict[str, str]]:
+        """A group review's sessions."""
+        return list(_load_toml(self.root / "timetable.toml")["review"]["session"])
+
 
 @cache
 def _load_toml(path: Path) -> dict[str, Any]:

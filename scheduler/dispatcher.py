@@ -7,7 +7,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,12 +25,16 @@ from bot.channels.types import (
 )
 from bot.clock import Clock
 from bot.db.models import OutboxMessage, Person
+from scheduler.failures import FailureReporter
+from scheduler.reminders import ReminderReleaser
 
 log = logging.getLogger(__name__)
 
 # A claim older than this is taken to belong to a process that died mid-send.
 CLAIM_LEASE = timedelta(minutes=2)
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 10
+# Transient failures for this many chats in a row: the channel is down, not the chat.
+OUTAGE_AFTER = 2
 MAX_BACKOFF = timedelta(minutes=5)
 UNSENT = ("pending", "sending")
 
@@ -55,42 +59,64 @@ async def send_rows(
     senders: Mapping[str, Sender],
     budget: timedelta = CLAIM_LEASE / 2,
 ) -> list[Outcome]:
-    """Send claimed rows in order; after a failure, a chat's later rows wait so order holds.
+    """Send claimed rows in order and return every outcome (see `send_each`)."""
+    return [outcome async for outcome in send_each(rows, senders, budget)]
 
-    Sending stops once `budget` is spent (a slow or failing channel), well inside the claim
-    lease, so no other worker takes over a row this round may still send; the rest are handed
-    back to the dispatcher.
+
+async def send_each(
+    rows: Sequence[OutboxMessage],
+    senders: Mapping[str, Sender],
+    budget: timedelta = CLAIM_LEASE / 2,
+) -> AsyncIterator[Outcome]:
+    """Send claimed rows in order, yielding each outcome as soon as it is known.
+
+    After a failure, a chat's later rows wait so order holds. When the channel says "slow
+    down" (a 429 applies to the whole bot) or fails for two chats running (an outage), the
+    rest of the round waits too, rather than hammering it. Sending also stops once `budget`
+    is spent, well inside the claim lease, so no other worker takes over a row this round may
+    still send; the rest are handed back.
     """
-    outcomes: list[Outcome] = []
     stalled: set[tuple[str, str]] = set()
     deadline = time.monotonic() + budget.total_seconds()
+    halted: float | None = None  # seconds the whole round must wait, once halted
+    failures_running = 0
     for row in rows:
         chat = (row.channel, row.chat_id)
+        if halted is not None:
+            yield Outcome(row.id, "held", "the channel asked us to wait", halted)
+            continue
         if chat in stalled or time.monotonic() > deadline:
-            outcomes.append(Outcome(row.id, "held", "behind an unsent message"))
+            yield Outcome(row.id, "held", "behind an unsent message")
             continue
         sender = senders.get(row.channel)
         if sender is None:
-            outcomes.append(Outcome(row.id, "retry", "no sender for channel"))
             stalled.add(chat)
+            yield Outcome(row.id, "retry", "no sender for channel")
             continue
         try:
             await sender.send(row.chat_id, Reply(row.text, buttons_from_json(row.buttons)))
         except RecipientBlocked as error:
-            outcomes.append(Outcome(row.id, "blocked", error.reason))
+            failures_running = 0
+            yield Outcome(row.id, "blocked", error.reason)
         except PermanentDeliveryError as error:
-            outcomes.append(Outcome(row.id, "failed", error.reason))
+            failures_running = 0
+            yield Outcome(row.id, "failed", error.reason)
         except DeliveryError as error:
-            outcomes.append(Outcome(row.id, "retry", error.reason, error.retry_after))
             stalled.add(chat)
+            failures_running += 1
+            if error.retry_after is not None:
+                halted = error.retry_after
+            elif failures_running >= OUTAGE_AFTER:
+                halted = _backoff(1, None).total_seconds()
+            yield Outcome(row.id, "retry", error.reason, error.retry_after)
         except Exception as error:
             # Unexpected: keep the outcomes of the rows already sent, retry this one later.
             log.exception("unexpected error while sending", extra={"row": row.id})
-            outcomes.append(Outcome(row.id, "retry", type(error).__name__))
             stalled.add(chat)
+            yield Outcome(row.id, "retry", type(error).__name__)
         else:
-            outcomes.append(Outcome(row.id, "sent"))
-    return outcomes
+            failures_running = 0
+            yield Outcome(row.id, "sent")
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -117,8 +143,20 @@ async def record(
                 # Someone not enrolled (a stranger, or someone who declined): keep nothing.
                 action = "forget" if _keeps_nothing(row) else "sent"
                 grouped[(action, row.claim_token)].append(row.id)
-            elif outcome.status == "held":
+            elif outcome.status == "held" and outcome.retry_after is None:
                 grouped[("held", row.claim_token)].append(row.id)
+            elif outcome.status == "held":
+                # The round halted: hand the row back, due once the channel is ready again.
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id, OutboxMessage.claim_token == row.claim_token)
+                    .values(
+                        status="pending",
+                        claimed_at=None,
+                        claim_token=None,
+                        not_before=now + timedelta(seconds=outcome.retry_after or 0),
+                    )
+                )
             else:
                 await _record_failure(session, row, outcome, now)
         for (action, token), ids in grouped.items():
@@ -158,7 +196,7 @@ async def _record_failure(
         update(OutboxMessage)
         .where(mine)
         .values(
-            status="failed" if give_up else "pending",
+            status="blocked" if outcome.status == "blocked" else "failed" if give_up else "pending",
             attempts=attempts,
             claimed_at=None,
             claim_token=None,
@@ -242,6 +280,13 @@ async def _claim_once(
     token = new_claim_token()
     due = _due(now)
     async with sessions() as session, session.begin():
+        # A message that is no use any more (a morning reminder after the day began) is not
+        # sent late; the failure report tells staff.
+        await session.execute(
+            update(OutboxMessage)
+            .where(due, OutboxMessage.expires_at <= now)
+            .values(status="expired", claimed_at=None, claim_token=None)
+        )
         candidates = (
             select(OutboxMessage.id)
             .where(due, ~_behind_an_earlier_message(now))
@@ -268,33 +313,56 @@ async def _claim_once(
 
 
 class Dispatcher:
-    """Delivers whatever is due in the outbox; APScheduler ticks it, turns nudge it."""
+    """Delivers whatever is due: releases due reminders, sends the outbox, reports failures.
+
+    APScheduler ticks it and turns nudge it; it owns no reminder, the database does.
+    """
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         senders: Mapping[str, Sender],
         clock: Clock,
+        reminders: ReminderReleaser | None = None,
+        reporter: FailureReporter | None = None,
     ) -> None:
         self.sessions = sessions
         self.senders = senders
         self.clock = clock
+        self.reminders = reminders
+        self.reporter = reporter
         # Held for a whole round, so stopping can wait for a round to be recorded.
         self.round = asyncio.Lock()
+        # After "slow down" from the channel, nothing is sent before this moment.
+        self.resume_at: datetime | None = None
 
     async def run_once(self, limit: int = 50) -> int:
-        """One claim-send-record round; returns how many rows were sent or settled."""
+        """One release-claim-send-record round; returns how many rows were settled."""
         async with self.round:
-            rows = await claim_due(self.sessions, self.clock.now(), limit)
+            now = self.clock.now()
+            released = await self.reminders.release(now) if self.reminders else 0
+            if self.resume_at is not None and now < self.resume_at:
+                return released
+            rows = await claim_due(self.sessions, now, limit)
             if not rows:
-                return 0
-            outcomes = await send_rows(rows, self.senders)
-            await record(self.sessions, rows, outcomes, self.clock.now())
-            return sum(1 for outcome in outcomes if outcome.status != "held")
+                return released
+            settled = 0
+            by_id = {row.id: row for row in rows}
+            async for outcome in send_each(rows, self.senders):
+                # Recorded one by one, straight after each send: if the process dies in the
+                # middle of a round, what was sent is already marked sent and never repeated.
+                await record(self.sessions, [by_id[outcome.row_id]], [outcome], self.clock.now())
+                if outcome.retry_after is not None:
+                    self.resume_at = self.clock.now() + timedelta(seconds=outcome.retry_after)
+                if outcome.status != "held":
+                    settled += 1
+            return released + settled
 
     async def drain(self, limit: int = 50) -> int:
-        """Run rounds until nothing more is due; returns the total handled."""
+        """Run rounds until nothing more is due, then report failures; returns the total."""
         total = 0
         while handled := await self.run_once(limit):
             total += handled
+        if self.reporter is not None:
+            await self.reporter.report(self.clock.now())
         return total

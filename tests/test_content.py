@@ -51,6 +51,14 @@ SAMPLES: dict[str, Any] = {
     "user_id": "5001",
     "chat_id": "-100777",
     "group": True,
+    "family_day": True,
+    "qa_day": True,
+    "number": 3,
+    "on_date": date(2026, 12, 9),
+    "start": "09:30",
+    "months": 6,
+    "unreachable": ["P3"],
+    "failed": [SimpleNamespace(reference="P4", what="Day 3 morning reminder", expired=True)],
 }
 
 

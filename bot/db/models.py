@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -51,7 +52,26 @@ class Cohort(Base):
     mode: Mapped[str] = mapped_column(String(16))  # "in-person" | "online"
     location: Mapped[str | None] = mapped_column(String(200))
     video_link: Mapped[str | None] = mapped_column(String(500))
+    # Which programme days hold the doctor's question-and-answer session and the
+    # friends-and-family day (week two); staff choose, these are only defaults.
+    qa_day: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    family_day: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
     created_at: Mapped[datetime]
+
+
+class CohortEvent(Base):
+    """A dated event of a group: programme day 1 to 12, or the review 1, 6 or 12 months on."""
+
+    __tablename__ = "cohort_event"
+    __table_args__ = (UniqueConstraint("cohort_id", "kind", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohort.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # "day" | "review"
+    number: Mapped[int] = mapped_column(Integer)  # day number, or months after the last day
+    on_date: Mapped[date]
+    # "HH:MM" in Europe/London when staff set a start other than the timetable's.
+    start_time: Mapped[str | None] = mapped_column(String(5))
 
 
 class Invite(Base):
@@ -88,6 +108,22 @@ class Person(Base):
     privacy_version: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
     unreachable_at: Mapped[datetime | None]
+    # Reminder preferences, "HH:MM" in Europe/London; quiet hours may wrap midnight and are
+    # off when both are empty.
+    evening_time: Mapped[str] = mapped_column(String(5), default="18:00", server_default="18:00")
+    morning_time: Mapped[str] = mapped_column(String(5), default="07:45", server_default="07:45")
+    quiet_start: Mapped[str | None] = mapped_column(
+        String(5), default="21:00", server_default="21:00"
+    )
+    quiet_end: Mapped[str | None] = mapped_column(
+        String(5), default="07:30", server_default="07:30"
+    )
+    # Reminders are paused from `paused_at` until `paused_until` (no end: until resumed).
+    paused_at: Mapped[datetime | None]
+    paused_until: Mapped[datetime | None]
+    discharged_at: Mapped[datetime | None]
+    # Staff have been told this person can't be reached (cleared when they write again).
+    unreachable_reported: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class Conversation(Base):
@@ -152,6 +188,66 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # Not sent after this moment (a reminder that is no longer useful): marked "expired".
+    expires_at: Mapped[datetime | None]
+    # A delivery that failed for good is reported to staff once; this says it has been.
+    failure_reported: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The planned reminder this message delivers, if it is one.
+    scheduled_id: Mapped[int | None] = mapped_column(ForeignKey("scheduled_message.id"), index=True)
     # Lets SQLite insert a turn's rows in one statement and still match the returned ids to
     # them (it cannot order RETURNING by an autoincrement key); SQLAlchemy fills it in.
     _sentinel: Mapped[int | None] = orm_insert_sentinel()
+
+
+class Attendance(Base):
+    """A patient's answer to a reminder: coming, running late, or can't make it."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("person_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("cohort_event.id"))
+    answer: Mapped[str] = mapped_column(String(16))  # "attending" | "late" | "absent"
+    answered_at: Mapped[datetime]
+    # The answer staff were last told about, so pressing a button again tells them nothing new.
+    staff_told: Mapped[str | None] = mapped_column(String(16))
+
+
+class ReviewBooking(Base):
+    """A patient who moved to another group's review (1, 6 or 12 months)."""
+
+    __tablename__ = "review_booking"
+    __table_args__ = (UniqueConstraint("person_id", "months"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    months: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[int] = mapped_column(ForeignKey("cohort_event.id"))
+    booked_at: Mapped[datetime]
+
+
+class ScheduledMessage(Base):
+    """A planned reminder; the key (person, event, slot, date) makes planning idempotent."""
+
+    __tablename__ = "scheduled_message"
+    __table_args__ = (
+        UniqueConstraint("person_id", "event_id", "slot", "event_date"),
+        Index("ix_scheduled_message_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("cohort_event.id"))
+    # "evening" | "morning" (programme days), "week_before" | "day_before" (reviews),
+    # "discharge" (after the 12-month review).
+    slot: Mapped[str] = mapped_column(String(16))
+    event_date: Mapped[date]
+    due_at: Mapped[datetime]
+    # After this it is no use any more (a morning reminder once the day has begun): skipped.
+    send_until: Mapped[datetime]
+    # "planned" | "queued" (its outbox row says the rest) | "skipped" | "blocked"
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    reason: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -10,6 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Cohort
+from bot.services.events import default_events
+from scheduler.calendar import DEFAULT_FAMILY_DAY, DEFAULT_QA_DAY, PROGRAMME_DAYS, WEEK_TWO
 
 MODES = ("in-person", "online")
 
@@ -27,6 +29,8 @@ class CohortRequest:
     mode: str
     location: str | None = None
     video_link: str | None = None
+    qa_day: int = DEFAULT_QA_DAY
+    family_day: int = DEFAULT_FAMILY_DAY
 
 
 def validate(request: CohortRequest) -> CohortRequest:
@@ -50,7 +54,19 @@ def validate(request: CohortRequest) -> CohortRequest:
         parsed = urlparse(video_link)
         if parsed.scheme != "https" or not parsed.netloc:
             raise CohortError("The video link must be a full https:// address.")
-    return CohortRequest(name, request.start_date, request.mode, location, video_link)
+    if not 1 <= request.qa_day <= PROGRAMME_DAYS:
+        raise CohortError("The question-and-answer day must be a day number from 1 to 12.")
+    if request.family_day not in WEEK_TWO:
+        raise CohortError("The friends-and-family day is in week two: day 5, 6, 7 or 8.")
+    return CohortRequest(
+        name,
+        request.start_date,
+        request.mode,
+        location,
+        video_link,
+        request.qa_day,
+        request.family_day,
+    )
 
 
 async def create_cohort(session: AsyncSession, request: CohortRequest, now: datetime) -> Cohort:
@@ -62,9 +78,13 @@ async def create_cohort(session: AsyncSession, request: CohortRequest, now: date
         mode=checked.mode,
         location=checked.location if checked.mode == "in-person" else None,
         video_link=checked.video_link if checked.mode == "online" else None,
+        qa_day=checked.qa_day,
+        family_day=checked.family_day,
         created_at=now,
     )
     session.add(cohort)
+    await session.flush()
+    session.add_all(default_events(cohort))
     await session.flush()
     return cohort
 

@@ -131,7 +131,7 @@ async def test_blocked_recipient_is_marked_unreachable(runtime: Runtime) -> None
     sender = FlakySender(failures=[RecipientBlocked("forbidden")])
     await Dispatcher(runtime.sessions, {"console": sender}, runtime.clock).drain()
     (row,) = await rows(runtime)
-    assert row.status == "failed"
+    assert row.status == "blocked"
     async with runtime.sessions() as session:
         stored = await session.get(Person, person_id)
         assert stored is not None and stored.unreachable_at == now

@@ -1,0 +1,145 @@
+"""Tell staff, once, about messages that could not be delivered and people we can't reach.
+
+One summary per channel per report, not one message per failure: a Telegram outage must not
+flood the staff group.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.content import Content
+from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
+
+log = logging.getLogger(__name__)
+
+BULK_PRIORITY = 2
+NOTICE_PRIORITY = 1
+_SLOT_NAMES = {
+    "evening": "evening reminder",
+    "morning": "morning reminder",
+    "week_before": "reminder a week before",
+    "day_before": "reminder the day before",
+    "discharge": "discharge message",
+}
+
+
+@dataclass(frozen=True)
+class Failed:
+    """One undelivered message, as staff see it."""
+
+    reference: str
+    what: str
+    expired: bool
+
+
+class FailureReporter:
+    """Finds unreported delivery failures and newly unreachable people; tells staff once."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        content: Content,
+        staff_chats: Mapping[str, str],
+    ) -> None:
+        self.sessions = sessions
+        self.content = content
+        self.staff_chats = dict(staff_chats)
+
+    async def report(self, now: datetime) -> int:
+        """Write one staff notice per channel with news; returns how many notices."""
+        async with self.sessions() as session, session.begin():
+            # Conditional updates claim what to report, so two instances never both report it.
+            failed = list(
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.status.in_(("failed", "expired")),
+                        OutboxMessage.priority == BULK_PRIORITY,
+                        OutboxMessage.failure_reported.is_(False),
+                    )
+                    .values(failure_reported=True)
+                    .returning(
+                        OutboxMessage.channel,
+                        OutboxMessage.person_id,
+                        OutboxMessage.status,
+                        OutboxMessage.scheduled_id,
+                    )
+                )
+            )
+            unreachable = list(
+                await session.execute(
+                    update(Person)
+                    .where(
+                        Person.unreachable_at.is_not(None), Person.unreachable_reported.is_(False)
+                    )
+                    .values(unreachable_reported=True)
+                    .returning(Person.channel, Person.id)
+                )
+            )
+            if not failed and not unreachable:
+                return 0
+            described = await _descriptions(session, [row[3] for row in failed if row[3]])
+            by_channel: defaultdict[str, tuple[list[str], list[Failed]]] = defaultdict(
+                lambda: ([], [])
+            )
+            for channel, unreachable_id in unreachable:
+                by_channel[channel][0].append(f"P{unreachable_id}")
+            for channel, person_id, status, scheduled_id in failed:
+                what = described.get(scheduled_id or 0, "a message")
+                by_channel[channel][1].append(Failed(f"P{person_id}", what, status == "expired"))
+            notices = 0
+            for channel, (people, items) in by_channel.items():
+                staff_chat = self.staff_chats.get(channel)
+                if staff_chat is None:
+                    log.warning("delivery problems but no staff chat", extra={"channel": channel})
+                    continue
+                text = self.content.render(
+                    "staff/delivery_problems", unreachable=sorted(people), failed=items
+                )
+                session.add(
+                    OutboxMessage(
+                        channel=channel,
+                        chat_id=staff_chat,
+                        person_id=None,
+                        kind="delivery_problems",
+                        priority=NOTICE_PRIORITY,
+                        text=text,
+                        status="pending",
+                        attempts=0,
+                        not_before=now,
+                        created_at=now,
+                    )
+                )
+                notices += 1
+            log.info(
+                "delivery problems reported",
+                extra={"failed": len(failed), "unreachable": len(unreachable)},
+            )
+            return notices
+
+
+async def _descriptions(session: AsyncSession, scheduled_ids: list[int]) -> dict[int, str]:
+    """'Day 3 morning reminder (Tuesday 8 December)' for each scheduled message."""
+    if not scheduled_ids:
+        return {}
+    found = await session.execute(
+        select(ScheduledMessage.id, ScheduledMessage.slot, CohortEvent.kind, CohortEvent.number)
+        .join(CohortEvent, CohortEvent.id == ScheduledMessage.event_id)
+        .where(ScheduledMessage.id.in_(scheduled_ids))
+    )
+    return {
+        row_id: (
+            f"Day {number} {_SLOT_NAMES.get(slot, slot)}"
+            if kind == "day"
+            else f"{number}-month review {_SLOT_NAMES.get(slot, slot)}"
+        )
+        for row_id, slot, kind, number in found
+    }

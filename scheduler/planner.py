@@ -1,0 +1,334 @@
+"""The reminder planner: each patient's calendar and preferences become scheduled messages.
+
+Every reminder has a key (person, event, slot, event date), so planning again changes
+nothing that is already right. A change to the calendar or to someone's preferences updates
+or removes the reminders that have not gone out yet; ones already sent stay as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.content import Content
+from bot.db.models import Cohort, CohortEvent, Person, ReviewBooking, ScheduledMessage
+from bot.services.events import DAY, events_for_cohorts, events_of
+from scheduler.times import QuietHours, at, parse_clock
+
+EVENING = "evening"
+MORNING = "morning"
+WEEK_BEFORE = "week_before"
+DAY_BEFORE = "day_before"
+DISCHARGE = "discharge"
+
+# The discharge message goes mid-morning the day after the 12-month review.
+DISCHARGE_TIME = time(10, 0)
+DISCHARGE_USEFUL_FOR = timedelta(days=7)
+CHUNK = 500  # people planned per query batch
+
+Key = tuple[int, str, date]  # (event id, slot, event date)
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """When someone wants reminders, and when they want quiet."""
+
+    evening: time
+    morning: time
+    quiet: QuietHours | None
+
+    @classmethod
+    def of(cls, person: Person) -> Preferences:
+        """A person's stored preferences (the defaults if anything stored is unreadable)."""
+        return cls(
+            evening=parse_clock(person.evening_time) or time(18, 0),
+            morning=parse_clock(person.morning_time) or time(7, 45),
+            quiet=QuietHours.of(person.quiet_start, person.quiet_end),
+        )
+
+
+@dataclass(frozen=True)
+class Occasion:
+    """An event a patient is expected at, with the local time it begins."""
+
+    event_id: int
+    kind: str  # "day" | "review"
+    number: int
+    on_date: date
+    start: time
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One reminder the plan calls for."""
+
+    event_id: int
+    slot: str
+    event_date: date
+    due_at: datetime
+    send_until: datetime
+
+    @property
+    def key(self) -> Key:
+        """What makes it the same reminder when planned again."""
+        return (self.event_id, self.slot, self.event_date)
+
+
+def _outside_quiet(
+    due: datetime, until: datetime, quiet: QuietHours | None, tz: ZoneInfo
+) -> datetime:
+    """Move a reminder out of quiet hours: to their end if still useful then, else before."""
+    if quiet is None or not quiet.is_quiet(due, tz):
+        return due
+    end = quiet.end_after(due, tz)
+    if end < until:
+        return end
+    return quiet.start_before(due, tz) - timedelta(minutes=1)
+
+
+def wanted(
+    prefs: Preferences, occasions: Iterable[Occasion], tz: ZoneInfo, now: datetime
+) -> list[Wanted]:
+    """The reminders a patient should get from now on, for these occasions."""
+    plan: list[Wanted] = []
+    for occasion in occasions:
+        day = occasion.on_date
+        starts = at(day, occasion.start, tz)
+        midnight_before = at(day, time(0), tz)
+        if occasion.kind == DAY:
+            slots = [
+                (EVENING, at(day - timedelta(days=1), prefs.evening, tz), midnight_before),
+                (MORNING, at(day, prefs.morning, tz), starts),
+            ]
+        else:
+            slots = [
+                (
+                    WEEK_BEFORE,
+                    at(day - timedelta(days=7), prefs.evening, tz),
+                    at(day - timedelta(days=1), prefs.evening, tz),
+                ),
+                (DAY_BEFORE, at(day - timedelta(days=1), prefs.evening, tz), midnight_before),
+            ]
+            if occasion.number == 12:
+                after = at(day + timedelta(days=1), DISCHARGE_TIME, tz)
+                slots.append((DISCHARGE, after, after + DISCHARGE_USEFUL_FOR))
+        for slot, due, until in slots:
+            due = _outside_quiet(due, until, prefs.quiet, tz)
+            if until > now and due < until:
+                plan.append(Wanted(occasion.event_id, slot, day, due, until))
+    return plan
+
+
+def first_session(content: Content, event: CohortEvent, cohort: Cohort | None) -> time:
+    """When an event begins: a time staff set, else the first session of its timetable."""
+    if event.start_time and (chosen := parse_clock(event.start_time)):
+        return chosen
+    if event.kind == DAY:
+        sessions = content.day_sessions(
+            event.number,
+            qa_day=cohort is not None and cohort.qa_day == event.number,
+            family_day=cohort is not None and cohort.family_day == event.number,
+        )
+    else:
+        sessions = content.review_sessions()
+    return parse_clock(sessions[0]["time"]) or time(9, 30)
+
+
+@dataclass
+class PlanCounts:
+    """What a planning run changed."""
+
+    people: int = 0
+    added: int = 0
+    moved: int = 0
+    removed: int = 0
+
+    def __iadd__(self, other: PlanCounts) -> PlanCounts:
+        self.people += other.people
+        self.added += other.added
+        self.moved += other.moved
+        self.removed += other.removed
+        return self
+
+
+class Planner:
+    """Plans reminders inside a caller's transaction: a turn, a staff command or the tick."""
+
+    def __init__(self, content: Content, tz: ZoneInfo) -> None:
+        self.content = content
+        self.tz = tz
+
+    async def plan(
+        self, session: AsyncSession, now: datetime, person_ids: Collection[int] | None = None
+    ) -> PlanCounts:
+        """Bring the reminders of these patients (all active ones if None) up to date."""
+        query = select(Person.id).where(
+            Person.role == "patient",
+            Person.discharged_at.is_(None),
+            Person.cohort_id.is_not(None),
+        )
+        if person_ids is not None:
+            query = query.where(Person.id.in_(list(person_ids)))
+        ids = list(await session.scalars(query.order_by(Person.id)))
+        counts = PlanCounts()
+        for start in range(0, len(ids), CHUNK):
+            counts += await self._plan_chunk(session, now, ids[start : start + CHUNK])
+        return counts
+
+    async def plan_cohort(self, session: AsyncSession, now: datetime, cohort_id: int) -> PlanCounts:
+        """Re-plan everyone whose reminders depend on this group's dates."""
+        members = select(Person.id).where(Person.cohort_id == cohort_id)
+        visitors = (
+            select(ReviewBooking.person_id)
+            .join(CohortEvent, CohortEvent.id == ReviewBooking.event_id)
+            .where(CohortEvent.cohort_id == cohort_id)
+        )
+        ids = set(await session.scalars(members)) | set(await session.scalars(visitors))
+        return await self.plan(session, now, ids)
+
+    async def _plan_chunk(self, session: AsyncSession, now: datetime, ids: list[int]) -> PlanCounts:
+        people = list(await session.scalars(select(Person).where(Person.id.in_(ids))))
+        occasions = await self._occasions(session, people)
+        plans = {
+            person.id: wanted(Preferences.of(person), occasions[person.id], self.tz, now)
+            for person in people
+        }
+        today = now.astimezone(self.tz).date()
+        existing = await session.execute(
+            select(
+                ScheduledMessage.id,
+                ScheduledMessage.person_id,
+                ScheduledMessage.event_id,
+                ScheduledMessage.slot,
+                ScheduledMessage.event_date,
+                ScheduledMessage.status,
+                ScheduledMessage.due_at,
+                ScheduledMessage.send_until,
+            ).where(
+                ScheduledMessage.person_id.in_(ids),
+                ScheduledMessage.event_date >= today - timedelta(days=2),
+            )
+        )
+        have: dict[tuple[int, Key], tuple[int, str, datetime, datetime]] = {
+            (person_id, (event_id, slot, event_date)): (row_id, status, due_at, until)
+            for row_id, person_id, event_id, slot, event_date, status, due_at, until in existing
+        }
+        new_rows: list[dict[str, object]] = []
+        moves: list[dict[str, object]] = []
+        wanted_keys: set[tuple[int, Key]] = set()
+        for person_id, plan in plans.items():
+            for item in plan:
+                key = (person_id, item.key)
+                wanted_keys.add(key)
+                found = have.get(key)
+                if found is None:
+                    new_rows.append(
+                        {
+                            "person_id": person_id,
+                            "event_id": item.event_id,
+                            "slot": item.slot,
+                            "event_date": item.event_date,
+                            "due_at": item.due_at,
+                            "send_until": item.send_until,
+                            "status": "planned",
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+                elif found[1] == "planned" and (found[2], found[3]) != (
+                    item.due_at,
+                    item.send_until,
+                ):
+                    moves.append(
+                        {
+                            "row_id": found[0],
+                            "due": item.due_at,
+                            "until": item.send_until,
+                            "now": now,
+                        }
+                    )
+        stale = [
+            found[0]
+            for key, found in have.items()
+            if found[1] == "planned" and key not in wanted_keys
+        ]
+        await self._write(session, new_rows, moves, stale)
+        return PlanCounts(len(people), len(new_rows), len(moves), len(stale))
+
+    async def _write(
+        self,
+        session: AsyncSession,
+        new_rows: list[dict[str, object]],
+        moves: list[dict[str, object]],
+        stale: list[int],
+    ) -> None:
+        """Insert, move and remove, each in one statement; only unsent reminders change."""
+        table = cast(Table, ScheduledMessage.__table__)
+        if new_rows:
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            # Another instance planning the same person at once: the key keeps one copy.
+            await session.execute(insert(table).on_conflict_do_nothing(), new_rows)
+        if moves:
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("row_id"), table.c.status == "planned")
+                .values(
+                    due_at=bindparam("due"),
+                    send_until=bindparam("until"),
+                    updated_at=bindparam("now"),
+                ),
+                moves,
+            )
+        if stale:
+            await session.execute(
+                delete(ScheduledMessage).where(
+                    ScheduledMessage.id.in_(stale), ScheduledMessage.status == "planned"
+                )
+            )
+
+    async def _occasions(
+        self, session: AsyncSession, people: list[Person]
+    ) -> dict[int, list[Occasion]]:
+        """Each patient's programme days and reviews (another group's, where they moved)."""
+        cohort_ids = {p.cohort_id for p in people if p.cohort_id is not None}
+        by_cohort = await events_for_cohorts(session, cohort_ids)
+        cohorts = {
+            c.id: c for c in await session.scalars(select(Cohort).where(Cohort.id.in_(cohort_ids)))
+        }
+        for cohort_id, events in by_cohort.items():
+            if not events:  # a group made before calendars existed
+                by_cohort[cohort_id] = await events_of(session, cohorts[cohort_id])
+        bookings: dict[int, dict[int, CohortEvent]] = {}
+        found = await session.execute(
+            select(ReviewBooking.person_id, ReviewBooking.months, CohortEvent)
+            .join(CohortEvent, CohortEvent.id == ReviewBooking.event_id)
+            .where(ReviewBooking.person_id.in_([p.id for p in people]))
+        )
+        for person_id, months, event in found:
+            bookings.setdefault(person_id, {})[months] = event
+        missing = {e.cohort_id for b in bookings.values() for e in b.values()} - set(cohorts)
+        if missing:
+            for cohort in await session.scalars(select(Cohort).where(Cohort.id.in_(missing))):
+                cohorts[cohort.id] = cohort
+        starts: dict[int, time] = {}
+
+        def occasion(event: CohortEvent) -> Occasion:
+            if event.id not in starts:
+                starts[event.id] = first_session(self.content, event, cohorts.get(event.cohort_id))
+            return Occasion(event.id, event.kind, event.number, event.on_date, starts[event.id])
+
+        result: dict[int, list[Occasion]] = {}
+        for person in people:
+            own = by_cohort.get(person.cohort_id or 0, [])
+            moved = bookings.get(person.id, {})
+            chosen = [moved.get(e.number, e) if e.kind != DAY else e for e in own]
+            result[person.id] = [occasion(e) for e in chosen]
+        return result

@@ -1,0 +1,231 @@
+"""Release due reminders into the outbox: render them, or record why they are not sent.
+
+A reminder moves from "planned" to "queued" (with its outbox row), "skipped" or "blocked" in
+one transaction, by a conditional UPDATE: however many dispatchers run, each reminder is
+released once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.channels.types import Button, Reply
+from bot.content import Content
+from bot.db.models import Cohort, CohortEvent, OutboxMessage, Person, ScheduledMessage
+from scheduler.planner import (
+    DAY_BEFORE,
+    DISCHARGE,
+    EVENING,
+    MORNING,
+    WEEK_BEFORE,
+    first_session,
+)
+from scheduler.times import QuietHours
+
+log = logging.getLogger(__name__)
+
+BULK_PRIORITY = 2
+DEFER = ("defer", None)
+ATTENDANCE_PREFIX = "a"
+ANSWERS = {"yes": "attend_yes", "late": "attend_late", "no": "attend_no"}
+_TEMPLATES = {
+    EVENING: "reminders/day_evening",
+    MORNING: "reminders/day_morning",
+    WEEK_BEFORE: "reminders/review_week_before",
+    DAY_BEFORE: "reminders/review_day_before",
+    DISCHARGE: "reminders/discharge",
+}
+
+
+def attendance_buttons(content: Content, event_id: int) -> tuple[tuple[Button, ...], ...]:
+    """'I'll be there', 'Running late', 'Can't make it' for one event; they work any time."""
+    return (
+        tuple(
+            Button(content.label(label), f"{ATTENDANCE_PREFIX}:{event_id}:{answer}")
+            for answer, label in ANSWERS.items()
+        ),
+    )
+
+
+def paused(person: Person, moment: datetime) -> bool:
+    """Whether the person has paused reminders at this moment."""
+    if person.paused_at is None or moment < person.paused_at:
+        return False
+    return person.paused_until is None or moment < person.paused_until
+
+
+class ReminderReleaser:
+    """Turns due reminders into outbox messages."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], content: Content, tz: ZoneInfo
+    ) -> None:
+        self.sessions = sessions
+        self.content = content
+        self.tz = tz
+
+    async def release(self, now: datetime, limit: int = 500) -> int:
+        """Release up to `limit` due reminders; returns how many were settled."""
+        async with self.sessions() as session, session.begin():
+            query = (
+                select(ScheduledMessage)
+                .where(ScheduledMessage.status == "planned", ScheduledMessage.due_at <= now)
+                .order_by(ScheduledMessage.due_at, ScheduledMessage.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            due = list(await session.scalars(query))
+            if not due:
+                return 0
+            people = await _by_id(session, Person, {r.person_id for r in due})
+            events = await _by_id(session, CohortEvent, {r.event_id for r in due})
+            cohorts = await _by_id(session, Cohort, {e.cohort_id for e in events.values()})
+            decisions: defaultdict[tuple[str, str | None], list[int]] = defaultdict(list)
+            deferred: list[tuple[int, datetime]] = []
+            rows: list[OutboxMessage] = []
+            for reminder in due:
+                person = people[reminder.person_id]
+                verdict = self._verdict(reminder, person, now)
+                if verdict == DEFER:
+                    quiet = QuietHours.of(person.quiet_start, person.quiet_end)
+                    assert quiet is not None
+                    deferred.append((reminder.id, quiet.end_after(now, self.tz)))
+                    continue
+                if verdict is not None:
+                    decisions[verdict].append(reminder.id)
+                    continue
+                event = events[reminder.event_id]
+                rows.append(self._message(reminder, person, event, cohorts[event.cohort_id], now))
+                decisions[("queued", None)].append(reminder.id)
+            released: set[int] = set()
+            for (status, reason), ids in decisions.items():
+                # Conditional: a reminder another dispatcher released meanwhile is left alone.
+                done = await session.scalars(
+                    update(ScheduledMessage)
+                    .where(ScheduledMessage.id.in_(ids), ScheduledMessage.status == "planned")
+                    .values(status=status, reason=reason, updated_at=now)
+                    .returning(ScheduledMessage.id)
+                )
+                released.update(done)
+            for reminder_id, moment in deferred:
+                await session.execute(
+                    update(ScheduledMessage)
+                    .where(ScheduledMessage.id == reminder_id, ScheduledMessage.status == "planned")
+                    .values(due_at=moment, updated_at=now)
+                )
+            session.add_all([row for row in rows if row.scheduled_id in released])
+            # The one-year review is over whether or not its message could go: discharge.
+            discharged = [r.person_id for r in due if r.slot == DISCHARGE and r.id in released]
+            if discharged:
+                await self._discharge(session, discharged, now)
+            log.info("reminders released", extra={"n": len(released), "deferred": len(deferred)})
+            return len(released) + len(deferred)
+
+    def _verdict(
+        self, reminder: ScheduledMessage, person: Person, now: datetime
+    ) -> tuple[str, str | None] | None:
+        """None to send now; DEFER in quiet hours; else the (status, reason) to record."""
+        if person.discharged_at is not None:
+            return ("skipped", "discharged")
+        if person.unreachable_at is not None:
+            return ("blocked", "unreachable")
+        if now >= reminder.send_until:
+            return ("skipped", "too_late")
+        if reminder.slot != DISCHARGE and paused(person, now):
+            return ("skipped", "paused")
+        quiet = QuietHours.of(person.quiet_start, person.quiet_end)
+        if quiet is not None and quiet.is_quiet(now, self.tz):
+            # Late after downtime and now in quiet hours: wait for their end if still useful.
+            if quiet.end_after(now, self.tz) < reminder.send_until:
+                return DEFER
+            return ("skipped", "quiet_hours")
+        return None
+
+    def _message(
+        self,
+        reminder: ScheduledMessage,
+        person: Person,
+        event: CohortEvent,
+        cohort: Cohort,
+        now: datetime,
+    ) -> OutboxMessage:
+        """The outbox row that delivers a reminder."""
+        reply = self.render(reminder.slot, person, event, cohort)
+        return OutboxMessage(
+            channel=person.channel,
+            chat_id=person.chat_id,
+            person_id=person.id,
+            kind="reminder",
+            priority=BULK_PRIORITY,
+            text=reply.text,
+            buttons=reply.to_json(),
+            status="pending",
+            attempts=0,
+            not_before=now,
+            created_at=now,
+            expires_at=reminder.send_until,
+            scheduled_id=reminder.id,
+        )
+
+    def render(self, slot: str, person: Person, event: CohortEvent, cohort: Cohort) -> Reply:
+        """A reminder's words and buttons."""
+        if slot == DISCHARGE:
+            return Reply(self.content.render(_TEMPLATES[slot], name=person.display_name))
+        if event.kind == "day":
+            sessions = self.content.day_sessions(
+                event.number,
+                qa_day=cohort.qa_day == event.number,
+                family_day=cohort.family_day == event.number,
+            )
+            text = self.content.render(
+                _TEMPLATES[slot],
+                name=person.display_name,
+                number=event.number,
+                on_date=event.on_date,
+                sessions=sessions,
+                start=f"{first_session(self.content, event, cohort):%H:%M}",
+                cohort=cohort,
+                family_day=cohort.family_day == event.number,
+                qa_day=cohort.qa_day == event.number,
+            )
+        else:
+            text = self.content.render(
+                _TEMPLATES[slot],
+                name=person.display_name,
+                months=event.number,
+                on_date=event.on_date,
+                sessions=self.content.review_sessions(),
+                start=f"{first_session(self.content, event, cohort):%H:%M}",
+                cohort=cohort,
+            )
+        return Reply(text, attendance_buttons(self.content, event.id))
+
+    async def _discharge(self, session: AsyncSession, ids: list[int], now: datetime) -> None:
+        """After the one-year review: discharged, and nothing more is scheduled."""
+        await session.execute(
+            update(Person)
+            .where(Person.id.in_(ids), Person.discharged_at.is_(None))
+            .values(discharged_at=now)
+        )
+        await session.execute(
+            delete(ScheduledMessage).where(
+                ScheduledMessage.person_id.in_(ids), ScheduledMessage.status == "planned"
+            )
+        )
+
+
+M = TypeVar("M", Person, CohortEvent, Cohort)
+
+
+async def _by_id(session: AsyncSession, model: type[M], ids: set[int]) -> dict[int, M]:
+    """Rows of one model by id, in one query."""
+    found = await session.scalars(select(model).where(model.id.in_(ids)))
+    return {row.id: row for row in found}
