@@ -17,9 +17,11 @@ from bot.db.models import Cohort
 from bot.runtime import Runtime, open_runtime
 from bot.services import cohorts, invites
 from bot.services.cohorts import CohortRequest
+from bot.services.events import day_dates, events_of
 from bot.turns import TurnRunner
-from scheduler.calendar import programme_days
 from scheduler.dispatcher import Dispatcher
+from scheduler.failures import FailureReporter
+from scheduler.reminders import ReminderReleaser
 
 DEMO_DB = Path("data/demo.db")
 DEMO_USER = "demo-patient"
@@ -40,7 +42,13 @@ class Demo:
         self.out = out
         self.sender = ConsoleSender(out)
         self.runner: TurnRunner = runtime.runner({CHANNEL: STAFF_CHAT})
-        self.dispatcher = Dispatcher(runtime.sessions, {CHANNEL: self.sender}, clock)
+        self.dispatcher = Dispatcher(
+            runtime.sessions,
+            {CHANNEL: self.sender},
+            clock,
+            ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz),
+            FailureReporter(runtime.sessions, runtime.content, {CHANNEL: STAFF_CHAT}),
+        )
         self.update_id = 0
         self.hinted = 0  # staff messages already mentioned, so the hint is not repeated
         self.cohort: Cohort | None = None
@@ -84,6 +92,10 @@ class Demo:
         if outcome.alert:
             self.out.write(f"\n  (only you see this) {outcome.alert}\n")
         await self.runner.deliver(outcome, {CHANNEL: self.sender})
+        await self.deliver_due()
+
+    async def deliver_due(self) -> None:
+        """Send whatever is due now (reminders, staff messages) and hint at staff news."""
         await self.dispatcher.drain()
         if self.sender.unread_staff > self.hinted:
             self.show("demo/staff_hint", count=self.sender.unread_staff)
@@ -93,7 +105,7 @@ class Demo:
         """Handle one typed line; False when the user wants to leave."""
         text = typed.rstrip("\n")
         if text.startswith("!"):
-            return self.demo_command(text[1:].strip())
+            return await self.demo_command(text[1:].strip())
         button = self.sender.choice(text)
         if button is not None:
             await self.send(kind="button", payload=button.payload)
@@ -104,22 +116,26 @@ class Demo:
             await self.send(kind="text", text=text)
         return True
 
-    def demo_command(self, command: str) -> bool:
+    async def demo_command(self, command: str) -> bool:
         """`!day`, `!later`, `!time`, `!staff`, `!help`, `!quit`."""
         word, _, argument = command.partition(" ")
         argument = argument.strip()
         if word in ("quit", "exit"):
             return False
         if word == "day" and argument.isdigit() and 1 <= int(argument) <= 12 and self.cohort:
-            day = programme_days(self.cohort.start_date)[int(argument) - 1]
+            async with self.runtime.sessions() as session:
+                days = day_dates(await events_of(session, self.cohort))
             tz = self.runtime.settings.tz
-            self.clock.set(datetime.combine(day, time(8, 0), tzinfo=tz))
+            # Just after the morning reminder, so it arrives.
+            self.clock.set(datetime.combine(days[int(argument) - 1], time(8, 0), tzinfo=tz))
             self.show("demo/time", now=self.clock.now())
+            await self.deliver_due()
         elif word == "later" and (match := _LATER.match(argument)):
             amount, unit = int(match.group(1)), match.group(2)
             units = {"m": "minutes", "h": "hours", "d": "days"}
             self.clock.advance(timedelta(**{units[unit]: amount}))
             self.show("demo/time", now=self.clock.now())
+            await self.deliver_due()
         elif word == "time":
             self.show("demo/time", now=self.clock.now())
         elif word == "staff":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -23,6 +24,9 @@ from bot.channels.telegram import (
 from bot.runtime import Runtime
 from scheduler import housekeeping
 from scheduler.dispatcher import Dispatcher
+from scheduler.failures import FailureReporter
+from scheduler.planner import Planner
+from scheduler.reminders import ReminderReleaser
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +78,14 @@ class TelegramService:
         self.outbox_work = asyncio.Event()
         self.bridge = TelegramBridge(runtime.runner(staff_chats), self.senders, self.outbox_work)
         self.bridge.install(self.application)
-        self.dispatcher = Dispatcher(runtime.sessions, self.senders, runtime.clock)
+        self.dispatcher = Dispatcher(
+            runtime.sessions,
+            self.senders,
+            runtime.clock,
+            ReminderReleaser(runtime.sessions, runtime.content, settings.tz),
+            FailureReporter(runtime.sessions, runtime.content, staff_chats),
+        )
+        self.planner = Planner(runtime.content, settings.tz)
         self.scheduler = AsyncIOScheduler(timezone=settings.tz)
         self.poll_seconds = poll_seconds
         self._stop = asyncio.Event()
@@ -102,6 +113,17 @@ class TelegramService:
             "interval",
             seconds=DISPATCH_INTERVAL_SECONDS,
             misfire_grace_time=60,  # the default of 1 s silently skips ticks on a busy loop
+            coalesce=True,
+            max_instances=1,
+        )
+        # Turns and staff commands re-plan whoever they change; this hourly pass is the safety
+        # net (a group made before calendars existed, a change made while we were down).
+        self.scheduler.add_job(
+            self.plan_all,
+            "interval",
+            hours=1,
+            next_run_time=datetime.now(settings.tz),
+            misfire_grace_time=3600,
             coalesce=True,
             max_instances=1,
         )
@@ -164,6 +186,15 @@ class TelegramService:
             await self.application.bot.set_my_commands(commands)
         except TelegramError as error:
             log.warning("could not publish commands", extra={"error": type(error).__name__})
+
+    async def plan_all(self) -> None:
+        """Bring every active patient's reminders up to date."""
+        async with self.runtime.sessions() as session, session.begin():
+            counts = await self.planner.plan(session, self.runtime.clock.now())
+        log.info(
+            "reminders planned",
+            extra={"people": counts.people, "added": counts.added, "moved": counts.moved},
+        )
 
     async def _housekeeping(self) -> None:
         """Delete what we no longer need to keep."""

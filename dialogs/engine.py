@@ -35,6 +35,8 @@ class Step:
     invalid: str = "common/choose_button"  # template for a kind re-prompt
     # Optional: tidy and check a free-text answer; None means "not acceptable".
     clean: Callable[[str], str | None] | None = None
+    # Optional, for a choice: options that depend on the person (replacing `options`).
+    options_for: Callable[[Turn], tuple[Option, ...]] | None = None
     # Optional, for free text: a label key like "Call me {value}" offering the person's
     # first name from their messaging account as a one-tap answer.
     suggest_label: str | None = None
@@ -74,6 +76,11 @@ class Form:
         names = [step.name for step in self.steps]
         index = names.index(name) + 1
         return names[index] if index < len(names) else ""
+
+
+def options(turn: Turn, step: Step) -> tuple[Option, ...]:
+    """The choices a step offers this person."""
+    return step.options_for(turn) if step.options_for is not None else step.options
 
 
 def button_payload(version: int, value: str) -> str:
@@ -116,7 +123,7 @@ def show_prompt(turn: Turn, form: Form) -> None:
     if step.kind == "choice":
         buttons = tuple(
             (Button(turn.content.label(option.label), button_payload(state.version, option.value)),)
-            for option in step.options
+            for option in options(turn, step)
         )
     elif step.kind == "scale":
         numbers = [
@@ -157,7 +164,7 @@ def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
         if parsed is None or parsed[0] != state.version:
             return False, "common/old_button"
         value = parsed[1]
-        if step.kind == "choice" and value in {o.value for o in step.options}:
+        if step.kind == "choice" and value in {o.value for o in options(turn, step)}:
             return True, value
         if step.kind == "scale" and value.isdigit() and step.low <= int(value) <= step.high:
             return True, int(value)
@@ -167,7 +174,7 @@ def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
     text = incoming.text.strip()
     if step.kind == "choice":
         # People often type the button's words instead of tapping: accept that.
-        for option in step.options:
+        for option in options(turn, step):
             if text.casefold() == turn.content.label(option.label).casefold():
                 return True, option.value
         return False, step.invalid
@@ -187,7 +194,7 @@ async def handle(turn: Turn, form: Form) -> None:
     step = form.step(state.step or form.steps[0].name)
     ok, value = _answer(turn, step)
     if not ok:
-        choices = [turn.content.label(option.label) for option in step.options]
+        choices = [turn.content.label(option.label) for option in options(turn, step)]
         turn.say(value, limit=step.max_length, low=step.low, high=step.high, choices=choices)
         show_prompt(turn, form)
         return

@@ -6,10 +6,12 @@ from typing import Any
 
 from bot.db.models import Cohort, Invite
 from bot.services import cohorts, invites, people
+from bot.services.events import day_dates, events_of
 from bot.services.invites import InviteState
 from dialogs import engine, menu
 from dialogs.engine import Form, Option, Step
 from dialogs.turn import Turn
+from scheduler.planner import Planner
 
 _CODE_PROBLEMS = {
     InviteState.NOT_FOUND: "enrol/code_not_found",
@@ -110,7 +112,10 @@ async def _enrol(turn: Turn, invite_id: int, role: str, name: str) -> None:
         turn.say("enrol/staff_done", name=name)
         return
     cohort = await cohorts.get_cohort(turn.session, invite.cohort_id)
-    turn.say("enrol/done", name=name, cohort=cohort)
+    # Reminders for every programme day and review are planned as soon as they join.
+    await Planner(turn.content, turn.settings.tz).plan(turn.session, turn.now, [person.id])
+    first_day = min(day_dates(await events_of(turn.session, cohort)))
+    turn.say("enrol/done", name=name, cohort=cohort, first_day=first_day)
     reference = people.reference(person)
     turn.tell_staff("patient_joined", "staff/patient_joined", reference=reference, cohort=cohort)
     await menu.show(turn)

@@ -6,13 +6,16 @@ from datetime import date
 
 from bot.channels.types import Button, ButtonRows
 from bot.db.models import Cohort
+from bot.services import attendance
+from bot.services.events import DAY, REVIEW
 from dialogs.turn import Turn
-from scheduler.calendar import programme_days, status_on
+from scheduler.calendar import status_on
+from scheduler.planner import first_session
 
 MENU_PREFIX = "m"
 
 
-MENU_LAYOUT = (("today", "programme"), ("help", "privacy"))
+MENU_LAYOUT = (("today", "programme"), ("settings",), ("help", "privacy"))
 MENU_ACTIONS = tuple(action for row in MENU_LAYOUT for action in row)
 
 
@@ -51,36 +54,68 @@ def local_today(turn: Turn) -> date:
 
 
 async def today(turn: Turn) -> None:
-    """What today means for this patient's group."""
+    """What today means for this patient: a programme day, a review, or what comes next."""
     cohort = await _cohort(turn)
-    if cohort is None:
+    person = turn.person
+    if cohort is None or person is None:
         await show(turn)
         return
-    days = programme_days(cohort.start_date)
-    status = status_on(days, local_today(turn))
+    events = await attendance.patient_events(turn.session, person)
+    days = [e for e in sorted(events, key=lambda e: e.number) if e.kind == DAY]
+    today_date = local_today(turn)
+    status = status_on([e.on_date for e in days], today_date)
+    reviews = [e for e in events if e.kind == REVIEW and e.on_date >= today_date]
+    next_review = reviews[0] if reviews else None
+    phase = status.phase
+    sessions = turn.content.timetable()
+    place = cohort
+    if next_review is not None and next_review.on_date == today_date:
+        phase = "review"
+        sessions = turn.content.review_sessions()
+        place = await turn.session.get(Cohort, next_review.cohort_id) or cohort
+    elif status.day_number is not None:
+        sessions = turn.content.day_sessions(
+            status.day_number,
+            qa_day=cohort.qa_day == status.day_number,
+            family_day=cohort.family_day == status.day_number,
+        )
     turn.say(
-        f"menu/today_{status.phase}",
+        f"menu/today_{phase}",
         menu_buttons(turn),
-        cohort=cohort,
+        cohort=place,
         status=status,
-        sessions=turn.content.timetable(),
-        last_day=days[-1],
+        sessions=sessions,
+        last_day=days[-1].on_date,
+        next_review=next_review,
     )
 
 
 async def programme(turn: Turn) -> None:
-    """The group's twelve programme dates."""
+    """The patient's programme days and reviews, with their answers so far."""
     cohort = await _cohort(turn)
-    if cohort is None:
+    person = turn.person
+    if cohort is None or person is None:
         await show(turn)
         return
-    days = programme_days(cohort.start_date)
+    events = await attendance.patient_events(turn.session, person)
+    answers = await attendance.answers_of(turn.session, person)
+    cohorts = {cohort.id: cohort}
+    items = []
+    for event in events:
+        if event.cohort_id not in cohorts:
+            cohorts[event.cohort_id] = await turn.session.get(Cohort, event.cohort_id) or cohort
+        title = f"Day {event.number}" if event.kind == DAY else f"{event.number}-month review"
+        items.append(
+            {
+                "title": title,
+                "on_date": event.on_date,
+                "start": f"{first_session(turn.content, event, cohorts[event.cohort_id]):%H:%M}",
+                "answer": answers.get(event.id),
+                "elsewhere": event.cohort_id != cohort.id,
+            }
+        )
     turn.say(
-        "menu/programme",
-        menu_buttons(turn),
-        cohort=cohort,
-        days=list(enumerate(days, start=1)),
-        today=local_today(turn),
+        "menu/programme", menu_buttons(turn), cohort=cohort, items=items, today=local_today(turn)
     )
 
 

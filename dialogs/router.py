@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from bot.services.invites import InviteState, check_code, normalise_code
-from dialogs import engine, enrol, menu
+from dialogs import attendance, engine, enrol, menu, settings
 from dialogs.engine import Form
 from dialogs.turn import Turn
 
-FORMS: dict[str, Form] = {form.name: form for form in (enrol.PATIENT_FORM, enrol.STAFF_FORM)}
+FORMS: dict[str, Form] = {
+    form.name: form for form in (enrol.PATIENT_FORM, enrol.STAFF_FORM, settings.SETTINGS_FORM)
+}
+# Stateless buttons that work from any old message: they name what they are about.
+ASIDE_BUTTONS = {
+    attendance.ANSWER_PREFIX: attendance.answer,
+    attendance.REVIEW_PREFIX: attendance.choose_review,
+}
 ENROLMENT_FORMS = {enrol.PATIENT_FORM.name, enrol.STAFF_FORM.name}
 
 
@@ -23,6 +30,10 @@ async def route(turn: Turn) -> None:
     """Handle one event; every path says something, none is silent."""
     incoming = turn.incoming
     form = active_form(turn)
+    if turn.person is not None and turn.person.unreachable_at is not None:
+        # They are writing to us, so they can be reached again (they unblocked the bot).
+        turn.person.unreachable_at = None
+        turn.person.unreachable_reported = False
     if incoming.kind == "command" and incoming.command == "id":
         # For setting up: the account's id (for STAFF_TELEGRAM_IDS) and, in a group, its id.
         turn.say(
@@ -111,9 +122,12 @@ async def _command(turn: Turn, form: Form | None) -> None:
         _prompt_again(turn, form)
     elif command == "cancel":
         await _cancel(turn, form)
-    elif command in ("today", "programme") and _is_patient(turn):
+    elif command in ("today", "programme", "schedule") and _is_patient(turn):
         await _end_form(turn, form)
-        await menu.run_action(turn, command)
+        await menu.run_action(turn, "programme" if command == "schedule" else command)
+    elif command == "settings" and _is_patient(turn):
+        await _end_form(turn, form)
+        await settings.start(turn)
     elif turn.person is None and form is None:
         turn.say("common/stranger")
     else:
@@ -179,7 +193,14 @@ async def _button(turn: Turn, form: Form | None) -> None:
             turn.say("common/stranger")
             return
         await _end_form(turn, form)
-        await menu.run_action(turn, action)
+        if action == "settings":
+            await settings.start(turn)
+        else:
+            await menu.run_action(turn, action)
+        return
+    if prefix in ASIDE_BUTTONS and turn.person is not None:
+        await ASIDE_BUTTONS[prefix](turn, payload)
+        _prompt_again(turn, form)
         return
     if form is not None:
         await engine.handle(turn, form)

@@ -57,6 +57,25 @@ SAMPLES: dict[str, Any] = {
     "on_date": date(2026, 12, 9),
     "start": "09:30",
     "months": 6,
+    "first_day": date(2026, 12, 7),
+    "next_review": SimpleNamespace(number=6, on_date=date(2027, 6, 24), kind="review"),
+    "event": SimpleNamespace(number=6, on_date=date(2027, 6, 24), kind="review"),
+    "items": [
+        {
+            "title": "Day 1",
+            "on_date": date(2026, 12, 7),
+            "start": "09:30",
+            "answer": "yes",
+            "elsewhere": False,
+        }
+    ],
+    "options": [{"on_date": date(2027, 6, 28), "start": "10:00", "cohort": COHORT}],
+    "evening": "18:00",
+    "morning": "07:45",
+    "quiet": "21:00 to 07:30",
+    "paused": True,
+    "paused_until": datetime(2026, 12, 3, 10, 0, tzinfo=UTC),
+    "in_quiet": "22:00",
     "unreachable": ["P3"],
     "failed": [SimpleNamespace(reference="P4", what="Day 3 morning reminder", expired=True)],
 }

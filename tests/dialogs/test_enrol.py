@@ -40,7 +40,7 @@ async def test_patient_enrols_with_consent_and_name(runtime: Runtime) -> None:
     await chat.say("  Robin  ")
     assert "Thank you, Robin. You have joined Tuesday Group A." in chat.text
     assert "Pain Clinic, Room 4" in chat.text
-    assert chat.labels == ["Today", "My programme", "Help", "Privacy"]
+    assert chat.labels == ["Today", "My programme", "Reminder settings", "Help", "Privacy"]
 
     async with runtime.sessions() as session:
         person = await session.scalar(select(Person))

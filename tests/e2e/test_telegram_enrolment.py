@@ -57,7 +57,7 @@ async def test_patient_enrols_through_the_deep_link(
     done, menu = await user.tap("Call me Robin")
     assert "You have joined Tuesday Group A" in done.text
     assert "online, by video" in done.text
-    assert menu.labels == ["Today", "My programme", "Help", "Privacy"]
+    assert menu.labels == ["Today", "My programme", "Reminder settings", "Help", "Privacy"]
 
     (today,) = await user.tap("Today")
     assert "starts on Monday 7 December 2026" in today.text
@@ -308,7 +308,15 @@ async def test_commands_are_published_with_their_descriptions(
     service: TelegramService, api: FakeTelegramAPI
 ) -> None:
     published = [c for commands in api.commands.values() for c in commands]
-    assert [c["command"] for c in published] == ["menu", "today", "help", "privacy", "cancel"]
+    assert [c["command"] for c in published] == [
+        "menu",
+        "today",
+        "schedule",
+        "settings",
+        "help",
+        "privacy",
+        "cancel",
+    ]
     assert all(c["description"] for c in published)
 
 

@@ -1,0 +1,118 @@
+"""A patient's own events, their answers to reminders, and moving to another group's review."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Attendance, Cohort, CohortEvent, Person, ReviewBooking
+from bot.services.events import DAY, REVIEW, events_of
+
+ANSWERS = ("yes", "late", "no")
+# How far past a patient's own review date another group's review is still offered.
+ALTERNATIVES_WINDOW = timedelta(weeks=8)
+MAX_ALTERNATIVES = 4
+
+
+async def patient_events(session: AsyncSession, person: Person) -> list[CohortEvent]:
+    """The patient's programme days and reviews (another group's, where they moved), by date."""
+    if person.cohort_id is None:
+        return []
+    cohort = await session.get(Cohort, person.cohort_id)
+    if cohort is None:
+        return []
+    own = await events_of(session, cohort)
+    moved = {
+        months: event
+        for months, event in await session.execute(
+            select(ReviewBooking.months, CohortEvent)
+            .join(CohortEvent, CohortEvent.id == ReviewBooking.event_id)
+            .where(ReviewBooking.person_id == person.id)
+        )
+    }
+    chosen = [moved.get(e.number, e) if e.kind == REVIEW else e for e in own]
+    return sorted(chosen, key=lambda e: (e.on_date, e.kind != DAY, e.number))
+
+
+@dataclass(frozen=True)
+class Answered:
+    """An answer recorded, and whether staff need to hear about it."""
+
+    event: CohortEvent
+    answer: str
+    tell_staff: bool
+
+
+async def record_answer(
+    session: AsyncSession, person: Person, event: CohortEvent, answer: str, now: datetime
+) -> Answered:
+    """Store the latest answer; staff hear of a late or absent patient once per answer."""
+    found = await session.scalar(
+        select(Attendance).where(Attendance.person_id == person.id, Attendance.event_id == event.id)
+    )
+    if found is None:
+        found = Attendance(person_id=person.id, event_id=event.id, answer=answer, answered_at=now)
+        session.add(found)
+    found.answer, found.answered_at = answer, now
+    tell = answer in ("late", "no") and found.staff_told != answer
+    if tell:
+        found.staff_told = answer
+    await session.flush()
+    return Answered(event, answer, tell)
+
+
+async def answers_of(session: AsyncSession, person: Person) -> dict[int, str]:
+    """The patient's answers, by event id."""
+    found = await session.execute(
+        select(Attendance.event_id, Attendance.answer).where(Attendance.person_id == person.id)
+    )
+    return dict(found.tuples())
+
+
+async def review_alternatives(
+    session: AsyncSession, person: Person, event: CohortEvent, today: date
+) -> list[tuple[CohortEvent, Cohort]]:
+    """Other groups' reviews of the same kind (months, in person or online) coming soon."""
+    own = await session.get(Cohort, person.cohort_id) if person.cohort_id else None
+    if own is None or event.kind != REVIEW:
+        return []
+    found = await session.execute(
+        select(CohortEvent, Cohort)
+        .join(Cohort, Cohort.id == CohortEvent.cohort_id)
+        .where(
+            CohortEvent.kind == REVIEW,
+            CohortEvent.number == event.number,
+            CohortEvent.id != event.id,
+            Cohort.mode == own.mode,
+            CohortEvent.on_date > today,
+            CohortEvent.on_date <= max(event.on_date, today) + ALTERNATIVES_WINDOW,
+        )
+        .order_by(CohortEvent.on_date, CohortEvent.id)
+        .limit(MAX_ALTERNATIVES)
+    )
+    return [(e, c) for e, c in found.tuples()]
+
+
+async def book_review(
+    session: AsyncSession, person: Person, event: CohortEvent, now: datetime
+) -> None:
+    """Move the patient to this review (or back to their own group's)."""
+    booking = await session.scalar(
+        select(ReviewBooking).where(
+            ReviewBooking.person_id == person.id, ReviewBooking.months == event.number
+        )
+    )
+    if event.cohort_id == person.cohort_id:
+        if booking is not None:
+            await session.delete(booking)
+    elif booking is None:
+        booking = ReviewBooking(
+            person_id=person.id, months=event.number, event_id=event.id, booked_at=now
+        )
+        session.add(booking)
+    else:
+        booking.event_id, booking.booked_at = event.id, now
+    await session.flush()

@@ -1,0 +1,145 @@
+"""Answers to reminders ("I'll be there", "Running late", "Can't make it") and review moves.
+
+The buttons carry the event they are about, so they work from any old reminder; the event
+must be one of the presser's own, and not in the past.
+"""
+
+from __future__ import annotations
+
+from bot.channels.types import Button
+from bot.db.models import CohortEvent
+from bot.services import attendance, people
+from bot.services.attendance import ANSWERS
+from bot.services.events import REVIEW
+from dialogs import menu
+from dialogs.turn import Turn
+from scheduler.planner import Planner, first_session
+
+ANSWER_PREFIX = "a"
+REVIEW_PREFIX = "r"
+NONE = "none"
+
+
+async def answer(turn: Turn, payload: str) -> None:
+    """A press on a reminder's button: record it, thank them, tell staff if late or absent."""
+    person = turn.person
+    event_part, choice = _parts(payload)
+    event = await _own_event(turn, event_part)
+    if person is None or event is None or choice not in ANSWERS:
+        turn.say("common/old_button")
+        await menu.show(turn)
+        return
+    if event.on_date < menu.local_today(turn):
+        turn.say("attendance/past", event=event)
+        return
+    answered = await attendance.record_answer(turn.session, person, event, choice, turn.now)
+    turn.say(f"attendance/{choice}", name=person.display_name, event=event)
+    reference = people.reference(person)
+    if answered.tell_staff:
+        template = "staff/attendance_late" if choice == "late" else "staff/attendance_absent"
+        turn.tell_staff(f"attendance_{choice}", template, reference=reference, event=event)
+    if choice == "no" and event.kind == REVIEW:
+        await offer_reviews(turn, event)
+
+
+async def offer_reviews(turn: Turn, event: CohortEvent) -> None:
+    """Offer other groups' reviews; with none to offer, staff are asked to arrange one."""
+    person = turn.person
+    assert person is not None
+    options = await attendance.review_alternatives(
+        turn.session, person, event, menu.local_today(turn)
+    )
+    if not options:
+        turn.say("attendance/review_none_available", event=event)
+        _needs_a_date(turn, event)
+        return
+    shown = [
+        {
+            "on_date": other.on_date,
+            "start": f"{first_session(turn.content, other, cohort):%H:%M}",
+            "cohort": cohort,
+        }
+        for other, cohort in options
+    ]
+    label = turn.content.label("review_option")
+    buttons = tuple(
+        (
+            Button(
+                label.format(value=f"{other.on_date:%a} {other.on_date.day} {other.on_date:%b}"),
+                f"{REVIEW_PREFIX}:{event.id}:{other.id}",
+            ),
+        )
+        for other, _cohort in options
+    )
+    buttons += ((Button(turn.content.label("review_none"), f"{REVIEW_PREFIX}:{event.id}:{NONE}"),),)
+    turn.say("attendance/review_options", buttons, event=event, options=shown)
+
+
+async def choose_review(turn: Turn, payload: str) -> None:
+    """The patient picked another group's review, or none of them."""
+    person = turn.person
+    from_part, to_part = _parts(payload)
+    missed = await _own_event(turn, from_part)
+    if person is None or missed is None or missed.kind != REVIEW:
+        turn.say("common/old_button")
+        await menu.show(turn)
+        return
+    if to_part == NONE:
+        turn.say("attendance/review_none_chosen")
+        _needs_a_date(turn, missed)
+        return
+    today = menu.local_today(turn)
+    options = await attendance.review_alternatives(turn.session, person, missed, today)
+    chosen = next(((e, c) for e, c in options if str(e.id) == to_part), None)
+    if chosen is None:
+        turn.say("attendance/review_gone")
+        await offer_reviews(turn, missed)
+        return
+    event, cohort = chosen
+    await attendance.book_review(turn.session, person, event, turn.now)
+    # The reminders follow the new date at once.
+    await Planner(turn.content, turn.settings.tz).plan(turn.session, turn.now, [person.id])
+    start = f"{first_session(turn.content, event, cohort):%H:%M}"
+    turn.say(
+        "attendance/review_booked",
+        on_date=event.on_date,
+        start=start,
+        months=event.number,
+        cohort=cohort,
+    )
+    turn.tell_staff(
+        "review_moved",
+        "staff/review_moved",
+        reference=people.reference(person),
+        months=event.number,
+        on_date=event.on_date,
+        cohort=cohort,
+    )
+
+
+def _needs_a_date(turn: Turn, event: CohortEvent) -> None:
+    """Ask staff to arrange a review by hand."""
+    person = turn.person
+    assert person is not None
+    turn.tell_staff(
+        "review_needs_date",
+        "staff/review_needs_date",
+        reference=people.reference(person),
+        months=event.number,
+    )
+
+
+async def _own_event(turn: Turn, event_part: str) -> CohortEvent | None:
+    """The event a button names, if it is one of the presser's own (else None)."""
+    person = turn.person
+    if person is None or person.role != "patient" or not event_part.isdigit():
+        return None
+    mine = await attendance.patient_events(turn.session, person)
+    return next((e for e in mine if e.id == int(event_part)), None)
+
+
+def _parts(payload: str) -> tuple[str, str]:
+    """'a:12:yes' → ('12', 'yes'); missing parts are empty."""
+    _prefix, _, rest = payload.partition(":")
+    first, _, second = rest.partition(":")
+    return first, second
