@@ -12,13 +12,18 @@ from typing import Any, TypeVar
 
 import click
 from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.db.models import Cohort, Invite
+from bot.content import Content
+from bot.db.models import Cohort, CohortEvent, Invite
 from bot.runtime import Runtime, configure_logging, open_runtime
-from bot.services import cohorts, invites, people
+from bot.services import calendar_changes, cohorts, events, invites, people
 from bot.services.cohorts import CohortError, CohortRequest
-from scheduler.calendar import programme_days
+from scheduler import delivery
+from scheduler.calendar import DEFAULT_FAMILY_DAY, DEFAULT_QA_DAY, bank_holiday
+from scheduler.planner import first_session
+from scheduler.times import hhmm, parse_clock
 
 T = TypeVar("T")
 
@@ -113,7 +118,9 @@ def cohort() -> None:
     """Programme groups."""
 
 
-def _cohort_dict(item: Cohort) -> dict[str, Any]:
+async def _cohort_dict(session: AsyncSession, item: Cohort, content: Content) -> dict[str, Any]:
+    """A group and its calendar, for printing or JSON."""
+    calendar = await events.events_of(session, item)
     return {
         "id": item.id,
         "name": item.name,
@@ -121,8 +128,40 @@ def _cohort_dict(item: Cohort) -> dict[str, Any]:
         "mode": item.mode,
         "location": item.location,
         "video_link": item.video_link,
-        "programme_days": [d.isoformat() for d in programme_days(item.start_date)],
+        "qa_day": item.qa_day,
+        "family_day": item.family_day,
+        "programme_days": [d.isoformat() for d in events.day_dates(calendar)],
+        "calendar": [_event_dict(e, item, content) for e in calendar],
     }
+
+
+def _event_dict(event: CohortEvent, cohort: Cohort, content: Content) -> dict[str, Any]:
+    notes = []
+    if event.kind == events.DAY and event.number == cohort.family_day:
+        notes.append("friends and family day")
+    if event.kind == events.DAY and event.number == cohort.qa_day:
+        notes.append("doctor's question-and-answer session")
+    if event.kind == events.DAY and bank_holiday(event.on_date):
+        notes.append("bank holiday")
+    if event.kind == events.REVIEW and event.number == 12:
+        notes.append("discharge after this review")
+    return {
+        "event": f"{event.kind}{event.number}",
+        "title": events.describe(event),
+        "date": event.on_date.isoformat(),
+        "start": f"{first_session(content, event, cohort):%H:%M}",
+        "notes": notes,
+    }
+
+
+def _calendar_lines(data: dict[str, Any]) -> list[str]:
+    lines = ["  Calendar (event name for move-event, date, start):"]
+    for item in data["calendar"]:
+        notes = f"  – {', '.join(item['notes'])}" if item["notes"] else ""
+        lines.append(
+            f"    {item['event']:9} {item['title']:16} {_day(item['date'])}  {item['start']}{notes}"
+        )
+    return lines
 
 
 @cohort.command("create")
@@ -133,6 +172,20 @@ def _cohort_dict(item: Cohort) -> dict[str, Any]:
 @click.option("--mode", required=True, type=click.Choice(cohorts.MODES))
 @click.option("--location", default=None, help="Where an in-person group meets.")
 @click.option("--video-link", default=None, help="https:// link for an online group.")
+@click.option(
+    "--qa-day",
+    default=DEFAULT_QA_DAY,
+    show_default=True,
+    type=click.IntRange(1, 12),
+    help="Day number of the doctor's question-and-answer session.",
+)
+@click.option(
+    "--family-day",
+    default=DEFAULT_FAMILY_DAY,
+    show_default=True,
+    type=click.IntRange(5, 8),
+    help="Day number of the friends-and-family day (week two: 5 to 8).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def cohort_create(
     name: str,
@@ -140,22 +193,25 @@ def cohort_create(
     mode: str,
     location: str | None,
     video_link: str | None,
+    qa_day: int,
+    family_day: int,
     as_json: bool,
 ) -> None:
-    """Create a group and print its twelve programme days."""
-    request = CohortRequest(name, start.date(), mode, location, video_link)
+    """Create a group and print its calendar (bank holidays are moved to the next free day)."""
+    request = CohortRequest(name, start.date(), mode, location, video_link, qa_day, family_day)
 
     async def work(runtime: Runtime) -> dict[str, Any]:
         async with runtime.sessions() as session, session.begin():
             created = await cohorts.create_cohort(session, request, runtime.clock.now())
-            return _cohort_dict(created)
+            return await _cohort_dict(session, created, runtime.content)
 
     try:
         data = _with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     lines = [f"Created group {data['id']}: {data['name']} ({data['mode']})."]
-    lines += [f"  Day {n:2}: {_day(d)}" for n, d in enumerate(data["programme_days"], 1)]
+    lines += _calendar_lines(data)
+    lines.append(f"  Change any date with: pmp cohort move-event {data['id']} EVENT YYYY-MM-DD")
     _emit(data, as_json, "\n".join(lines))
 
 
@@ -170,7 +226,10 @@ def cohort_list(as_json: bool) -> None:
 
     async def work(runtime: Runtime) -> list[dict[str, Any]]:
         async with runtime.sessions() as session:
-            return [_cohort_dict(c) for c in await cohorts.list_cohorts(session)]
+            return [
+                await _cohort_dict(session, c, runtime.content)
+                for c in await cohorts.list_cohorts(session)
+            ]
 
     data = _with_runtime(work)
     text = (
@@ -189,7 +248,7 @@ def cohort_show(cohort_id: int, as_json: bool) -> None:
     async def work(runtime: Runtime) -> dict[str, Any]:
         async with runtime.sessions() as session:
             item = await cohorts.get_cohort(session, cohort_id)
-            data = _cohort_dict(item)
+            data = await _cohort_dict(session, item, runtime.content)
             joined = await people.patients_of(session, cohort_id)
             tz = runtime.settings.tz
             data["patients"] = [
@@ -224,9 +283,93 @@ def cohort_show(cohort_id: int, as_json: bool) -> None:
         + ("" if p["reachable"] else "  – not reachable: has blocked the bot")
         for p in data["patients"]
     ]
-    lines.append("  Programme days:")
-    lines += [f"    Day {n:2}: {_day(d)}" for n, d in enumerate(data["programme_days"], 1)]
+    lines += _calendar_lines(data)
     _emit(data, as_json, "\n".join(lines))
+
+
+@cohort.command("move-event")
+@click.argument("cohort_id", type=int)
+@click.argument("event")
+@click.argument("new_date", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--start", "start_time", default=None, help="A start time, HH:MM, for this event.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def cohort_move_event(
+    cohort_id: int, event: str, new_date: Any, start_time: str | None, as_json: bool
+) -> None:
+    """Move a programme day or review (EVENT: day1..day12, review1, review6, review12).
+
+    Reminders move with it, and each patient it concerns gets a message about the change.
+    """
+    if start_time is not None:
+        parsed = parse_clock(start_time)
+        if parsed is None:
+            raise click.UsageError(f"'{start_time}' is not a time: use HH:MM, like 09:30.")
+        start_time = hhmm(parsed)
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        kind, number = events.parse_event_name(event)
+        async with runtime.sessions() as session, session.begin():
+            item = await cohorts.get_cohort(session, cohort_id)
+            move, told = await calendar_changes.move_and_tell(
+                session,
+                runtime.content,
+                runtime.settings.tz,
+                item,
+                kind,
+                number,
+                new_date.date(),
+                runtime.clock.now(),
+                start_time,
+            )
+            return {
+                "cohort_id": cohort_id,
+                "event": f"{kind}{number}",
+                "old_date": move.old_date.isoformat(),
+                "new_date": move.event.on_date.isoformat(),
+                "start": move.event.start_time,
+                "patients_told": told,
+                "warnings": list(move.warnings),
+            }
+
+    try:
+        data = _with_runtime(work)
+    except (CohortError, events.EventError) as error:
+        raise click.UsageError(str(error)) from error
+    lines = [
+        f"Moved {data['event']} of group {cohort_id} from {_day(data['old_date'])}"
+        f" to {_day(data['new_date'])}. Reminders re-planned; {data['patients_told']}"
+        " patient(s) will get a message about it."
+    ]
+    lines += [f"  Check: {warning}" for warning in data["warnings"]]
+    _emit(data, as_json, "\n".join(lines))
+
+
+@main.command("reminders")
+@click.option("--cohort", "cohort_id", required=True, type=int, help="Group id.")
+@click.option("--date", "on", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Local date.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def reminders_command(cohort_id: int, on: Any, as_json: bool) -> None:
+    """Every reminder due that day for a group's patients, and what happened to it."""
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        async with runtime.sessions() as session:
+            await cohorts.get_cohort(session, cohort_id)
+            found = await delivery.reminders_on(session, cohort_id, on.date(), runtime.settings.tz)
+            return [item.as_dict() for item in found]
+
+    try:
+        data = _with_runtime(work)
+    except CohortError as error:
+        raise click.UsageError(str(error)) from error
+    text = (
+        "\n".join(
+            f"{r['reference']:>6}  {r['event']:16} {r['slot']:16} {r['due_local']} "
+            f"({r['due_utc']} UTC)  {r['state']}" + (f" – {r['detail']}" if r["detail"] else "")
+            for r in data
+        )
+        or f"No reminders due on {_day(on.date().isoformat())} for group {cohort_id}."
+    )
+    _emit(data, as_json, text)
 
 
 @main.group()

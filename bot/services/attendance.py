@@ -69,7 +69,7 @@ async def answers_of(session: AsyncSession, person: Person) -> dict[int, str]:
     found = await session.execute(
         select(Attendance.event_id, Attendance.answer).where(Attendance.person_id == person.id)
     )
-    return dict(found.tuples())
+    return {event_id: answer for event_id, answer in found}
 
 
 async def review_alternatives(

@@ -79,6 +79,11 @@ def describe(event: CohortEvent) -> str:
     return f"Day {event.number}" if event.kind == DAY else f"{event.number}-month review"
 
 
+def nice(day: date) -> str:
+    """'Friday 1 May 2026'."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
 @dataclass(frozen=True)
 class Move:
     """A calendar change that was made, and anything staff should double-check."""
@@ -116,26 +121,26 @@ async def move_event(
     if event is None:
         raise EventError(f"Group {cohort.id} has no {kind} {number}.")
     if new_date < today:
-        raise EventError(f"{new_date:%A %d %B %Y} is in the past; choose today or later.")
+        raise EventError(f"{nice(new_date)} is in the past; choose today or later.")
     if event.on_date < today:
-        raise EventError(f"{describe(event)} has already happened ({event.on_date:%d %B %Y}).")
+        raise EventError(f"{describe(event)} has already happened ({nice(event.on_date)}).")
     ordered = sorted(events, key=_order)
     index = ordered.index(event)
     before = ordered[index - 1] if index > 0 else None
     after = ordered[index + 1] if index + 1 < len(ordered) else None
     if before is not None and new_date <= before.on_date:
         raise EventError(
-            f"{describe(event)} must come after {describe(before)} ({before.on_date:%d %B %Y})."
+            f"{describe(event)} must come after {describe(before)} ({nice(before.on_date)})."
         )
     if after is not None and new_date >= after.on_date:
         raise EventError(
-            f"{describe(event)} must come before {describe(after)} ({after.on_date:%d %B %Y})."
+            f"{describe(event)} must come before {describe(after)} ({nice(after.on_date)})."
         )
     warnings: list[str] = []
     if new_date.weekday() >= 4:
-        warnings.append(f"{new_date:%A %d %B %Y} is a {new_date:%A}, not Monday to Thursday.")
+        warnings.append(f"{nice(new_date)} is not a Monday to Thursday.")
     if bank_holiday(new_date):
-        warnings.append(f"{new_date:%A %d %B %Y} is a bank holiday in England.")
+        warnings.append(f"{nice(new_date)} is a bank holiday in England.")
     old = event.on_date
     event.on_date = new_date
     if start_time is not None:

@@ -1,0 +1,95 @@
+"""Staff changes to a group's calendar: move the event, re-plan reminders, tell the patients."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.content import Content
+from bot.db.models import Cohort, CohortEvent, OutboxMessage, Person, ReviewBooking
+from bot.services.events import REVIEW, Move, move_event
+from scheduler.planner import Planner, first_session
+from scheduler.times import QuietHours
+
+NOTICE_PRIORITY = 1
+
+
+async def affected_patients(
+    session: AsyncSession, cohort: Cohort, event: CohortEvent
+) -> list[Person]:
+    """Patients who expect to be at this event (those moved to another review excepted)."""
+    members = list(
+        await session.scalars(
+            select(Person).where(
+                Person.cohort_id == cohort.id,
+                Person.role == "patient",
+                Person.discharged_at.is_(None),
+            )
+        )
+    )
+    if event.kind != REVIEW:
+        return members
+    bookings = await session.execute(
+        select(ReviewBooking.person_id, ReviewBooking.event_id).where(
+            ReviewBooking.months == event.number
+        )
+    )
+    booked = {person_id: event_id for person_id, event_id in bookings}
+    visitors = [pid for pid, event_id in booked.items() if event_id == event.id]
+    stay = [p for p in members if p.id not in booked]
+    if visitors:
+        stay += list(
+            await session.scalars(
+                select(Person).where(Person.id.in_(visitors), Person.discharged_at.is_(None))
+            )
+        )
+    return stay
+
+
+async def move_and_tell(
+    session: AsyncSession,
+    content: Content,
+    tz: ZoneInfo,
+    cohort: Cohort,
+    kind: str,
+    number: int,
+    new_date: date,
+    now: datetime,
+    start_time: str | None = None,
+) -> tuple[Move, int]:
+    """Move an event, re-plan everyone it concerns, and queue a message to each of them."""
+    today = now.astimezone(tz).date()
+    move = await move_event(session, cohort, kind, number, new_date, today, start_time)
+    await Planner(content, tz).plan_cohort(session, now, cohort.id)
+    patients = await affected_patients(session, cohort, move.event)
+    start = f"{first_session(content, move.event, cohort):%H:%M}"
+    for person in patients:
+        text = content.render(
+            "reminders/event_moved",
+            name=person.display_name,
+            event=move.event,
+            old_date=move.old_date,
+            start=start,
+        )
+        quiet = QuietHours.of(person.quiet_start, person.quiet_end)
+        # Not urgent: it waits for the end of their quiet hours.
+        send_at = quiet.end_after(now, tz) if quiet and quiet.is_quiet(now, tz) else now
+        session.add(
+            OutboxMessage(
+                channel=person.channel,
+                chat_id=person.chat_id,
+                person_id=person.id,
+                kind="event_moved",
+                priority=NOTICE_PRIORITY,
+                text=text,
+                status="pending",
+                attempts=0,
+                not_before=send_at,
+                created_at=now,
+            )
+        )
+    await session.flush()
+    return move, len(patients)

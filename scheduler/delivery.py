@@ -1,0 +1,93 @@
+"""What happened to each reminder: planned, queued, sent, failed, skipped or blocked."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
+from scheduler.times import at
+
+_REASONS = {
+    "too_late": "no longer useful when it was due (the bot was down?)",
+    "paused": "the patient paused reminders",
+    "quiet_hours": "would have fallen in the patient's quiet hours",
+    "discharged": "the patient has been discharged",
+    "unreachable": "the patient can't be reached (blocked the bot?)",
+}
+
+
+@dataclass(frozen=True)
+class ReminderState:
+    """One reminder as staff see it."""
+
+    reference: str
+    event: str
+    slot: str
+    due_local: str
+    due_utc: str
+    state: str  # planned | queued | sent | failed | skipped | blocked
+    detail: str | None
+    attempts: int
+
+    def as_dict(self) -> dict[str, object]:
+        """For JSON."""
+        return asdict(self)
+
+
+def _state(reminder: ScheduledMessage, message: OutboxMessage | None) -> tuple[str, str | None]:
+    """The delivery state and a plain explanation."""
+    if reminder.status in ("planned", "skipped", "blocked"):
+        return reminder.status, _REASONS.get(reminder.reason or "")
+    if message is None:
+        return "queued", None
+    if message.status in ("pending", "sending"):
+        detail = f"retrying: {message.last_error}" if message.attempts else None
+        return "queued", detail
+    if message.status == "sent":
+        return "sent", None
+    if message.status == "expired":
+        return "failed", "not delivered before it stopped being useful"
+    if message.status == "blocked":
+        return "blocked", _REASONS["unreachable"]
+    return "failed", message.last_error
+
+
+async def reminders_on(
+    session: AsyncSession, cohort_id: int, day: date, tz: ZoneInfo
+) -> list[ReminderState]:
+    """Reminders due on a local date for a group's patients, in time order."""
+    begin, end = at(day, time(0), tz), at(day + timedelta(days=1), time(0), tz)
+    found = await session.execute(
+        select(ScheduledMessage, CohortEvent, OutboxMessage)
+        .join(Person, Person.id == ScheduledMessage.person_id)
+        .join(CohortEvent, CohortEvent.id == ScheduledMessage.event_id)
+        .outerjoin(OutboxMessage, OutboxMessage.scheduled_id == ScheduledMessage.id)
+        .where(
+            Person.cohort_id == cohort_id,
+            ScheduledMessage.due_at >= begin,
+            ScheduledMessage.due_at < end,
+        )
+        .order_by(ScheduledMessage.due_at, ScheduledMessage.person_id, ScheduledMessage.id)
+    )
+    result = []
+    for reminder, event, message in found.tuples():
+        state, detail = _state(reminder, message)
+        title = f"Day {event.number}" if event.kind == "day" else f"{event.number}-month review"
+        result.append(
+            ReminderState(
+                reference=f"P{reminder.person_id}",
+                event=title,
+                slot=reminder.slot,
+                due_local=f"{reminder.due_at.astimezone(tz):%Y-%m-%d %H:%M}",
+                due_utc=f"{reminder.due_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+                state=state,
+                detail=detail,
+                attempts=message.attempts if message is not None else 0,
+            )
+        )
+    return result
