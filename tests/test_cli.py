@@ -79,7 +79,7 @@ def test_cohort_and_invites_from_the_command_line(cli: CliRunner) -> None:
     assert [c["name"] for c in listed] == ["Spring online"]  # type: ignore[index]
 
     text = cli.invoke(main, ["cohort", "show", cohort_id]).output
-    assert "Day 12: Thu 18 Mar 2027" in text
+    assert "day12     Day 12           Thu 18 Mar 2027  09:30" in text
 
 
 @pytest.mark.parametrize(
