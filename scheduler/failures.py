@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,7 +21,11 @@ from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
 log = logging.getLogger(__name__)
 
 BULK_PRIORITY = 2
-NOTICE_PRIORITY = 1
+# A staff alert: it never gives up, and goes before replies and reminders.
+NOTICE_PRIORITY = 0
+KIND = "delivery_problems"
+# At most one summary in this time: an outage gives staff a few messages, not hundreds.
+REPORT_EVERY = timedelta(minutes=15)
 _SLOT_NAMES = {
     "evening": "evening reminder",
     "morning": "morning reminder",
@@ -56,6 +60,16 @@ class FailureReporter:
     async def report(self, now: datetime) -> int:
         """Write one staff notice per channel with news; returns how many notices."""
         async with self.sessions() as session, session.begin():
+            recent = await session.scalar(
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.kind == KIND,
+                    OutboxMessage.created_at > now - REPORT_EVERY,
+                )
+                .limit(1)
+            )
+            if recent is not None:
+                return 0  # what failed since is gathered into the next summary
             # Conditional updates claim what to report, so two instances never both report it.
             failed = list(
                 await session.execute(
@@ -109,7 +123,7 @@ class FailureReporter:
                         channel=channel,
                         chat_id=staff_chat,
                         person_id=None,
-                        kind="delivery_problems",
+                        kind=KIND,
                         priority=NOTICE_PRIORITY,
                         text=text,
                         status="pending",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -90,12 +90,18 @@ async def run_until(
     rounds = 0
     planner = Planner(runtime.content, runtime.settings.tz)
     while (moment := await next_due(runtime)) is not None and moment <= until:
-        clock.set(max(moment, clock.now()))
+        if moment <= clock.now():
+            # Due already but not sent (the dispatcher is waiting out a "slow down"): the
+            # APScheduler tick would come back a few seconds later.
+            clock.advance(timedelta(seconds=5))
+        else:
+            clock.set(moment)
         if plan:  # the hourly safety-net planning pass, which must never duplicate anything
             async with runtime.sessions() as session, session.begin():
                 await planner.plan(session, clock.now())
         await worker.drain()
         rounds += 1
+        assert rounds < 100_000, "time is not moving on"
     clock.set(max(until, clock.now()))
     await worker.drain()
     return rounds
