@@ -141,7 +141,7 @@ def _event_dict(event: CohortEvent, cohort: Cohort, content: Content) -> dict[st
         notes.append("friends and family day")
     if event.kind == events.DAY and event.number == cohort.qa_day:
         notes.append("doctor's question-and-answer session")
-    if event.kind == events.DAY and bank_holiday(event.on_date):
+    if bank_holiday(event.on_date):
         notes.append("bank holiday")
     if event.kind == events.REVIEW and event.number == 12:
         notes.append("discharge after this review")
@@ -290,7 +290,7 @@ def cohort_show(cohort_id: int, as_json: bool) -> None:
 @cohort.command("move-event")
 @click.argument("cohort_id", type=int)
 @click.argument("event")
-@click.argument("new_date", type=click.DateTime(["%Y-%m-%d"]))
+@click.argument("new_date", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD")
 @click.option("--start", "start_time", default=None, help="A start time, HH:MM, for this event.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def cohort_move_event(
@@ -326,7 +326,8 @@ def cohort_move_event(
                 "event": f"{kind}{number}",
                 "old_date": move.old_date.isoformat(),
                 "new_date": move.event.on_date.isoformat(),
-                "start": move.event.start_time,
+                "start": f"{first_session(runtime.content, move.event, item):%H:%M}",
+                "changed": move.changed,
                 "patients_told": told,
                 "warnings": list(move.warnings),
             }
@@ -335,11 +336,17 @@ def cohort_move_event(
         data = _with_runtime(work)
     except (CohortError, events.EventError) as error:
         raise click.UsageError(str(error)) from error
-    lines = [
-        f"Moved {data['event']} of group {cohort_id} from {_day(data['old_date'])}"
-        f" to {_day(data['new_date'])}. Reminders re-planned; {data['patients_told']}"
-        " patient(s) will get a message about it."
-    ]
+    if not data["changed"]:
+        lines = [
+            f"Nothing changed: {data['event']} of group {cohort_id} is already on"
+            f" {_day(data['new_date'])} at {data['start']}."
+        ]
+    else:
+        lines = [
+            f"Moved {data['event']} of group {cohort_id} from {_day(data['old_date'])}"
+            f" to {_day(data['new_date'])}, starting {data['start']}. Reminders re-planned;"
+            f" {data['patients_told']} patient(s) will get a message about it."
+        ]
     lines += [f"  Check: {warning}" for warning in data["warnings"]]
     _emit(data, as_json, "\n".join(lines))
 

@@ -14,6 +14,7 @@ from bot.channels.types import Incoming
 from bot.clock import ManualClock, SystemClock
 from bot.config import Settings
 from bot.db.models import Cohort
+from bot.numbers import whole_number
 from bot.runtime import Runtime, open_runtime
 from bot.services import cohorts, invites
 from bot.services.cohorts import CohortRequest
@@ -122,12 +123,13 @@ class Demo:
         argument = argument.strip()
         if word in ("quit", "exit"):
             return False
-        if word == "day" and argument.isdigit() and 1 <= int(argument) <= 12 and self.cohort:
+        day_number = whole_number(argument)
+        if word == "day" and day_number is not None and 1 <= day_number <= 12 and self.cohort:
             async with self.runtime.sessions() as session:
                 days = day_dates(await events_of(session, self.cohort))
             tz = self.runtime.settings.tz
             # Just after the morning reminder, so it arrives.
-            self.clock.set(datetime.combine(days[int(argument) - 1], time(8, 0), tzinfo=tz))
+            self.clock.set(datetime.combine(days[day_number - 1], time(8, 0), tzinfo=tz))
             self.show("demo/time", now=self.clock.now())
             await self.deliver_due()
         elif word == "later" and (match := _LATER.match(argument)):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot.channels.types import Button
 from bot.db.models import CohortEvent
+from bot.numbers import whole_number
 from bot.services import attendance, people
 from bot.services.attendance import ANSWERS
 from bot.services.events import REVIEW
@@ -36,7 +37,11 @@ async def answer(turn: Turn, payload: str) -> None:
     turn.say(f"attendance/{choice}", name=person.display_name, event=event)
     reference = people.reference(person)
     if answered.tell_staff:
-        template = "staff/attendance_late" if choice == "late" else "staff/attendance_absent"
+        template = {
+            "late": "staff/attendance_late",
+            "no": "staff/attendance_absent",
+            "yes": "staff/attendance_coming",
+        }[choice]
         turn.tell_staff(f"attendance_{choice}", template, reference=reference, event=event)
     if choice == "no" and event.kind == REVIEW:
         await offer_reviews(turn, event)
@@ -51,7 +56,7 @@ async def offer_reviews(turn: Turn, event: CohortEvent) -> None:
     )
     if not options:
         turn.say("attendance/review_none_available", event=event)
-        _needs_a_date(turn, event)
+        await _needs_a_date(turn, event)
         return
     shown = [
         {
@@ -79,14 +84,19 @@ async def choose_review(turn: Turn, payload: str) -> None:
     """The patient picked another group's review, or none of them."""
     person = turn.person
     from_part, to_part = _parts(payload)
-    missed = await _own_event(turn, from_part)
-    if person is None or missed is None or missed.kind != REVIEW:
+    missed_id = whole_number(from_part)
+    missed = (
+        await attendance.review_they_missed(turn.session, person, missed_id)
+        if person is not None and person.role == "patient" and missed_id is not None
+        else None
+    )
+    if person is None or missed is None:
         turn.say("common/old_button")
         await menu.show(turn)
         return
     if to_part == NONE:
         turn.say("attendance/review_none_chosen")
-        _needs_a_date(turn, missed)
+        await _needs_a_date(turn, missed)
         return
     today = menu.local_today(turn)
     options = await attendance.review_alternatives(turn.session, person, missed, today)
@@ -106,6 +116,7 @@ async def choose_review(turn: Turn, payload: str) -> None:
         start=start,
         months=event.number,
         cohort=cohort,
+        elsewhere=event.cohort_id != person.cohort_id,
     )
     turn.tell_staff(
         "review_moved",
@@ -117,10 +128,12 @@ async def choose_review(turn: Turn, payload: str) -> None:
     )
 
 
-def _needs_a_date(turn: Turn, event: CohortEvent) -> None:
-    """Ask staff to arrange a review by hand."""
+async def _needs_a_date(turn: Turn, event: CohortEvent) -> None:
+    """Ask staff, once, to arrange a review by hand."""
     person = turn.person
     assert person is not None
+    if not await attendance.ask_for_a_date(turn.session, person, event, turn.now):
+        return
     turn.tell_staff(
         "review_needs_date",
         "staff/review_needs_date",
@@ -132,10 +145,11 @@ def _needs_a_date(turn: Turn, event: CohortEvent) -> None:
 async def _own_event(turn: Turn, event_part: str) -> CohortEvent | None:
     """The event a button names, if it is one of the presser's own (else None)."""
     person = turn.person
-    if person is None or person.role != "patient" or not event_part.isdigit():
+    event_id = whole_number(event_part)
+    if person is None or person.role != "patient" or event_id is None:
         return None
     mine = await attendance.patient_events(turn.session, person)
-    return next((e for e in mine if e.id == int(event_part)), None)
+    return next((e for e in mine if e.id == event_id), None)
 
 
 def _parts(payload: str) -> tuple[str, str]:

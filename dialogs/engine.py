@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot.channels.types import Button, ButtonRows
+from bot.numbers import whole_number
 from dialogs.turn import Turn
 
 StepKind = Literal["choice", "text", "scale"]
@@ -92,9 +93,10 @@ def parse_button_payload(payload: str) -> tuple[int, str] | None:
     """(version, value) from a dialog button payload, or None if it is not one."""
     prefix, _, rest = payload.partition(":")
     version, _, value = rest.partition(":")
-    if prefix != DIALOG_BUTTON_PREFIX or not version.isdigit() or not value:
+    number = whole_number(version)
+    if prefix != DIALOG_BUTTON_PREFIX or number is None or not value:
         return None
-    return int(version), value
+    return number, value
 
 
 async def start(turn: Turn, form: Form, data: dict[str, Any] | None = None) -> None:
@@ -166,8 +168,9 @@ def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
         value = parsed[1]
         if step.kind == "choice" and value in {o.value for o in options(turn, step)}:
             return True, value
-        if step.kind == "scale" and value.isdigit() and step.low <= int(value) <= step.high:
-            return True, int(value)
+        number = whole_number(value)
+        if step.kind == "scale" and number is not None and step.low <= number <= step.high:
+            return True, number
         if step.kind == "text" and step.suggest_label and (cleaned := _clean(step, value)):
             return True, cleaned
         return False, "common/old_button"
@@ -179,8 +182,9 @@ def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
                 return True, option.value
         return False, step.invalid
     if step.kind == "scale":
-        if text.isdigit() and step.low <= int(text) <= step.high:
-            return True, int(text)
+        number = whole_number(text)
+        if number is not None and step.low <= number <= step.high:
+            return True, number
         return False, step.invalid
     cleaned = _clean(step, text)
     if cleaned is None:

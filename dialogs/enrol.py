@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.db.models import Cohort, Invite
+from bot.numbers import whole_number
 from bot.services import cohorts, invites, people
 from bot.services.events import day_dates, events_of
 from bot.services.invites import InviteState
@@ -25,7 +26,7 @@ def is_staff_account(turn: Turn) -> bool:
     incoming = turn.incoming
     return (
         incoming.channel == "telegram"
-        and incoming.user_id.lstrip("-").isdigit()
+        and whole_number(incoming.user_id.removeprefix("-")) is not None
         and turn.settings.is_staff(int(incoming.user_id))
     )
 

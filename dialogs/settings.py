@@ -7,16 +7,17 @@ reminder still to come at once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.db.models import Person
 from dialogs import engine, menu
 from dialogs.engine import Form, Option, Step
 from dialogs.turn import Turn
-from scheduler.planner import Planner, Preferences
+from scheduler.planner import Planner, Preferences, outside_quiet
 from scheduler.reminders import paused
-from scheduler.times import QuietHours, hhmm, parse_clock
+from scheduler.times import QuietHours, at, hhmm, parse_clock
 
 EVENING_RANGE = (time(12, 0), time(23, 0))
 MORNING_RANGE = (time(5, 0), time(9, 0))
@@ -110,18 +111,26 @@ async def _finish(turn: Turn, data: dict[str, Any]) -> None:
         person.quiet_start, person.quiet_end = (start_text, end_text) if end_text else (None, None)
     if choice in ("evening", "morning", "quiet"):
         await Planner(turn.content, turn.settings.tz).plan(turn.session, turn.now, [person.id])
-    turn.say(template, **summary(turn), in_quiet=_in_quiet(person))
+    today = turn.now.astimezone(turn.settings.tz).date()
+    turn.say(template, **summary(turn), in_quiet=_in_quiet(person, turn.settings.tz, today))
     await menu.show(turn)
 
 
-def _in_quiet(person: Person) -> str | None:
-    """A reminder time that falls inside the quiet hours, to explain what happens to it."""
+def _in_quiet(person: Person, tz: ZoneInfo, today: date) -> dict[str, str] | None:
+    """A reminder time inside the quiet hours, and when that reminder will come instead."""
     prefs = Preferences.of(person)
     if prefs.quiet is None:
         return None
-    for moment in (prefs.evening, prefs.morning):
-        if prefs.quiet.contains(moment):
-            return hhmm(moment)
+    # A sample programme day, next week, to work out where the planner puts the reminder.
+    day = today + timedelta(days=7)
+    cases = (
+        (prefs.evening, at(day - timedelta(days=1), prefs.evening, tz), at(day, time(0), tz)),
+        (prefs.morning, at(day, prefs.morning, tz), at(day, time(9, 30), tz)),
+    )
+    for asked, due, until in cases:
+        if prefs.quiet.contains(asked):
+            sent = outside_quiet(due, until, prefs.quiet, tz).astimezone(tz)
+            return {"asked": hhmm(asked), "sent": hhmm(sent.time())}
     return None
 
 
@@ -142,7 +151,7 @@ SETTINGS_FORM = Form(
             "text",
             max_length=20,
             clean=_clean_between(*EVENING_RANGE),
-            invalid="settings/time_invalid",
+            invalid="settings/evening_invalid",
         ),
         Step(
             "morning",
@@ -150,7 +159,7 @@ SETTINGS_FORM = Form(
             "text",
             max_length=20,
             clean=_clean_between(*MORNING_RANGE),
-            invalid="settings/time_invalid",
+            invalid="settings/morning_invalid",
         ),
         Step(
             "quiet",

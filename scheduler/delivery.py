@@ -52,6 +52,8 @@ def _state(reminder: ScheduledMessage, message: OutboxMessage | None) -> tuple[s
         return "sent", None
     if message.status == "expired":
         return "failed", "not delivered before it stopped being useful"
+    if message.status == "cancelled":
+        return "skipped", "the event moved before it could be sent"
     if message.status == "blocked":
         return "blocked", _REASONS["unreachable"]
     return "failed", message.last_error
@@ -75,7 +77,7 @@ async def reminders_on(
         .order_by(ScheduledMessage.due_at, ScheduledMessage.person_id, ScheduledMessage.id)
     )
     result = []
-    for reminder, event, message in found.tuples():
+    for reminder, event, message in found:
         state, detail = _state(reminder, message)
         title = f"Day {event.number}" if event.kind == "day" else f"{event.number}-month review"
         result.append(

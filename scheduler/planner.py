@@ -82,7 +82,7 @@ class Wanted:
         return (self.event_id, self.slot, self.event_date)
 
 
-def _outside_quiet(
+def outside_quiet(
     due: datetime, until: datetime, quiet: QuietHours | None, tz: ZoneInfo
 ) -> datetime:
     """Move a reminder out of quiet hours: to their end if still useful then, else before."""
@@ -121,7 +121,7 @@ def wanted(
                 after = at(day + timedelta(days=1), DISCHARGE_TIME, tz)
                 slots.append((DISCHARGE, after, after + DISCHARGE_USEFUL_FOR))
         for slot, due, until in slots:
-            due = _outside_quiet(due, until, prefs.quiet, tz)
+            due = outside_quiet(due, until, prefs.quiet, tz)
             if until > now and due < until:
                 plan.append(Wanted(occasion.event_id, slot, day, due, until))
     return plan

@@ -75,7 +75,10 @@ SAMPLES: dict[str, Any] = {
     "quiet": "21:00 to 07:30",
     "paused": True,
     "paused_until": datetime(2026, 12, 3, 10, 0, tzinfo=UTC),
-    "in_quiet": "22:00",
+    "in_quiet": {"asked": "22:00", "sent": "20:59"},
+    "elsewhere": True,
+    "same_day": False,
+    "old_date": date(2026, 12, 8),
     "unreachable": ["P3"],
     "failed": [SimpleNamespace(reference="P4", what="Day 3 morning reminder", expired=True)],
 }

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from bot.channels.types import Button, Reply
+from bot.numbers import whole_number
 
 CHANNEL = "console"
 STAFF_CHAT = "staff"
@@ -38,7 +39,8 @@ class ConsoleSender:
     def choice(self, typed: str) -> Button | None:
         """The button a typed number stands for, if it is one of the last choices shown."""
         text = typed.strip()
-        if text.isdigit() and 1 <= int(text) <= len(self.choices):
+        number = whole_number(text)
+        if number is not None and 1 <= number <= len(self.choices):
             return self.choices[int(text) - 1]
         return None
 

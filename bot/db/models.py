@@ -212,6 +212,8 @@ class Attendance(Base):
     answered_at: Mapped[datetime]
     # The answer staff were last told about, so pressing a button again tells them nothing new.
     staff_told: Mapped[str | None] = mapped_column(String(16))
+    # When staff were asked to arrange another review for this one (asked once).
+    date_requested_at: Mapped[datetime | None]
 
 
 class ReviewBooking(Base):

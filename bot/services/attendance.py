@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Attendance, Cohort, CohortEvent, Person, ReviewBooking
@@ -57,7 +57,9 @@ async def record_answer(
         found = Attendance(person_id=person.id, event_id=event.id, answer=answer, answered_at=now)
         session.add(found)
     found.answer, found.answered_at = answer, now
-    tell = answer in ("late", "no") and found.staff_told != answer
+    # Staff hear of late or absent once per answer, and hear when someone told of as late or
+    # absent says they are coming after all; "I'll be there" alone needs no message.
+    tell = found.staff_told != answer and (answer in ("late", "no") or found.staff_told is not None)
     if tell:
         found.staff_told = answer
     await session.flush()
@@ -75,10 +77,22 @@ async def answers_of(session: AsyncSession, person: Person) -> dict[int, str]:
 async def review_alternatives(
     session: AsyncSession, person: Person, event: CohortEvent, today: date
 ) -> list[tuple[CohortEvent, Cohort]]:
-    """Other groups' reviews of the same kind (months, in person or online) coming soon."""
+    """Other groups' reviews of the same kind (months, in person or online) coming soon.
+
+    Only after the patient's own programme has ended, and up to eight weeks after the review
+    they are missing.
+    """
     own = await session.get(Cohort, person.cohort_id) if person.cohort_id else None
     if own is None or event.kind != REVIEW:
         return []
+    last_day = max(
+        await session.scalars(
+            select(CohortEvent.on_date).where(
+                CohortEvent.cohort_id == own.id, CohortEvent.kind == DAY
+            )
+        ),
+        default=today,
+    )
     found = await session.execute(
         select(CohortEvent, Cohort)
         .join(Cohort, Cohort.id == CohortEvent.cohort_id)
@@ -87,13 +101,13 @@ async def review_alternatives(
             CohortEvent.number == event.number,
             CohortEvent.id != event.id,
             Cohort.mode == own.mode,
-            CohortEvent.on_date > today,
+            CohortEvent.on_date > max(today, last_day),
             CohortEvent.on_date <= max(event.on_date, today) + ALTERNATIVES_WINDOW,
         )
         .order_by(CohortEvent.on_date, CohortEvent.id)
         .limit(MAX_ALTERNATIVES)
     )
-    return [(e, c) for e, c in found.tuples()]
+    return [(other, cohort) for other, cohort in found]
 
 
 async def book_review(
@@ -115,4 +129,42 @@ async def book_review(
         session.add(booking)
     else:
         booking.event_id, booking.booked_at = event.id, now
+    # A "can't make it" given earlier for the review they now choose no longer holds.
+    await session.execute(
+        delete(Attendance).where(Attendance.person_id == person.id, Attendance.event_id == event.id)
+    )
     await session.flush()
+
+
+async def review_they_missed(
+    session: AsyncSession, person: Person, event_id: int
+) -> CohortEvent | None:
+    """A review the patient may rebook from: their group's own, or one they moved to."""
+    event = await session.get(CohortEvent, event_id)
+    if event is None or event.kind != REVIEW:
+        return None
+    if event.cohort_id == person.cohort_id:
+        return event
+    booked = await session.scalar(
+        select(ReviewBooking.id).where(
+            ReviewBooking.person_id == person.id, ReviewBooking.event_id == event_id
+        )
+    )
+    return event if booked is not None else None
+
+
+async def ask_for_a_date(
+    session: AsyncSession, person: Person, event: CohortEvent, now: datetime
+) -> bool:
+    """Note that staff are asked to arrange a review; False if they were asked already."""
+    found = await session.scalar(
+        select(Attendance).where(Attendance.person_id == person.id, Attendance.event_id == event.id)
+    )
+    if found is None:
+        found = Attendance(person_id=person.id, event_id=event.id, answer="no", answered_at=now)
+        session.add(found)
+    if found.date_requested_at is not None:
+        return False
+    found.date_requested_at = now
+    await session.flush()
+    return True

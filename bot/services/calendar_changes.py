@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content import Content
-from bot.db.models import Cohort, CohortEvent, OutboxMessage, Person, ReviewBooking
+from bot.db.models import (
+    Cohort,
+    CohortEvent,
+    OutboxMessage,
+    Person,
+    ReviewBooking,
+    ScheduledMessage,
+)
 from bot.services.events import REVIEW, Move, move_event
 from scheduler.planner import Planner, first_session
 from scheduler.times import QuietHours
@@ -63,8 +70,14 @@ async def move_and_tell(
     """Move an event, re-plan everyone it concerns, and queue a message to each of them."""
     today = now.astimezone(tz).date()
     move = await move_event(session, cohort, kind, number, new_date, today, start_time)
+    if not move.changed:
+        return move, 0
+    await _withdraw_unsent(session, move)
     await Planner(content, tz).plan_cohort(session, now, cohort.id)
-    patients = await affected_patients(session, cohort, move.event)
+    # Someone who blocked the bot can't be told; staff already know they are unreachable.
+    patients = [
+        p for p in await affected_patients(session, cohort, move.event) if p.unreachable_at is None
+    ]
     start = f"{first_session(content, move.event, cohort):%H:%M}"
     for person in patients:
         text = content.render(
@@ -73,6 +86,7 @@ async def move_and_tell(
             event=move.event,
             old_date=move.old_date,
             start=start,
+            same_day=move.old_date == move.event.on_date,
         )
         quiet = QuietHours.of(person.quiet_start, person.quiet_end)
         # Not urgent: it waits for the end of their quiet hours.
@@ -93,3 +107,16 @@ async def move_and_tell(
         )
     await session.flush()
     return move, len(patients)
+
+
+async def _withdraw_unsent(session: AsyncSession, move: Move) -> None:
+    """Reminders for the old date still waiting in the outbox are not sent any more."""
+    old = select(ScheduledMessage.id).where(
+        ScheduledMessage.event_id == move.event.id,
+        ScheduledMessage.event_date == move.old_date,
+    )
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.scheduled_id.in_(old), OutboxMessage.status == "pending")
+        .values(status="cancelled")
+    )

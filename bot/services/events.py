@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Cohort, CohortEvent
+from bot.numbers import whole_number
 from scheduler.calendar import REVIEW_MONTHS, bank_holiday, programme_days, review_dates
 
 DAY = "day"
@@ -90,15 +91,21 @@ class Move:
 
     event: CohortEvent
     old_date: date
+    old_start: str | None
     warnings: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        """Whether the date or the start time is different now."""
+        return (self.old_date, self.old_start) != (self.event.on_date, self.event.start_time)
 
 
 def parse_event_name(name: str) -> tuple[str, int]:
     """'day3', 'day-3', 'review6', 'review-12' → (kind, number); EventError otherwise."""
     text = name.strip().lower().replace("-", "").replace(" ", "")
     for kind in (DAY, REVIEW):
-        if text.startswith(kind) and text[len(kind) :].isdigit():
-            number = int(text[len(kind) :])
+        number = whole_number(text[len(kind) :]) if text.startswith(kind) else None
+        if number is not None:
             if kind == DAY and 1 <= number <= 12:
                 return kind, number
             if kind == REVIEW and number in REVIEW_MONTHS:
@@ -141,9 +148,9 @@ async def move_event(
         warnings.append(f"{nice(new_date)} is not a Monday to Thursday.")
     if bank_holiday(new_date):
         warnings.append(f"{nice(new_date)} is a bank holiday in England.")
-    old = event.on_date
+    old, old_start = event.on_date, event.start_time
     event.on_date = new_date
     if start_time is not None:
         event.start_time = start_time
     await session.flush()
-    return Move(event, old, tuple(warnings))
+    return Move(event, old, old_start, tuple(warnings))

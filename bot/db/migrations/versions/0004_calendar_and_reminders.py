@@ -1,8 +1,8 @@
 """calendar and reminders
 
-Revision ID: 1161046afad0
+Revision ID: d37f2bda9300
 Revises: cb1b16e9cdf6
-Create Date: 2026-11-26 08:06:18.382139
+Create Date: 2026-11-26 08:39:39.116561
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import bot.db.types
 
-revision: str = "1161046afad0"
+revision: str = "d37f2bda9300"
 down_revision: str | None = "cb1b16e9cdf6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("answer", sa.String(length=16), nullable=False),
         sa.Column("answered_at", bot.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("staff_told", sa.String(length=16), nullable=True),
+        sa.Column("date_requested_at", bot.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["event_id"], ["cohort_event.id"], name=op.f("fk_attendance_event_id_cohort_event")
         ),

@@ -1,0 +1,498 @@
+"""Staff commands for a group's calendar and its reminders: create, show, move-event, reminders."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select
+
+import bot.cli as cli_module
+from bot.channels.types import RecipientBlocked, Reply
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
+from bot.runtime import Runtime, open_runtime
+from bot.services import people
+from scheduler.dispatcher import Dispatcher
+from scheduler.planner import Planner
+from scheduler.reminders import ReminderReleaser
+from tests.helpers import RecordingSender, make_cohort
+
+WINTER = date(2026, 12, 7)  # days 7-10, 14-17, 21-24 Dec 2026
+SUMMER = date(2027, 6, 7)  # days 7-10, 14-17, 21-24 Jun 2027 (British Summer Time)
+ONLINE = ["--mode", "online", "--video-link", "https://video.example.org/pmp"]
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+@pytest.fixture
+def cli(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object, clock: ManualClock
+) -> CliRunner:
+    """A runner on the test database whose commands see the test's clock."""
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "pmp_test_bot")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("TIMEZONE", raising=False)
+
+    async def with_test_clock(
+        settings: Settings, _clock: object = None, migrate: bool = True
+    ) -> Runtime:
+        return await open_runtime(settings, clock, migrate=False)
+
+    monkeypatch.setattr(cli_module, "open_runtime", with_test_clock)
+    return CliRunner()
+
+
+async def invoke(cli: CliRunner, *args: str) -> Result:
+    """Run a command in a thread (it runs its own event loop), as staff would."""
+    return await asyncio.to_thread(cli.invoke, cli_module.main, list(args))
+
+
+async def run_json(cli: CliRunner, *args: str) -> Any:
+    result = await invoke(cli, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+async def refused(cli: CliRunner, *args: str) -> str:
+    result = await invoke(cli, *args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+async def enrol(runtime: Runtime, cohort_id: int, *names: str) -> list[int]:
+    """Patients who joined a group, with their reminders planned."""
+    now = runtime.clock.now()
+    ids = []
+    async with runtime.sessions() as session, session.begin():
+        for name in names:
+            person = await people.enrol(
+                session,
+                role="patient",
+                cohort_id=cohort_id,
+                display_name=name,
+                channel="console",
+                user_id=f"user-{name}",
+                chat_id=f"chat-{name}",
+                now=now,
+            )
+            ids.append(person.id)
+        await Planner(runtime.content, runtime.settings.tz).plan(session, now, ids)
+    return ids
+
+
+async def calendar_rows(runtime: Runtime) -> dict[str, tuple[date, str | None]]:
+    async with runtime.sessions() as session:
+        found = await session.scalars(select(CohortEvent))
+        return {f"{e.kind}{e.number}": (e.on_date, e.start_time) for e in found}
+
+
+async def count(runtime: Runtime, model: type, *where: Any) -> int:
+    async with runtime.sessions() as session:
+        query = select(func.count()).select_from(model).where(*where)
+        return int(await session.scalar(query) or 0)
+
+
+def dispatcher(runtime: Runtime, sender: Any) -> Dispatcher:
+    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    return Dispatcher(runtime.sessions, {"console": sender}, runtime.clock, reminders=releaser)
+
+
+# --- cohort create / show ---------------------------------------------------------------
+
+
+async def test_create_on_a_bank_holiday_monday_shows_the_moved_calendar(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    result = await invoke(
+        cli, "cohort", "create", "--name", "May online", "--start", "2026-05-04", *ONLINE
+    )
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "Created group 1: May online (online)." in text
+    lines = {line.split()[0]: line for line in text.splitlines()[2:-1]}
+    assert len(lines) == 15
+    assert lines["day1"].split() == ["day1", "Day", "1", "Tue", "05", "May", "2026", "09:30"]
+    assert "Tue 26 May 2026" in lines["day12"]  # after the Spring bank holiday
+    assert "Thu 14 May 2026  09:30  – friends and family day" in lines["day7"]
+    assert "Wed 20 May 2026  09:30  – doctor's question-and-answer session" in lines["day10"]
+    assert "Mon 29 Jun 2026  10:00" in lines["review1"]
+    assert "Wed 26 May 2027  10:00  – discharge after this review" in lines["review12"]
+    assert "pmp cohort move-event 1 EVENT YYYY-MM-DD" in text
+    stored = await calendar_rows(runtime)
+    assert stored["day1"] == (date(2026, 5, 5), None)
+    assert stored["day12"] == (date(2026, 5, 26), None)
+    assert len(stored) == 15
+
+
+async def test_create_json_with_chosen_days(cli: CliRunner) -> None:
+    created = await run_json(
+        cli,
+        "cohort",
+        "create",
+        "--name",
+        "Easter",
+        "--start",
+        "2027-03-15",
+        "--qa-day",
+        "12",
+        "--family-day",
+        "5",
+        *ONLINE,
+    )
+    assert (created["qa_day"], created["family_day"]) == (12, 5)
+    assert created["programme_days"][8:] == ["2027-03-30", "2027-03-31", "2027-04-01", "2027-04-05"]
+    notes = {e["event"]: e["notes"] for e in created["calendar"]}
+    assert notes["day5"] == ["friends and family day"]
+    assert notes["day12"] == ["doctor's question-and-answer session"]
+    assert notes["day7"] == [] and notes["day10"] == []
+    assert notes["review12"] == ["discharge after this review"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--qa-day", "0", "Invalid value for '--qa-day': 0 is not in the range 1<=x<=12"),
+        ("--qa-day", "13", "Invalid value for '--qa-day': 13 is not in the range 1<=x<=12"),
+        ("--family-day", "3", "Invalid value for '--family-day': 3 is not in the range 5<=x<=8"),
+        ("--family-day", "9", "Invalid value for '--family-day': 9 is not in the range 5<=x<=8"),
+    ],
+)
+async def test_create_refuses_day_numbers_out_of_range(
+    cli: CliRunner, runtime: Runtime, option: str, value: str, message: str
+) -> None:
+    args = ["cohort", "create", "--name", "A", "--start", "2026-12-07", *ONLINE, option, value]
+    assert message in await refused(cli, *args)
+    assert await count(runtime, CohortEvent) == 0
+
+
+async def test_create_refuses_a_start_that_is_not_a_monday(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    output = await refused(cli, "cohort", "create", "--name", "A", "--start", "2026-12-09", *ONLINE)
+    assert "The start date must be a Monday; Wednesday 09 December 2026 is not." in output
+    assert await count(runtime, CohortEvent) == 0
+
+
+async def test_show_lists_the_fifteen_events(cli: CliRunner, runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    shown = await run_json(cli, "cohort", "show", str(cohort.id))
+    calendar = shown["calendar"]
+    assert len(calendar) == 15
+    assert [e["event"] for e in calendar] == [f"day{n}" for n in range(1, 13)] + [
+        "review1",
+        "review6",
+        "review12",
+    ]
+    assert set(calendar[0]) == {"event", "title", "date", "start", "notes"}
+    assert calendar[11] == {
+        "event": "day12",
+        "title": "Day 12",
+        "date": "2026-12-24",
+        "start": "09:30",
+        "notes": [],
+    }
+    assert calendar[14] == {
+        "event": "review12",
+        "title": "12-month review",
+        "date": "2027-12-29",  # 24 Dec 2027 is a Friday; 27 and 28 are bank holidays
+        "start": "10:00",
+        "notes": ["discharge after this review"],
+    }
+
+
+# --- cohort move-event ------------------------------------------------------------------
+
+
+async def test_move_event_text(cli: CliRunner, runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await enrol(runtime, cohort.id, "Robin", "Sam")
+    result = await invoke(cli, "cohort", "move-event", str(cohort.id), "Day-12", "2026-12-28")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "Moved day12 of group 1 from Thu 24 Dec 2026 to Mon 28 Dec 2026, starting 09:30."
+        " Reminders re-planned; 2 patient(s) will get a message about it.",
+        "  Check: Monday 28 December 2026 is a bank holiday in England.",
+    ]
+    assert (await calendar_rows(runtime))["day12"] == (date(2026, 12, 28), None)
+    assert await count(runtime, OutboxMessage, OutboxMessage.kind == "event_moved") == 2
+    assert (
+        await count(runtime, ScheduledMessage, ScheduledMessage.event_date == date(2026, 12, 24))
+        == 0
+    )
+    assert (
+        await count(runtime, ScheduledMessage, ScheduledMessage.event_date == date(2026, 12, 28))
+        == 4
+    )
+    shown = await run_json(cli, "cohort", "show", str(cohort.id))
+    day12 = next(e for e in shown["calendar"] if e["event"] == "day12")
+    assert (day12["date"], day12["notes"]) == ("2026-12-28", ["bank holiday"])
+
+
+async def test_move_event_json_with_a_start_time(cli: CliRunner, runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await enrol(runtime, cohort.id, "Robin")
+    moved = await run_json(
+        cli, "cohort", "move-event", str(cohort.id), "review1", "2027-01-30", "--start", "9.15"
+    )
+    assert moved == {
+        "cohort_id": 1,
+        "event": "review1",
+        "old_date": "2027-01-25",
+        "new_date": "2027-01-30",
+        "start": "09:15",
+        "changed": True,
+        "patients_told": 1,
+        "warnings": ["Saturday 30 January 2027 is not a Monday to Thursday."],
+    }
+    assert (await calendar_rows(runtime))["review1"] == (date(2027, 1, 30), "09:15")
+    async with runtime.sessions() as session:
+        notice = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.kind == "event_moved")
+        )
+    assert notice is not None
+    assert "review has moved from Monday 25 January 2027 to Saturday 30 January 2027" in notice.text
+    assert "starting at 09:15" in notice.text
+    shown = await run_json(cli, "cohort", "show", str(cohort.id))
+    assert next(e for e in shown["calendar"] if e["event"] == "review1")["start"] == "09:15"
+
+
+async def test_changing_only_the_start_time_is_told_as_such(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await enrol(runtime, cohort.id, "Robin")
+    moved = await run_json(
+        cli, "cohort", "move-event", str(cohort.id), "day12", "2026-12-24", "--start", "10:30"
+    )
+    assert (moved["old_date"], moved["new_date"], moved["start"]) == (
+        "2026-12-24",
+        "2026-12-24",
+        "10:30",
+    )
+    assert (await calendar_rows(runtime))["day12"] == (date(2026, 12, 24), "10:30")
+    async with runtime.sessions() as session:
+        notice = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.kind == "event_moved")
+        )
+    assert notice is not None and "10:30" in notice.text
+    # Not "moved from Thursday 24 December 2026 to Thursday 24 December 2026".
+    assert "from Thursday 24 December 2026 to Thursday 24 December 2026" not in notice.text
+
+
+async def test_show_notes_a_review_moved_onto_a_bank_holiday(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    moved = await run_json(cli, "cohort", "move-event", str(cohort.id), "review12", "2027-12-27")
+    assert moved["warnings"] == ["Monday 27 December 2027 is a bank holiday in England."]
+    shown = await run_json(cli, "cohort", "show", str(cohort.id))
+    review12 = next(e for e in shown["calendar"] if e["event"] == "review12")
+    assert review12["date"] == "2027-12-27"
+    # Like a programme day on a bank holiday, the calendar should flag it.
+    assert "bank holiday" in review12["notes"], review12["notes"]
+
+
+async def test_moving_a_review_into_the_past_changes_nothing(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await enrol(runtime, cohort.id, "Robin")
+    before = await calendar_rows(runtime)
+    async with runtime.sessions() as session:
+        planned_before = sorted(
+            (r.id, r.event_date, r.due_at) for r in await session.scalars(select(ScheduledMessage))
+        )
+    output = await refused(cli, "cohort", "move-event", str(cohort.id), "review1", "2026-11-20")
+    assert "Friday 20 November 2026 is in the past; choose today or later." in output
+    assert await calendar_rows(runtime) == before
+    assert await count(runtime, OutboxMessage) == 0
+    async with runtime.sessions() as session:
+        planned_after = sorted(
+            (r.id, r.event_date, r.due_at) for r in await session.scalars(select(ScheduledMessage))
+        )
+    assert planned_after == planned_before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["1", "day13", "2027-01-04"], "'day13' is not an event: use day1 to day12"),
+        (["1", "review3", "2027-01-04"], "'review3' is not an event"),
+        (["1", "day12", "2027-01-04", "--start", "25:00"], "'25:00' is not a time: use HH:MM"),
+        (["999", "day12", "2027-01-04"], "There is no group with id 999."),
+        (["1", "day5", "2026-12-10"], "Day 5 must come after Day 4 (Thursday 10 December 2026)."),
+    ],
+)
+async def test_move_event_bad_input_is_explained(
+    cli: CliRunner, runtime: Runtime, args: list[str], message: str
+) -> None:
+    await make_cohort(runtime, start=WINTER)
+    before = await calendar_rows(runtime)
+    assert message in await refused(cli, "cohort", "move-event", *args)
+    assert await calendar_rows(runtime) == before
+    assert await count(runtime, OutboxMessage) == 0
+
+
+async def test_a_date_that_is_not_a_date_is_explained_in_staff_words(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    await make_cohort(runtime, start=WINTER)
+    output = await refused(cli, "cohort", "move-event", "1", "day12", "4 January")
+    assert "'4 January'" in output
+    # The usage line and the error name the argument as a date staff can read (today they
+    # show click's strftime metavar, "[%Y-%m-%d]", which also looks optional).
+    assert "COHORT_ID EVENT YYYY-MM-DD" in output
+    assert "[%Y-%m-%d]" not in output
+
+
+# --- reminders --------------------------------------------------------------------------
+
+
+async def test_reminders_show_local_and_utc_times_in_summer_and_winter(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    summer = await make_cohort(runtime, start=SUMMER)
+    winter = await make_cohort(runtime, start=WINTER)
+    (robin,) = await enrol(runtime, summer.id, "Robin")
+    (sam,) = await enrol(runtime, winter.id, "Sam")
+
+    result = await invoke(cli, "reminders", "--cohort", str(summer.id), "--date", "2027-06-07")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{'P' + str(robin):>6}  Day 1            morning          2027-06-07 07:45 "
+        "(2027-06-07 06:45 UTC)  planned",
+        f"{'P' + str(robin):>6}  Day 2            evening          2027-06-07 18:00 "
+        "(2027-06-07 17:00 UTC)  planned",
+    ]
+    found = await run_json(cli, "reminders", "--cohort", str(winter.id), "--date", "2026-12-07")
+    assert [
+        (r["reference"], r["event"], r["slot"], r["due_local"], r["due_utc"]) for r in found
+    ] == [
+        (f"P{sam}", "Day 1", "morning", "2026-12-07 07:45", "2026-12-07 07:45"),
+        (f"P{sam}", "Day 2", "evening", "2026-12-07 18:00", "2026-12-07 18:00"),
+    ]
+    # The summer group's reminders are not the winter group's.
+    assert all(r["reference"] == f"P{sam}" for r in found)
+
+
+async def test_reminders_json_fields(cli: CliRunner, runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await enrol(runtime, cohort.id, "Robin", "Sam")
+    found = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-24")
+    assert len(found) == 2
+    for item in found:
+        assert {"reference", "event", "slot", "due_local", "due_utc", "state", "detail"} <= set(
+            item
+        )
+        assert (item["event"], item["slot"], item["state"], item["detail"]) == (
+            "Day 12",
+            "morning",
+            "planned",
+            None,
+        )
+        datetime.strptime(item["due_local"], "%Y-%m-%d %H:%M")
+        datetime.strptime(item["due_utc"], "%Y-%m-%d %H:%M")
+    assert [item["reference"] for item in found] == ["P1", "P2"]
+
+
+async def test_reminders_show_sent_after_the_dispatcher_ran(
+    cli: CliRunner, runtime: Runtime, clock: ManualClock
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await enrol(runtime, cohort.id, "Robin", "Sam")
+    clock.set(utc(2026, 12, 6, 18, 0))
+    sender = RecordingSender()
+    await dispatcher(runtime, sender).drain()
+    assert sorted(chat for chat, _reply in sender.sent) == ["chat-Robin", "chat-Sam"]
+
+    found = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-06")
+    assert [(r["reference"], r["event"], r["slot"], r["state"]) for r in found] == [
+        ("P1", "Day 1", "evening", "sent"),
+        ("P2", "Day 1", "evening", "sent"),
+    ]
+    text = (
+        await invoke(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-06")
+    ).output
+    assert text.count("(2026-12-06 18:00 UTC)  sent") == 2
+    # The next morning's are still planned.
+    later = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-07")
+    assert [r["state"] for r in later if r["slot"] == "morning"] == ["planned", "planned"]
+
+
+class BlockedSender:
+    """A chat whose person has blocked the bot."""
+
+    channel = "console"
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        raise RecipientBlocked("Forbidden: bot was blocked by the user")
+
+
+async def test_reminders_show_blocked(cli: CliRunner, runtime: Runtime, clock: ManualClock) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    (robin,) = await enrol(runtime, cohort.id, "Robin")
+    clock.set(utc(2026, 12, 6, 18, 0))
+    await dispatcher(runtime, BlockedSender()).drain()
+    async with runtime.sessions() as session:
+        person = await session.get(Person, robin)
+        assert person is not None and person.unreachable_at == utc(2026, 12, 6, 18, 0)
+        statuses = list(await session.scalars(select(OutboxMessage.status)))
+        assert statuses == ["blocked"]
+
+    found = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-06")
+    assert [(r["slot"], r["state"], r["detail"]) for r in found] == [
+        ("evening", "blocked", "the patient can't be reached (blocked the bot?)")
+    ]
+    # Later reminders are not sent to someone who blocked the bot: they show blocked too.
+    clock.set(utc(2026, 12, 7, 7, 45))
+    sender = RecordingSender()
+    await dispatcher(runtime, sender).drain()
+    assert sender.sent == []
+    text = (
+        await invoke(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-07")
+    ).output
+    assert "morning          2026-12-07 07:45 (2026-12-07 07:45 UTC)  blocked – the patient" in text
+
+
+async def test_reminders_show_skipped_when_released_too_late(
+    cli: CliRunner, runtime: Runtime, clock: ManualClock
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await enrol(runtime, cohort.id, "Robin")
+    clock.set(utc(2026, 12, 7, 0, 30))  # the evening reminder was useful until midnight
+    sender = RecordingSender()
+    await dispatcher(runtime, sender).drain()
+    assert sender.sent == []
+    found = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-06")
+    assert [(r["slot"], r["state"], r["detail"]) for r in found] == [
+        ("evening", "skipped", "no longer useful when it was due (the bot was down?)")
+    ]
+    today = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-07")
+    assert [(r["slot"], r["state"]) for r in today] == [
+        ("morning", "planned"),
+        ("evening", "planned"),
+    ]
+
+
+async def test_reminders_nothing_due_and_unknown_group(cli: CliRunner, runtime: Runtime) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await enrol(runtime, cohort.id, "Robin")
+    result = await invoke(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-02")
+    assert result.exit_code == 0
+    assert result.output.strip() == "No reminders due on Wed 02 Dec 2026 for group 1."
+    assert (
+        await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-02") == []
+    )
+    output = await refused(cli, "reminders", "--cohort", "999", "--date", "2026-12-07")
+    assert "There is no group with id 999." in output
