@@ -30,6 +30,9 @@ async def route(turn: Turn) -> None:
     """Handle one event; every path says something, none is silent."""
     incoming = turn.incoming
     form = active_form(turn)
+    if incoming.kind in ("blocked", "unblocked"):
+        _membership(turn)
+        return
     if turn.person is not None and turn.person.unreachable_at is not None:
         # They are writing to us, so they can be reached again (they unblocked the bot).
         turn.person.unreachable_at = None
@@ -76,6 +79,20 @@ async def route(turn: Turn) -> None:
         return
     turn.say("common/not_understood", name=turn.person.display_name)
     await menu.show(turn)
+
+
+def _membership(turn: Turn) -> None:
+    """They blocked the bot (so nothing is sent until they return) or unblocked it."""
+    person = turn.person
+    if person is None:
+        return  # nobody we know: nothing to keep
+    if turn.incoming.kind == "blocked":
+        if person.unreachable_at is None:
+            person.unreachable_at = turn.now
+            person.unreachable_reported = False  # the dispatcher's report tells staff once
+    else:
+        person.unreachable_at = None
+        person.unreachable_reported = False
 
 
 def _not_for_the_presser(turn: Turn) -> bool:

@@ -8,6 +8,7 @@ import contextvars
 import functools
 import hmac
 import logging
+import warnings
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,6 +21,7 @@ from starlette.routing import Route
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.types import (
     ButtonRows,
@@ -78,7 +80,10 @@ class TelegramSender:
         except Forbidden as error:
             raise RecipientBlocked("forbidden") from error
         except RetryAfter as error:
-            wait = error.retry_after
+            with warnings.catch_warnings():
+                # PTB 22 warns that `retry_after` becomes a timedelta; both are handled here.
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                wait = error.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
             raise DeliveryError("retry_after", retry_after=seconds) from error
         except BadRequest as error:
@@ -105,9 +110,22 @@ def to_incoming(update: Update) -> Incoming | None:
             first_name=query.from_user.first_name or "",
             private_chat=chat is None or chat.type == "private",
         )
+    member = update.my_chat_member
+    if member is not None and member.chat.type == "private":
+        status = member.new_chat_member.status
+        kind = "blocked" if status == "kicked" else "unblocked" if status == "member" else None
+        if kind is None:
+            return None
+        return Incoming(
+            channel=CHANNEL,
+            user_id=str(member.from_user.id),
+            chat_id=str(member.chat.id),
+            update_id=update_id,
+            kind=kind,  # type: ignore[arg-type]
+        )
     message = update.message
     if message is None or message.from_user is None:
-        return None  # edits, channel posts, membership changes: nothing to answer
+        return None  # edits, channel posts, group membership: nothing to answer
     private = message.chat.type == "private"
     base = {
         "channel": CHANNEL,

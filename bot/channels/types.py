@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-IncomingKind = Literal["text", "command", "button", "unsupported"]
+# "blocked" / "unblocked": the person stopped or restarted the bot (nothing to answer).
+IncomingKind = Literal["text", "command", "button", "unsupported", "blocked", "unblocked"]
 
 
 @dataclass(frozen=True)

@@ -721,16 +721,21 @@ class FakeTelegramAPI:
 
     def _member_update(self, user_id: int, old: str, new: str) -> int:
         user = self.users.get(user_id) or self.user(user_id)
-        new_member: dict[str, Any] = {"status": new, "user": self.bot_user}
-        if new == "kicked":
-            new_member["until_date"] = 0
+
+        def member(status: str) -> dict[str, Any]:
+            # A "kicked" member always carries until_date (0: for ever), as Telegram sends it.
+            found: dict[str, Any] = {"status": status, "user": self.bot_user}
+            if status == "kicked":
+                found["until_date"] = 0
+            return found
+
         update = {
             "my_chat_member": {
                 "chat": self._chat_obj(user_id),
                 "from": user.to_api(),
                 "date": self.now(),
-                "old_chat_member": {"status": old, "user": self.bot_user},
-                "new_chat_member": new_member,
+                "old_chat_member": member(old),
+                "new_chat_member": member(new),
             }
         }
         return self.inject_update(update)
