@@ -11,7 +11,17 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    exists,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -37,6 +47,15 @@ MAX_ATTEMPTS = 10
 OUTAGE_AFTER = 2
 MAX_BACKOFF = timedelta(minutes=5)
 UNSENT = ("pending", "sending")
+
+
+def _unsent(row: type[OutboxMessage]) -> ColumnElement[bool]:
+    """`status IN ('pending', 'sending')` written out, not as bound parameters.
+
+    The index of unsent rows per chat is a partial index with exactly this condition; SQLite
+    (and PostgreSQL's generic plans) only use it when the query states the values literally.
+    """
+    return row.status.in_([literal_column(f"'{status}'") for status in UNSENT])
 
 
 @dataclass(frozen=True)
@@ -237,7 +256,7 @@ def _behind_an_earlier_message(now: datetime) -> ColumnElement[bool]:
         older.chat_id == OutboxMessage.chat_id,
         older.id < OutboxMessage.id,
         older.priority <= OutboxMessage.priority,
-        older.status.in_(UNSENT),
+        _unsent(older),
         ~_due(now, older),
     )
 
@@ -253,7 +272,7 @@ async def unsent_chats(
         .where(
             tuple_(OutboxMessage.channel, OutboxMessage.chat_id).in_(chats),
             OutboxMessage.priority <= priority,
-            OutboxMessage.status.in_(UNSENT),
+            _unsent(OutboxMessage),
         )
         .distinct()
     )
