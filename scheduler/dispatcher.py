@@ -7,7 +7,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -45,6 +45,8 @@ CLAIM_LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 10
 # Transient failures for this many chats in a row: the channel is down, not the chat.
 OUTAGE_AFTER = 2
+# Chats sent to side by side in a round (the rate limiter still sets the overall pace).
+SEND_CONCURRENCY = 8
 MAX_BACKOFF = timedelta(minutes=5)
 UNSENT = ("pending", "sending")
 
@@ -78,16 +80,13 @@ async def send_rows(
     senders: Mapping[str, Sender],
     budget: timedelta = CLAIM_LEASE / 2,
 ) -> list[Outcome]:
-    """Send claimed rows in order and return every outcome (see `send_each`)."""
-    return [outcome async for outcome in send_each(rows, senders, budget)]
+    """Send claimed rows one after another, in order, and return every outcome."""
+    sending = SendRound(senders, budget)
+    return [await sending.send(row) for row in rows]
 
 
-async def send_each(
-    rows: Sequence[OutboxMessage],
-    senders: Mapping[str, Sender],
-    budget: timedelta = CLAIM_LEASE / 2,
-) -> AsyncIterator[Outcome]:
-    """Send claimed rows in order, yielding each outcome as soon as it is known.
+class SendRound:
+    """The sending of one claimed batch, with what it has learnt about the channel.
 
     After a failure, a chat's later rows wait so order holds. When the channel says "slow
     down" (a 429 applies to the whole bot) or fails for two chats running (an outage), the
@@ -95,47 +94,48 @@ async def send_each(
     is spent, well inside the claim lease, so no other worker takes over a row this round may
     still send; the rest are handed back.
     """
-    stalled: set[tuple[str, str]] = set()
-    deadline = time.monotonic() + budget.total_seconds()
-    halted: float | None = None  # seconds the whole round must wait, once halted
-    failures_running = 0
-    for row in rows:
+
+    def __init__(self, senders: Mapping[str, Sender], budget: timedelta) -> None:
+        self.senders = senders
+        self.deadline = time.monotonic() + budget.total_seconds()
+        self.stalled: set[tuple[str, str]] = set()
+        self.halted: float | None = None  # seconds the whole round must wait, once halted
+        self.failures_running = 0
+
+    async def send(self, row: OutboxMessage) -> Outcome:
+        """Send one row (or hold it back) and say what happened."""
         chat = (row.channel, row.chat_id)
-        if halted is not None:
-            yield Outcome(row.id, "held", "the channel asked us to wait", halted)
-            continue
-        if chat in stalled or time.monotonic() > deadline:
-            yield Outcome(row.id, "held", "behind an unsent message")
-            continue
-        sender = senders.get(row.channel)
+        if self.halted is not None:
+            return Outcome(row.id, "held", "the channel asked us to wait", self.halted)
+        if chat in self.stalled or time.monotonic() > self.deadline:
+            return Outcome(row.id, "held", "behind an unsent message")
+        sender = self.senders.get(row.channel)
         if sender is None:
-            stalled.add(chat)
-            yield Outcome(row.id, "retry", "no sender for channel")
-            continue
+            self.stalled.add(chat)
+            return Outcome(row.id, "retry", "no sender for channel")
         try:
             await sender.send(row.chat_id, Reply(row.text, buttons_from_json(row.buttons)))
         except RecipientBlocked as error:
-            failures_running = 0
-            yield Outcome(row.id, "blocked", error.reason)
+            self.failures_running = 0
+            return Outcome(row.id, "blocked", error.reason)
         except PermanentDeliveryError as error:
-            failures_running = 0
-            yield Outcome(row.id, "failed", error.reason)
+            self.failures_running = 0
+            return Outcome(row.id, "failed", error.reason)
         except DeliveryError as error:
-            stalled.add(chat)
-            failures_running += 1
+            self.stalled.add(chat)
+            self.failures_running += 1
             if error.retry_after is not None:
-                halted = error.retry_after
-            elif failures_running >= OUTAGE_AFTER:
-                halted = _backoff(1, None).total_seconds()
-            yield Outcome(row.id, "retry", error.reason, error.retry_after)
+                self.halted = error.retry_after
+            elif self.failures_running >= OUTAGE_AFTER:
+                self.halted = _backoff(1, None).total_seconds()
+            return Outcome(row.id, "retry", error.reason, error.retry_after)
         except Exception as error:
             # Unexpected: keep the outcomes of the rows already sent, retry this one later.
             log.exception("unexpected error while sending", extra={"row": row.id})
-            stalled.add(chat)
-            yield Outcome(row.id, "retry", type(error).__name__)
-        else:
-            failures_running = 0
-            yield Outcome(row.id, "sent")
+            self.stalled.add(chat)
+            return Outcome(row.id, "retry", type(error).__name__)
+        self.failures_running = 0
+        return Outcome(row.id, "sent")
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -344,6 +344,7 @@ class Dispatcher:
         clock: Clock,
         reminders: ReminderReleaser | None = None,
         reporter: FailureReporter | None = None,
+        concurrency: int = SEND_CONCURRENCY,
     ) -> None:
         self.sessions = sessions
         self.senders = senders
@@ -354,6 +355,9 @@ class Dispatcher:
         self.round = asyncio.Lock()
         # After "slow down" from the channel, nothing is sent before this moment.
         self.resume_at: datetime | None = None
+        # How many chats are sent to at once; records are written one at a time.
+        self._lanes = asyncio.Semaphore(concurrency)
+        self._recording = asyncio.Lock()
 
     async def run_once(self, limit: int = 50) -> int:
         """One release-claim-send-record round; returns how many rows were settled."""
@@ -365,17 +369,34 @@ class Dispatcher:
             rows = await claim_due(self.sessions, now, limit)
             if not rows:
                 return released
-            settled = 0
-            by_id = {row.id: row for row in rows}
-            async for outcome in send_each(rows, self.senders):
-                # Recorded one by one, straight after each send: if the process dies in the
-                # middle of a round, what was sent is already marked sent and never repeated.
-                await record(self.sessions, [by_id[outcome.row_id]], [outcome], self.clock.now())
+            by_chat: dict[tuple[str, str], list[OutboxMessage]] = {}
+            for row in rows:  # most urgent first, so their chats start first
+                by_chat.setdefault((row.channel, row.chat_id), []).append(row)
+            sending = SendRound(self.senders, CLAIM_LEASE / 2)
+            results = await asyncio.gather(
+                *(self._send_chat(sending, chat_rows) for chat_rows in by_chat.values())
+            )
+            return released + sum(results)
+
+    async def _send_chat(self, sending: SendRound, rows: list[OutboxMessage]) -> int:
+        """Send one chat's rows in order, recording each straight after it is sent.
+
+        Chats are sent to side by side (a real Bot API call takes tens of milliseconds), so
+        the round keeps up with the overall rate limit; one chat's messages keep their order.
+        Recording each send at once means a process killed mid-round repeats nothing it had
+        recorded.
+        """
+        settled = 0
+        async with self._lanes:
+            for row in rows:
+                outcome = await sending.send(row)
+                async with self._recording:
+                    await record(self.sessions, [row], [outcome], self.clock.now())
                 if outcome.retry_after is not None:
                     self.resume_at = self.clock.now() + timedelta(seconds=outcome.retry_after)
                 if outcome.status != "held":
                     settled += 1
-            return released + settled
+        return settled
 
     async def drain(self, limit: int = 50) -> int:
         """Run rounds until nothing more is due, then report failures; returns the total."""

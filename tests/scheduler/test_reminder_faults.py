@@ -33,15 +33,20 @@ START = date(2026, 12, 7)  # a Monday
 
 @dataclass
 class Faulty(Recorder):
-    """A channel that fails as told: for some chats, or for the next N sends."""
+    """A channel that fails as told: for some chats, the next N sends, or until a moment."""
 
     blocked: set[str] = field(default_factory=set)
     failures: list[Exception] = field(default_factory=list)
+    # Like Telegram after a flood: every request is refused until then, "retry after" the rest.
+    slow_until: datetime | None = None
 
     async def send(self, chat_id: str, reply: Reply) -> None:
         await asyncio.sleep(0)
         if chat_id in self.blocked:
             raise RecipientBlocked("forbidden")
+        if self.slow_until is not None and self.clock.now() < self.slow_until:
+            wait = (self.slow_until - self.clock.now()).total_seconds()
+            raise DeliveryError("429", retry_after=wait)
         if self.failures:
             raise self.failures.pop(0)
         await super().send(chat_id, reply)
@@ -167,19 +172,22 @@ async def test_a_patient_who_blocked_the_bot_is_marked_and_staff_are_told_once(
 async def test_slow_down_halts_the_round_and_nothing_is_lost_or_doubled(
     runtime: Runtime, clock: ManualClock
 ) -> None:
-    await group_of(runtime, 10)
-    sender = Faulty(clock, failures=[DeliveryError("429", retry_after=30)])
-    worker = dispatcher(runtime, sender)
+    await group_of(runtime, 20)
     clock.set(morning_of(START, runtime, 7, 46))
+    sender = Faulty(clock, slow_until=clock.now() + timedelta(seconds=30))
+    worker = dispatcher(runtime, sender)
     await worker.drain()
-    assert sender.sent == []  # the first send was refused: the whole round waits
+    assert sender.sent == []  # refused: the whole round waits, no new sends are started
     assert worker.resume_at == clock.now() + timedelta(seconds=30)
+    async with runtime.sessions() as session:
+        tried = sum(await session.scalars(select(OutboxMessage.attempts)))
+    assert tried <= 8  # only the sends already under way when the first 429 came back
     clock.advance(timedelta(seconds=29))
     await worker.drain()
     assert sender.sent == []
     clock.advance(timedelta(seconds=2))
     await worker.drain()
-    assert sorted(chat for chat, _r, _at in sender.sent) == sorted(f"p{n}" for n in range(10))
+    assert sorted(chat for chat, _r, _at in sender.sent) == sorted(f"p{n}" for n in range(20))
 
 
 async def test_an_outage_for_a_while_delays_reminders_but_delivers_each_once(
@@ -235,11 +243,10 @@ async def test_a_reminder_too_late_to_be_useful_expires_and_staff_are_told(
     runtime: Runtime, clock: ManualClock
 ) -> None:
     await group_of(runtime, 2)
-    # "Slow down for an hour", twice: by then the day has begun.
-    slow = [DeliveryError("429", retry_after=3600), DeliveryError("429", retry_after=3600)]
-    sender = Faulty(clock, failures=slow)
-    worker = dispatcher(runtime, sender)
     clock.set(morning_of(START, runtime, 7, 45))
+    # "Slow down" for two hours: by then the day has begun.
+    sender = Faulty(clock, slow_until=clock.now() + timedelta(hours=2))
+    worker = dispatcher(runtime, sender)
     await run_until(runtime, clock, worker, on(START, 10, 0, runtime))
     assert [chat for chat, _r, _at in sender.sent if chat != STAFF] == []
     (summary,) = [reply.text for reply, _at in sender.to(STAFF)]
