@@ -189,8 +189,7 @@ class TelegramService:
 
     async def plan_all(self) -> None:
         """Bring every active patient's reminders up to date."""
-        async with self.runtime.sessions() as session, session.begin():
-            counts = await self.planner.plan(session, self.runtime.clock.now())
+        counts = await self.planner.plan_everyone(self.runtime.sessions, self.runtime.clock.now())
         log.info(
             "reminders planned",
             extra={"people": counts.people, "added": counts.added, "moved": counts.moved},

@@ -10,13 +10,13 @@ from bot.channels.types import Button
 from bot.db.models import CohortEvent
 from bot.numbers import whole_number
 from bot.services import attendance, people
-from bot.services.attendance import ANSWERS
 from bot.services.events import REVIEW
 from dialogs import menu
 from dialogs.turn import Turn
 from scheduler.planner import Planner, first_session
+from scheduler.reminders import ANSWER_LABELS, ATTENDANCE_PREFIX
 
-ANSWER_PREFIX = "a"
+ANSWER_PREFIX = ATTENDANCE_PREFIX
 REVIEW_PREFIX = "r"
 NONE = "none"
 
@@ -26,7 +26,7 @@ async def answer(turn: Turn, payload: str) -> None:
     person = turn.person
     event_part, choice = _parts(payload)
     event = await _own_event(turn, event_part)
-    if person is None or event is None or choice not in ANSWERS:
+    if person is None or event is None or choice not in ANSWER_LABELS:
         turn.say("common/old_button")
         await menu.show(turn)
         return

@@ -10,7 +10,7 @@ from bot.services import attendance
 from bot.services.events import DAY, REVIEW
 from dialogs.turn import Turn
 from scheduler.calendar import status_on
-from scheduler.planner import first_session
+from scheduler.planner import first_session, sessions_of
 
 MENU_PREFIX = "m"
 
@@ -67,18 +67,14 @@ async def today(turn: Turn) -> None:
     reviews = [e for e in events if e.kind == REVIEW and e.on_date >= today_date]
     next_review = reviews[0] if reviews else None
     phase = status.phase
-    sessions = turn.content.timetable()
+    # The day the patient hears about: today's, else the next one (with any change of time).
+    shown = next((e for e in days if e.on_date == (status.next_day or today_date)), days[0])
     place = cohort
     if next_review is not None and next_review.on_date == today_date:
         phase = "review"
-        sessions = turn.content.review_sessions()
         place = await turn.session.get(Cohort, next_review.cohort_id) or cohort
-    elif status.day_number is not None:
-        sessions = turn.content.day_sessions(
-            status.day_number,
-            qa_day=cohort.qa_day == status.day_number,
-            family_day=cohort.family_day == status.day_number,
-        )
+        shown = next_review
+    sessions = sessions_of(turn.content, shown, place)
     turn.say(
         f"menu/today_{phase}",
         menu_buttons(turn),

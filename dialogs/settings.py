@@ -124,13 +124,16 @@ def _in_quiet(person: Person, tz: ZoneInfo, today: date) -> dict[str, str] | Non
     # A sample programme day, next week, to work out where the planner puts the reminder.
     day = today + timedelta(days=7)
     cases = (
-        (prefs.evening, at(day - timedelta(days=1), prefs.evening, tz), at(day, time(0), tz)),
-        (prefs.morning, at(day, prefs.morning, tz), at(day, time(9, 30), tz)),
+        (prefs.evening, at(day - timedelta(days=1), prefs.evening, tz), at(day, time(0), tz), True),
+        (prefs.morning, at(day, prefs.morning, tz), at(day, time(9, 30), tz), False),
     )
-    for asked, due, until in cases:
+    for asked, due, until, earlier in cases:
         if prefs.quiet.contains(asked):
-            sent = outside_quiet(due, until, prefs.quiet, tz).astimezone(tz)
-            return {"asked": hhmm(asked), "sent": hhmm(sent.time())}
+            sent = outside_quiet(due, until, prefs.quiet, tz, earlier)
+            return {
+                "asked": hhmm(asked),
+                "sent": hhmm(sent.astimezone(tz).time()) if sent is not None else "",
+            }
     return None
 
 

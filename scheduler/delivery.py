@@ -14,6 +14,8 @@ from scheduler.times import at
 
 _REASONS = {
     "too_late": "no longer useful when it was due (the bot was down?)",
+    "not_coming": "the patient said they can't come",
+    "review_missed": "the patient missed the 12-month review: not discharged, staff to arrange",
     "paused": "the patient paused reminders",
     "quiet_hours": "would have fallen in the patient's quiet hours",
     "discharged": "the patient has been discharged",
@@ -30,7 +32,7 @@ class ReminderState:
     slot: str
     due_local: str
     due_utc: str
-    state: str  # planned | queued | sent | failed | skipped | blocked
+    state: str  # planned | queued | sent | failed | skipped | blocked | done (details purged)
     detail: str | None
     attempts: int
 
@@ -44,7 +46,7 @@ def _state(reminder: ScheduledMessage, message: OutboxMessage | None) -> tuple[s
     if reminder.status in ("planned", "skipped", "blocked"):
         return reminder.status, _REASONS.get(reminder.reason or "")
     if message is None:
-        return "queued", None
+        return "done", "delivery details are kept for 30 days"
     if message.status in ("pending", "sending"):
         detail = f"retrying: {message.last_error}" if message.attempts else None
         return "queued", detail

@@ -142,7 +142,8 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     """Wait as long as the channel asked, else double each time up to a ceiling."""
     if retry_after is not None:
         return timedelta(seconds=retry_after)
-    return min(timedelta(seconds=2**attempts), MAX_BACKOFF)
+    # The exponent is capped: an urgent row retried for hours must not overflow timedelta.
+    return min(timedelta(seconds=2 ** min(attempts, 16)), MAX_BACKOFF)
 
 
 async def record(

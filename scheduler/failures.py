@@ -17,15 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content import Content
 from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
+from scheduler.reminders import BULK_PRIORITY
 
 log = logging.getLogger(__name__)
 
-BULK_PRIORITY = 2
 # A staff alert: it never gives up, and goes before replies and reminders.
 NOTICE_PRIORITY = 0
 KIND = "delivery_problems"
 # At most one summary in this time: an outage gives staff a few messages, not hundreds.
 REPORT_EVERY = timedelta(minutes=15)
+_KIND_NAMES = {"event_moved": "the message about a change to their dates"}
 _SLOT_NAMES = {
     "evening": "evening reminder",
     "morning": "morning reminder",
@@ -85,6 +86,7 @@ class FailureReporter:
                         OutboxMessage.person_id,
                         OutboxMessage.status,
                         OutboxMessage.scheduled_id,
+                        OutboxMessage.kind,
                     )
                 )
             )
@@ -106,8 +108,8 @@ class FailureReporter:
             )
             for channel, unreachable_id in unreachable:
                 by_channel[channel][0].append(f"P{unreachable_id}")
-            for channel, person_id, status, scheduled_id in failed:
-                what = described.get(scheduled_id or 0, "a message")
+            for channel, person_id, status, scheduled_id, kind in failed:
+                what = described.get(scheduled_id or 0, _KIND_NAMES.get(kind, "a message"))
                 by_channel[channel][1].append(Failed(f"P{person_id}", what, status == "expired"))
             notices = 0
             for channel, (people, items) in by_channel.items():

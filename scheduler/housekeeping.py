@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists
+from sqlalchemy import and_, delete, exists, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Conversation, InboxUpdate, OutboxMessage, Person
+from scheduler.reminders import BULK_PRIORITY
 
 # Telegram keeps unconfirmed updates about a day; a week covers any redelivery with margin.
 INBOX_KEEP = timedelta(days=7)
-# Delivered replies are kept a month so staff can answer "did the bot tell me that?".
+# Delivered replies and reminders are kept a month so staff can answer "did the bot tell me
+# that?".
 REPLY_KEEP = timedelta(days=30)
 # Someone who opened a link and never finished joining: forget them after two days.
 UNFINISHED_ENROLMENT_KEEP = timedelta(days=2)
@@ -24,10 +26,15 @@ async def purge(sessions: async_sessionmaker[AsyncSession], now: datetime) -> tu
         inbox = await session.execute(
             delete(InboxUpdate).where(InboxUpdate.received_at < now - INBOX_KEEP)
         )
+        # Delivered replies, and reminders and other bulk messages whose fate is settled
+        # (their text names the patient): kept a month, then gone.
+        settled = OutboxMessage.status.in_(("sent", "expired", "failed", "cancelled", "blocked"))
         replies = await session.execute(
             delete(OutboxMessage).where(
-                OutboxMessage.kind == "reply",
-                OutboxMessage.status == "sent",
+                or_(
+                    and_(OutboxMessage.kind == "reply", OutboxMessage.status == "sent"),
+                    and_(OutboxMessage.priority == BULK_PRIORITY, settled),
+                ),
                 OutboxMessage.created_at < now - REPLY_KEEP,
             )
         )

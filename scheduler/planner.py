@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Person, ReviewBooking, ScheduledMessage
@@ -83,14 +83,21 @@ class Wanted:
 
 
 def outside_quiet(
-    due: datetime, until: datetime, quiet: QuietHours | None, tz: ZoneInfo
-) -> datetime:
-    """Move a reminder out of quiet hours: to their end if still useful then, else before."""
+    due: datetime,
+    until: datetime,
+    quiet: QuietHours | None,
+    tz: ZoneInfo,
+    earlier: bool = True,
+) -> datetime | None:
+    """Move a reminder out of quiet hours: to their end if still useful then, else (where
+    `earlier` allows) to just before they begin; None when it cannot be sent at all."""
     if quiet is None or not quiet.is_quiet(due, tz):
         return due
     end = quiet.end_after(due, tz)
     if end < until:
         return end
+    if not earlier:
+        return None
     return quiet.start_before(due, tz) - timedelta(minutes=1)
 
 
@@ -120,9 +127,10 @@ def wanted(
             if occasion.number == 12:
                 after = at(day + timedelta(days=1), DISCHARGE_TIME, tz)
                 slots.append((DISCHARGE, after, after + DISCHARGE_USEFUL_FOR))
-        for slot, due, until in slots:
-            due = outside_quiet(due, until, prefs.quiet, tz)
-            if until > now and due < until:
+        for slot, asked, until in slots:
+            # A morning reminder moved to the evening before would say "Good morning" at night.
+            due = outside_quiet(asked, until, prefs.quiet, tz, earlier=slot != MORNING)
+            if due is not None and until > now and due < until:
                 plan.append(Wanted(occasion.event_id, slot, day, due, until))
     return plan
 
@@ -131,6 +139,14 @@ def first_session(content: Content, event: CohortEvent, cohort: Cohort | None) -
     """When an event begins: a time staff set, else the first session of its timetable."""
     if event.start_time and (chosen := parse_clock(event.start_time)):
         return chosen
+    sessions = sessions_of(content, event, cohort)
+    return parse_clock(sessions[0]["time"]) or time(9, 30)
+
+
+def sessions_of(
+    content: Content, event: CohortEvent, cohort: Cohort | None
+) -> list[dict[str, str]]:
+    """An event's timetable; when staff set another start, every session moves with it."""
     if event.kind == DAY:
         sessions = content.day_sessions(
             event.number,
@@ -139,7 +155,17 @@ def first_session(content: Content, event: CohortEvent, cohort: Cohort | None) -
         )
     else:
         sessions = content.review_sessions()
-    return parse_clock(sessions[0]["time"]) or time(9, 30)
+    chosen = parse_clock(event.start_time) if event.start_time else None
+    planned = parse_clock(sessions[0]["time"]) if sessions else None
+    if chosen is None or planned is None or chosen == planned:
+        return sessions
+    shift = datetime.combine(date.min, chosen) - datetime.combine(date.min, planned)
+    moved = []
+    for session in sessions:
+        clock = parse_clock(session["time"]) or planned
+        new = (datetime.combine(date.min, clock) + shift).time()
+        moved.append({**session, "time": f"{new:%H:%M}"})
+    return moved
 
 
 @dataclass
@@ -170,6 +196,27 @@ class Planner:
         self, session: AsyncSession, now: datetime, person_ids: Collection[int] | None = None
     ) -> PlanCounts:
         """Bring the reminders of these patients (all active ones if None) up to date."""
+        ids = await self._active(session, person_ids)
+        counts = PlanCounts()
+        for start in range(0, len(ids), CHUNK):
+            counts += await self._plan_chunk(session, now, ids[start : start + CHUNK])
+        return counts
+
+    async def plan_everyone(
+        self, sessions: async_sessionmaker[AsyncSession], now: datetime
+    ) -> PlanCounts:
+        """The hourly safety net: every active patient, one short transaction per chunk."""
+        async with sessions() as session:
+            ids = await self._active(session, None)
+        counts = PlanCounts()
+        for start in range(0, len(ids), CHUNK):
+            async with sessions() as session, session.begin():
+                counts += await self._plan_chunk(session, now, ids[start : start + CHUNK])
+        return counts
+
+    @staticmethod
+    async def _active(session: AsyncSession, person_ids: Collection[int] | None) -> list[int]:
+        """Ids of patients still in the programme (of these, if given)."""
         query = select(Person.id).where(
             Person.role == "patient",
             Person.discharged_at.is_(None),
@@ -177,11 +224,7 @@ class Planner:
         )
         if person_ids is not None:
             query = query.where(Person.id.in_(list(person_ids)))
-        ids = list(await session.scalars(query.order_by(Person.id)))
-        counts = PlanCounts()
-        for start in range(0, len(ids), CHUNK):
-            counts += await self._plan_chunk(session, now, ids[start : start + CHUNK])
-        return counts
+        return list(await session.scalars(query.order_by(Person.id)))
 
     async def plan_cohort(self, session: AsyncSession, now: datetime, cohort_id: int) -> PlanCounts:
         """Re-plan everyone whose reminders depend on this group's dates."""
@@ -195,7 +238,12 @@ class Planner:
         return await self.plan(session, now, ids)
 
     async def _plan_chunk(self, session: AsyncSession, now: datetime, ids: list[int]) -> PlanCounts:
-        people = list(await session.scalars(select(Person).where(Person.id.in_(ids))))
+        query = select(Person).where(Person.id.in_(ids)).order_by(Person.id)
+        if session.get_bind().dialect.name == "postgresql":
+            # A turn changing one of them (settings, another review) waits, and so does this,
+            # so neither plans from what the other is about to change. SQLite: one writer.
+            query = query.with_for_update()
+        people = list(await session.scalars(query))
         occasions = await self._occasions(session, people)
         plans = {
             person.id: wanted(Preferences.of(person), occasions[person.id], self.tz, now)

@@ -13,28 +13,36 @@ from datetime import datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.types import Button, Reply
 from bot.content import Content
-from bot.db.models import Cohort, CohortEvent, OutboxMessage, Person, ScheduledMessage
+from bot.db.models import (
+    Attendance,
+    Cohort,
+    CohortEvent,
+    OutboxMessage,
+    Person,
+    ScheduledMessage,
+)
 from scheduler.planner import (
     DAY_BEFORE,
     DISCHARGE,
     EVENING,
     MORNING,
     WEEK_BEFORE,
-    first_session,
+    sessions_of,
 )
 from scheduler.times import QuietHours
 
 log = logging.getLogger(__name__)
 
-BULK_PRIORITY = 2
+BULK_PRIORITY = 2  # reminders and other messages that are not replies or alerts
 DEFER = ("defer", None)
 ATTENDANCE_PREFIX = "a"
-ANSWERS = {"yes": "attend_yes", "late": "attend_late", "no": "attend_no"}
+# Each answer to a reminder and the key of its button label.
+ANSWER_LABELS = {"yes": "attend_yes", "late": "attend_late", "no": "attend_no"}
 _TEMPLATES = {
     EVENING: "reminders/day_evening",
     MORNING: "reminders/day_morning",
@@ -49,7 +57,7 @@ def attendance_buttons(content: Content, event_id: int) -> tuple[tuple[Button, .
     return (
         tuple(
             Button(content.label(label), f"{ATTENDANCE_PREFIX}:{event_id}:{answer}")
-            for answer, label in ANSWERS.items()
+            for answer, label in ANSWER_LABELS.items()
         ),
     )
 
@@ -88,12 +96,13 @@ class ReminderReleaser:
             people = await _by_id(session, Person, {r.person_id for r in due})
             events = await _by_id(session, CohortEvent, {r.event_id for r in due})
             cohorts = await _by_id(session, Cohort, {e.cohort_id for e in events.values()})
+            answers = await _answers(session, due)
             decisions: defaultdict[tuple[str, str | None], list[int]] = defaultdict(list)
             deferred: list[tuple[int, datetime]] = []
             rows: list[OutboxMessage] = []
             for reminder in due:
                 person = people[reminder.person_id]
-                verdict = self._verdict(reminder, person, now)
+                verdict = self._verdict(reminder, person, answers.get(reminder.id), now)
                 if verdict == DEFER:
                     quiet = QuietHours.of(person.quiet_start, person.quiet_end)
                     assert quiet is not None
@@ -122,19 +131,34 @@ class ReminderReleaser:
                     .values(due_at=moment, updated_at=now)
                 )
             session.add_all([row for row in rows if row.scheduled_id in released])
-            # The one-year review is over whether or not its message could go: discharge.
-            discharged = [r.person_id for r in due if r.slot == DISCHARGE and r.id in released]
+            # The one-year review is over whether or not its message could go: discharge,
+            # unless they missed the review (staff were asked to arrange another).
+            held = set(decisions.get(("skipped", "review_missed"), []))
+            discharged = [
+                r.person_id
+                for r in due
+                if r.slot == DISCHARGE and r.id in released and r.id not in held
+            ]
             if discharged:
                 await self._discharge(session, discharged, now)
             log.info("reminders released", extra={"n": len(released), "deferred": len(deferred)})
             return len(released) + len(deferred)
 
     def _verdict(
-        self, reminder: ScheduledMessage, person: Person, now: datetime
+        self,
+        reminder: ScheduledMessage,
+        person: Person,
+        answer: Attendance | None,
+        now: datetime,
     ) -> tuple[str, str | None] | None:
         """None to send now; DEFER in quiet hours; else the (status, reason) to record."""
         if person.discharged_at is not None:
             return ("skipped", "discharged")
+        if answer is not None and (answer.answer == "no" or answer.date_requested_at):
+            # They said they can't come (to the 12-month review: not discharged until staff
+            # have seen them); reminding them, or saying goodbye, would be wrong.
+            reason = "review_missed" if reminder.slot == DISCHARGE else "not_coming"
+            return ("skipped", reason)
         if person.unreachable_at is not None:
             return ("blocked", "unreachable")
         if now >= reminder.send_until:
@@ -171,41 +195,39 @@ class ReminderReleaser:
             attempts=0,
             not_before=now,
             created_at=now,
-            expires_at=reminder.send_until,
+            expires_at=self._expiry(reminder, person, now),
             scheduled_id=reminder.id,
         )
+
+    def _expiry(self, reminder: ScheduledMessage, person: Person, now: datetime) -> datetime:
+        """Not after it stops being useful, nor once the person's quiet hours begin."""
+        quiet = QuietHours.of(person.quiet_start, person.quiet_end)
+        if quiet is None:
+            return reminder.send_until
+        return min(reminder.send_until, quiet.start_after(now, self.tz))
 
     def render(self, slot: str, person: Person, event: CohortEvent, cohort: Cohort) -> Reply:
         """A reminder's words and buttons."""
         if slot == DISCHARGE:
             return Reply(self.content.render(_TEMPLATES[slot], name=person.display_name))
+        sessions = sessions_of(self.content, event, cohort)
+        common = {
+            "name": person.display_name,
+            "on_date": event.on_date,
+            "sessions": sessions,
+            "start": sessions[0]["time"],
+            "cohort": cohort,
+        }
         if event.kind == "day":
-            sessions = self.content.day_sessions(
-                event.number,
-                qa_day=cohort.qa_day == event.number,
-                family_day=cohort.family_day == event.number,
-            )
             text = self.content.render(
                 _TEMPLATES[slot],
-                name=person.display_name,
                 number=event.number,
-                on_date=event.on_date,
-                sessions=sessions,
-                start=f"{first_session(self.content, event, cohort):%H:%M}",
-                cohort=cohort,
                 family_day=cohort.family_day == event.number,
                 qa_day=cohort.qa_day == event.number,
+                **common,
             )
         else:
-            text = self.content.render(
-                _TEMPLATES[slot],
-                name=person.display_name,
-                months=event.number,
-                on_date=event.on_date,
-                sessions=self.content.review_sessions(),
-                start=f"{first_session(self.content, event, cohort):%H:%M}",
-                cohort=cohort,
-            )
+            text = self.content.render(_TEMPLATES[slot], months=event.number, **common)
         return Reply(text, attendance_buttons(self.content, event.id))
 
     async def _discharge(self, session: AsyncSession, ids: list[int], now: datetime) -> None:
@@ -223,6 +245,20 @@ class ReminderReleaser:
 
 
 M = TypeVar("M", Person, CohortEvent, Cohort)
+
+
+async def _answers(session: AsyncSession, due: list[ScheduledMessage]) -> dict[int, Attendance]:
+    """The patient's answer about each reminder's event, by reminder id, in one query."""
+    pairs = {(r.person_id, r.event_id) for r in due}
+    found = await session.scalars(
+        select(Attendance).where(tuple_(Attendance.person_id, Attendance.event_id).in_(pairs))
+    )
+    by_pair = {(a.person_id, a.event_id): a for a in found}
+    return {
+        r.id: by_pair[(r.person_id, r.event_id)]
+        for r in due
+        if (r.person_id, r.event_id) in by_pair
+    }
 
 
 async def _by_id(session: AsyncSession, model: type[M], ids: set[int]) -> dict[int, M]:

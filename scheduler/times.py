@@ -33,8 +33,11 @@ def hhmm(value: time) -> str:
 
 
 def at(day: date, clock: time, tz: ZoneInfo) -> datetime:
-    """The UTC moment of a local date and time (a time skipped by the clocks going forward
-    counts as the hour before; a time that happens twice counts as the first)."""
+    """The UTC moment of a local date and time.
+
+    A time the clocks skip (01:30 on the last Sunday of March) comes out an hour later, as
+    02:30 BST; a time that happens twice (01:30 on the last Sunday of October) is the first.
+    """
     return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
 
 
@@ -83,6 +86,15 @@ class QuietHours:
         for offset in (0, 1):
             candidate = at(local.date() - timedelta(days=offset), self.start, tz)
             if candidate <= moment:
+                return candidate
+        raise AssertionError("quiet hours start within a day")  # pragma: no cover
+
+    def start_after(self, moment: datetime, tz: ZoneInfo) -> datetime:
+        """The first start of quiet hours after `moment` (UTC)."""
+        local = moment.astimezone(tz)
+        for offset in (0, 1):
+            candidate = at(local.date() + timedelta(days=offset), self.start, tz)
+            if candidate > moment:
                 return candidate
         raise AssertionError("quiet hours start within a day")  # pragma: no cover
 

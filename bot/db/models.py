@@ -99,7 +99,7 @@ class Person(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     role: Mapped[str] = mapped_column(String(16))
-    cohort_id: Mapped[int | None] = mapped_column(ForeignKey("cohort.id"))
+    cohort_id: Mapped[int | None] = mapped_column(ForeignKey("cohort.id"), index=True)
     display_name: Mapped[str] = mapped_column(String(80))
     channel: Mapped[str] = mapped_column(String(16))
     channel_user_id: Mapped[str] = mapped_column(String(64))
@@ -169,6 +169,8 @@ class OutboxMessage(Base):
             sqlite_where=text("status IN ('pending', 'sending')"),
             postgresql_where=text("status IN ('pending', 'sending')"),
         ),
+        # "Was a delivery summary sent lately?" is asked at the end of every dispatcher drain.
+        Index("ix_outbox_message_kind_created", "kind", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -236,6 +238,7 @@ class ScheduledMessage(Base):
     __table_args__ = (
         UniqueConstraint("person_id", "event_id", "slot", "event_date"),
         Index("ix_scheduled_message_due", "status", "due_at"),
+        Index("ix_scheduled_message_event", "event_id", "event_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import Attendance, Cohort, CohortEvent, Person, ReviewBooking
 from bot.services.events import DAY, REVIEW, events_of
 
-ANSWERS = ("yes", "late", "no")
 # How far past a patient's own review date another group's review is still offered.
 ALTERNATIVES_WINDOW = timedelta(weeks=8)
 MAX_ALTERNATIVES = 4

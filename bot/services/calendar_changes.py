@@ -19,9 +19,11 @@ from bot.db.models import (
 )
 from bot.services.events import REVIEW, Move, move_event
 from scheduler.planner import Planner, first_session
+from scheduler.reminders import BULK_PRIORITY
 from scheduler.times import QuietHours
 
-NOTICE_PRIORITY = 1
+# Not urgent, and it must not hold back replies while it waits for quiet hours to end.
+CHANGE_PRIORITY = BULK_PRIORITY
 
 
 async def affected_patients(
@@ -69,6 +71,7 @@ async def move_and_tell(
 ) -> tuple[Move, int]:
     """Move an event, re-plan everyone it concerns, and queue a message to each of them."""
     today = now.astimezone(tz).date()
+    await _hold_reminders(session, cohort, kind, number)
     move = await move_event(session, cohort, kind, number, new_date, today, start_time)
     if not move.changed:
         return move, 0
@@ -97,7 +100,7 @@ async def move_and_tell(
                 chat_id=person.chat_id,
                 person_id=person.id,
                 kind="event_moved",
-                priority=NOTICE_PRIORITY,
+                priority=CHANGE_PRIORITY,
                 text=text,
                 status="pending",
                 attempts=0,
@@ -109,14 +112,64 @@ async def move_and_tell(
     return move, len(patients)
 
 
-async def _withdraw_unsent(session: AsyncSession, move: Move) -> None:
-    """Reminders for the old date still waiting in the outbox are not sent any more."""
-    old = select(ScheduledMessage.id).where(
-        ScheduledMessage.event_id == move.event.id,
-        ScheduledMessage.event_date == move.old_date,
+async def _hold_reminders(session: AsyncSession, cohort: Cohort, kind: str, number: int) -> None:
+    """Lock the event's reminders first (PostgreSQL), so none is released mid-change.
+
+    A dispatcher releasing one of them right now finishes first, and its outbox row is then
+    withdrawn below; one that comes after skips them (SKIP LOCKED) until the change commits.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite has one writer at a time
+    event_id = (
+        select(CohortEvent.id)
+        .where(
+            CohortEvent.cohort_id == cohort.id,
+            CohortEvent.kind == kind,
+            CohortEvent.number == number,
+        )
+        .scalar_subquery()
     )
     await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.scheduled_id.in_(old), OutboxMessage.status == "pending")
-        .values(status="cancelled")
+        select(ScheduledMessage.id)
+        .where(ScheduledMessage.event_id == event_id)
+        .order_by(ScheduledMessage.id)
+        .with_for_update()
+    )
+
+
+async def _withdraw_unsent(session: AsyncSession, move: Move) -> None:
+    """Reminders for the old date or time still waiting in the outbox are not sent; they go
+    back to being planned, so the planner moves them to the new date or time."""
+    waiting = list(
+        await session.execute(
+            select(OutboxMessage.id, OutboxMessage.scheduled_id)
+            .join(ScheduledMessage, ScheduledMessage.id == OutboxMessage.scheduled_id)
+            .where(
+                ScheduledMessage.event_id == move.event.id,
+                ScheduledMessage.event_date == move.old_date,
+                OutboxMessage.status == "pending",
+            )
+        )
+    )
+    if not waiting:
+        return
+    # Conditional: a row a dispatcher has just started sending is left to go.
+    cancelled = set(
+        await session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([row_id for row_id, _ in waiting]))
+            .where(OutboxMessage.status == "pending")
+            .values(status="cancelled")
+            .returning(OutboxMessage.id)
+        )
+    )
+    if not cancelled:
+        return
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(cancelled)).values(scheduled_id=None)
+    )
+    await session.execute(
+        update(ScheduledMessage)
+        .where(ScheduledMessage.id.in_([s for row_id, s in waiting if row_id in cancelled]))
+        .values(status="planned")
     )

@@ -524,9 +524,10 @@ async def test_each_patient_is_told_once_outside_their_quiet_hours(
     assert [(r.person_id, r.chat_id) for r in rows] == [(robin, "chat-Robin"), (sam, "chat-Sam")]
     assert [r.not_before for r in rows] == [quiet_until, now]
     for row in rows:
+        # Bulk priority: waiting for quiet hours to end, it must not hold back replies.
         assert (row.status, row.priority, row.channel, row.created_at) == (
             "pending",
-            1,
+            2,
             "console",
             now,
         )
