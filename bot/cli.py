@@ -22,7 +22,7 @@ from bot.services import calendar_changes, cohorts, events, invites, people
 from bot.services.cohorts import CohortError, CohortRequest
 from scheduler import delivery
 from scheduler.calendar import DEFAULT_FAMILY_DAY, DEFAULT_QA_DAY, bank_holiday
-from scheduler.planner import first_session
+from scheduler.planner import Planner, first_session
 from scheduler.times import hhmm, parse_clock
 
 T = TypeVar("T")
@@ -348,6 +348,39 @@ def cohort_move_event(
             f" {data['patients_told']} patient(s) will get a message about it."
         ]
     lines += [f"  Check: {warning}" for warning in data["warnings"]]
+    _emit(data, as_json, "\n".join(lines))
+
+
+@cohort.command("set-days")
+@click.argument("cohort_id", type=int)
+@click.option("--qa-day", type=click.IntRange(1, 12), default=None, help="Day 1 to 12.")
+@click.option("--family-day", type=click.IntRange(5, 8), default=None, help="Day 5 to 8.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def cohort_set_days(
+    cohort_id: int, qa_day: int | None, family_day: int | None, as_json: bool
+) -> None:
+    """Choose the day of the doctor's question-and-answer session or the family day."""
+    if qa_day is None and family_day is None:
+        raise click.UsageError("Give --qa-day, --family-day or both.")
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        async with runtime.sessions() as session, session.begin():
+            item = await cohorts.get_cohort(session, cohort_id)
+            await cohorts.set_days(session, item, qa_day, family_day)
+            # The reminders' wording follows at once; their times may change with the day.
+            planner = Planner(runtime.content, runtime.settings.tz)
+            await planner.plan_cohort(session, runtime.clock.now(), cohort_id)
+            return await _cohort_dict(session, item, runtime.content)
+
+    try:
+        data = _with_runtime(work)
+    except CohortError as error:
+        raise click.UsageError(str(error)) from error
+    lines = [
+        f"Group {cohort_id}: question-and-answer session on day {data['qa_day']},"
+        f" friends and family day on day {data['family_day']}."
+    ]
+    lines += _calendar_lines(data)
     _emit(data, as_json, "\n".join(lines))
 
 

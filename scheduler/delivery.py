@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
@@ -72,7 +72,8 @@ async def reminders_on(
         .join(CohortEvent, CohortEvent.id == ScheduledMessage.event_id)
         .outerjoin(OutboxMessage, OutboxMessage.scheduled_id == ScheduledMessage.id)
         .where(
-            Person.cohort_id == cohort_id,
+            # The group's own patients, and visitors booked onto one of its reviews.
+            or_(Person.cohort_id == cohort_id, CohortEvent.cohort_id == cohort_id),
             ScheduledMessage.due_at >= begin,
             ScheduledMessage.due_at < end,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from bot.clock import ManualClock
 from bot.config import Settings
 from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
 from bot.runtime import Runtime, open_runtime
-from bot.services import people
+from bot.services import attendance, people
 from scheduler.dispatcher import Dispatcher
 from scheduler.planner import Planner
 from scheduler.reminders import ReminderReleaser
@@ -496,3 +496,60 @@ async def test_reminders_nothing_due_and_unknown_group(cli: CliRunner, runtime: 
     )
     output = await refused(cli, "reminders", "--cohort", "999", "--date", "2026-12-07")
     assert "There is no group with id 999." in output
+
+
+# --- cohort set-days --------------------------------------------------------------------
+
+
+async def test_set_days_after_creation_changes_what_reminders_say(
+    cli: CliRunner, runtime: Runtime, clock: ManualClock
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await enrol(runtime, cohort.id, "Robin")
+    shown = await run_json(cli, "cohort", "set-days", str(cohort.id), "--qa-day", "3")
+    assert (shown["qa_day"], shown["family_day"]) == (3, 7)
+    assert "doctor's question-and-answer session" in shown["calendar"][2]["notes"]
+    assert "friends and family day" in shown["calendar"][6]["notes"]
+    # The evening before day 3, the reminder names the session.
+    sender = RecordingSender()
+    clock.set(datetime(2026, 12, 8, 18, 0, tzinfo=runtime.settings.tz))
+    await dispatcher(runtime, sender).drain()
+    (reminder,) = [reply.text for _chat, reply in sender.sent if "day 3 of 12" in reply.text]
+    assert "The doctor's question-and-answer session is tomorrow." in reminder
+    assert "11:30  The doctor's question-and-answer session" in reminder
+
+
+async def test_set_days_refuses_bad_days_and_changes_nothing(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    for args in (["--family-day", "3"], ["--qa-day", "13"], []):
+        output = await refused(cli, "cohort", "set-days", str(cohort.id), *args)
+        assert "Error" in output
+    shown = await run_json(cli, "cohort", "show", str(cohort.id))
+    assert (shown["qa_day"], shown["family_day"]) == (10, 7)
+
+
+async def test_reminders_list_visitors_booked_onto_the_groups_review(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    own = await make_cohort(runtime, start=WINTER)
+    other = await make_cohort(runtime, start=date(2026, 12, 14))
+    (visitor,) = await enrol(runtime, own.id, "Robin")
+    async with runtime.sessions() as session, session.begin():
+        review = await session.scalar(
+            select(CohortEvent).where(
+                CohortEvent.cohort_id == other.id,
+                CohortEvent.kind == "review",
+                CohortEvent.number == 1,
+            )
+        )
+        person = await session.get(Person, visitor)
+        assert review is not None and person is not None
+        await attendance.book_review(session, person, review, runtime.clock.now())
+        await Planner(runtime.content, runtime.settings.tz).plan(
+            session, runtime.clock.now(), [visitor]
+        )
+    day_before = (review.on_date - timedelta(days=1)).isoformat()
+    listed = await run_json(cli, "reminders", "--cohort", str(other.id), "--date", day_before)
+    assert [(r["reference"], r["slot"]) for r in listed] == [(f"P{visitor}", "day_before")]

@@ -101,3 +101,22 @@ async def get_cohort(session: AsyncSession, cohort_id: int) -> Cohort:
     if cohort is None:
         raise CohortError(f"There is no group with id {cohort_id}.")
     return cohort
+
+
+async def set_days(
+    session: AsyncSession, cohort: Cohort, qa_day: int | None, family_day: int | None
+) -> Cohort:
+    """Choose the question-and-answer day and the friends-and-family day after creation."""
+    request = CohortRequest(
+        cohort.name,
+        cohort.start_date,
+        cohort.mode,
+        cohort.location,
+        cohort.video_link,
+        qa_day if qa_day is not None else cohort.qa_day,
+        family_day if family_day is not None else cohort.family_day,
+    )
+    checked = validate(request)
+    cohort.qa_day, cohort.family_day = checked.qa_day, checked.family_day
+    await session.flush()
+    return cohort
