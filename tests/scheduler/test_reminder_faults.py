@@ -114,7 +114,7 @@ async def test_a_late_reminder_waits_for_the_end_of_quiet_hours(
     assert recorder.to("p0") == []
     await run_until(runtime, clock, worker, clock.now() + timedelta(hours=12))
     ((reply, sent_at),) = recorder.to("p0")
-    assert "group review is in a week" in reply.text
+    assert "group review is coming up on" in reply.text
     assert sent_at.astimezone(runtime.settings.tz).strftime("%H:%M") == "07:30"
 
 
