@@ -38,6 +38,7 @@ import os
 import platform
 import pstats
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -88,6 +89,9 @@ PLAN_AT = datetime(2026, 12, 20, 12, 0, tzinfo=UTC)
 # The default morning reminder time (Person.morning_time): when day 1's reminders are due.
 MORNING_TIME = "07:45"
 MAX_RELEASE_ROUNDS = 10_000
+PROFILE_ENTRIES = 15
+# Give up when nothing at all is delivered for this long (a stall, not slowness).
+STALL_SECONDS = 120.0
 
 TARGET_PLANNER_SECONDS = 10.0
 TARGET_CPU_MS_PER_MESSAGE = 2.0
@@ -129,7 +133,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="cProfile the dispatch phase (event-loop thread only) and print the top entries",
+        help="cProfile the dispatch phase (event-loop thread only): top cumulative and own time",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
@@ -161,18 +165,37 @@ class RunningClock:
 
 
 @dataclass
-class Meter:
-    """Calls, wall time and process CPU time (all threads) spent in one wrapped coroutine."""
+class Overlap:
+    """Shared by a set of meters: whether any two timed calls were ever in flight together."""
 
+    active: int = 0
+    seen: bool = False
+
+
+@dataclass
+class Meter:
+    """Calls, wall time and process CPU time (all threads) spent in one wrapped coroutine.
+
+    When calls overlap (the dispatcher sending to several chats at once), each call's times
+    include whatever ran meanwhile, so the figures overlap too: `overlap.seen` says so.
+    """
+
+    overlap: Overlap
     calls: int = 0
     wall: float = 0.0
     cpu: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
     def wrap(self, function: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         """The same coroutine function, timed."""
 
         async def timed(*args: Any, **kwargs: Any) -> T:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.overlap.active += 1
+            self.overlap.seen = self.overlap.seen or self.overlap.active > 1
             wall, cpu = time.perf_counter(), time.process_time()
             try:
                 return await function(*args, **kwargs)
@@ -183,13 +206,10 @@ class Meter:
                 self.calls += 1
                 self.wall += time.perf_counter() - wall
                 self.cpu += time.process_time() - cpu
+                self.in_flight -= 1
+                self.overlap.active -= 1
 
         return timed
-
-    def reset(self) -> None:
-        """Forget everything measured so far."""
-        self.calls, self.wall, self.cpu = 0, 0.0, 0.0
-        self.errors.clear()
 
     def to_json(self, messages: int) -> dict[str, Any]:
         """The figures, with CPU per delivered message."""
@@ -198,6 +218,7 @@ class Meter:
             "wall_s": round(self.wall, 3),
             "cpu_s": round(self.cpu, 3),
             "cpu_ms_per_message": round(1000 * self.cpu / messages, 3) if messages else None,
+            "max_in_flight": self.max_in_flight,
         }
         if self.errors:
             figures["errors"] = dict(self.errors)
@@ -207,8 +228,9 @@ class Meter:
 class TimedTransport(httpx.AsyncBaseTransport):
     """Routes to the fake's transport, adding up the CPU the fake's request handling takes.
 
-    The fake never yields while it handles a sendMessage and the dispatcher sends one message
-    at a time, so the event-loop thread's CPU time around the call is the fake's alone.
+    The fake never yields while it handles a sendMessage, so nothing else runs on the event-loop
+    thread meanwhile (even when the dispatcher sends to several chats at once): that thread's
+    CPU time around the call is the fake's alone.
     """
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
@@ -228,6 +250,27 @@ class TimedTransport(httpx.AsyncBaseTransport):
     def reset(self) -> None:
         """Forget everything measured so far."""
         self.cpu, self.requests = 0.0, 0
+
+
+def postgres_server_cpu() -> float | None:
+    """CPU seconds used so far by this machine's PostgreSQL server processes (None if none).
+
+    Read from /proc: counts every postgres process, so anyone else's queries count too.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, found = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = raw.partition(") ")
+        if not name.partition(" (")[2].startswith("postgres"):
+            continue
+        fields = rest.split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        found = True
+    return total / ticks if found else None
 
 
 # ---- database ---------------------------------------------------------------------------------
@@ -404,7 +447,8 @@ async def measure_dispatch(
     )
     await application.initialize()  # getMe, outside the measurement
     sender = TelegramSender(application)
-    meters = {name: Meter() for name in ("release", "claim", "send", "record")}
+    overlap = Overlap()
+    meters = {name: Meter(overlap) for name in ("release", "claim", "send", "record")}
     sender.send = meters["send"].wrap(sender.send)  # type: ignore[method-assign]
     releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
     releaser.release = meters["release"].wrap(releaser.release)  # type: ignore[method-assign]
@@ -417,11 +461,12 @@ async def measure_dispatch(
     transport.reset()
     stats_before = Counter(api.stats)
     sent_before = len(api.sent)
-    deadline = max(120.0, 3 * args.patients / min(args.api_rate, args.our_rate or args.api_rate))
     profiler = cProfile.Profile() if args.profile else None
     drains = idle_waits = 0
+    last_sent, last_progress = api.stats["sent"], time.perf_counter()
     try:
-        wall, cpu = time.perf_counter(), time.process_time()
+        server_cpu = postgres_server_cpu() if runtime.engine.dialect.name == "postgresql" else None
+        wall, cpu, loop_cpu = time.perf_counter(), time.process_time(), time.thread_time()
         if profiler is not None:
             profiler.enable()
         while True:
@@ -429,14 +474,19 @@ async def measure_dispatch(
             drains += 1
             if not await unfinished(runtime, clock.now()):
                 break
-            if time.perf_counter() - wall > deadline:
-                raise RuntimeError(f"reminders still unsent after {deadline:.0f} s")
+            if api.stats["sent"] != last_sent:
+                last_sent, last_progress = api.stats["sent"], time.perf_counter()
+            elif time.perf_counter() - last_progress > STALL_SECONDS:
+                raise RuntimeError(f"nothing delivered for {STALL_SECONDS:g} s: stalled")
             if not handled:
                 idle_waits += 1
                 await asyncio.sleep(0.05)  # held back by a "retry after": let the clock run
         if profiler is not None:
             profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        loop_cpu = time.thread_time() - loop_cpu
+        if server_cpu is not None:
+            server_cpu = (postgres_server_cpu() or 0.0) - server_cpu
     finally:
         dispatcher_module.claim_due, dispatcher_module.record = original_claim, original_record
         await application.shutdown()
@@ -446,6 +496,8 @@ async def measure_dispatch(
     figures = {
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
+        "loop_cpu_s": round(loop_cpu, 3),
+        "postgres_server_cpu_s": round(server_cpu, 3) if server_cpu is not None else None,
         "fake_cpu_s": round(transport.cpu, 3),
         "fake_requests": transport.requests,
         "drain_calls": drains,
@@ -454,11 +506,14 @@ async def measure_dispatch(
         "api_stats": {key: n for key, n in stats.items() if n},
         "responses_429": stats["429"],
         "meters": meters,
+        "breakdown_overlaps": overlap.seen,
         "delivered": delivered,
     }
     if profiler is not None:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+        stats_view = pstats.Stats(profiler, stream=out)
+        stats_view.sort_stats("cumulative").print_stats(PROFILE_ENTRIES)
+        stats_view.sort_stats("tottime").print_stats(PROFILE_ENTRIES)
         figures["profile"] = out.getvalue()
     return figures
 
@@ -517,6 +572,23 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     return report(
         args, url, groups, setup_s, planner, before, due_now, floor, dispatch, mornings, outbox
     )
+
+
+def code_version() -> dict[str, Any]:
+    """The commit measured, and which files differed from it (read when the run began)."""
+
+    def git(*argv: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout if done.returncode == 0 else ""
+
+    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line[3:]]
+    commit = git("rev-parse", "--short", "HEAD").strip()
+    return {"commit": commit or None, "changed_files": changed}
 
 
 def describe_database(url: str, temporary: bool) -> str:
@@ -586,12 +658,18 @@ def report(
             "ratio": round(ratio, 3) if ratio is not None else None,
             "messages_per_s": round(messages / wall, 1) if wall else None,
             "cpu_s": dispatch["cpu_s"],
+            # The event-loop thread alone; the rest is database driver threads (aiosqlite).
+            "loop_cpu_s": dispatch["loop_cpu_s"],
+            # Not in cpu_s: the PostgreSQL server is other processes (all of them, anyone's).
+            "postgres_server_cpu_s": dispatch["postgres_server_cpu_s"],
             "cpu_ms_per_message": round(cpu_ms, 3),
             "fake_cpu_ms_per_message": round(1000 * dispatch["fake_cpu_s"] / per_message, 3),
             "cpu_ms_per_message_without_fake": round(ours_ms, 3),
             "breakdown": {
                 name: meter.to_json(per_message) for name, meter in dispatch["meters"].items()
             },
+            # Calls ran side by side: each one's times include the others' work meanwhile.
+            "breakdown_overlaps": dispatch["breakdown_overlaps"],
             "drain_calls": dispatch["drain_calls"],
             "idle_waits": dispatch["idle_waits"],
             "clock_end": dispatch["clock_end"],
@@ -621,11 +699,15 @@ def verdict(met: bool | None) -> str:
 def print_report(figures: dict[str, Any]) -> None:
     """Human-readable output."""
     planner, dispatch, targets = figures["planner"], figures["dispatch"], figures["targets"]
-    before = figures["before_dispatch"]
+    before, code = figures["before_dispatch"], figures["code"]
     limiter = f"{figures['our_rate']:g} msg/s" if figures["our_rate"] else "off"
     lines = [
         f"Python {figures['python']}, python-telegram-bot {figures['python_telegram_bot']}, "
         f"SQLAlchemy {figures['sqlalchemy']}, {figures['cpu_count']} CPUs ({figures['platform']})",
+        f"code: commit {code['commit']}"
+        + (
+            f", with changes in {', '.join(code['changed_files'])}" if code["changed_files"] else ""
+        ),
         f"database: {figures['database']}",
         f"{figures['patients']} patients in {figures['groups']} groups of "
         f"{figures['group_size']}, all starting {figures['start_date']} (setup "
@@ -655,14 +737,28 @@ def print_report(figures: dict[str, Any]) -> None:
         f"of which the in-process fake Bot API {dispatch['fake_cpu_ms_per_message']:.3f}; "
         f"ours {dispatch['cpu_ms_per_message_without_fake']:.3f} ms/message "
         f"({verdict(targets['cpu_met'])}: target under {targets['cpu_ms_per_message_under']:g})",
+        f"  CPU of the event-loop thread {dispatch['loop_cpu_s']:.2f} s, other threads "
+        f"(database driver) {dispatch['cpu_s'] - dispatch['loop_cpu_s']:.2f} s"
+        + (
+            f"; PostgreSQL server processes (not included above) "
+            f"{dispatch['postgres_server_cpu_s']:.2f} s"
+            if dispatch["postgres_server_cpu_s"] is not None
+            else ""
+        ),
         "  where it goes (wall s, CPU s, CPU ms/message; send includes PTB, httpx, the fake and "
         "rate-limit waits):",
     ]
+    if dispatch["breakdown_overlaps"]:
+        lines.append(
+            "  (these calls ran side by side, so each one's times include work done meanwhile: "
+            "they overlap and add up to more than the total)"
+        )
     for name, meter in dispatch["breakdown"].items():
         errors = f", errors {meter['errors']}" if "errors" in meter else ""
+        overlap = f", up to {meter['max_in_flight']} at once" if meter["max_in_flight"] > 1 else ""
         lines.append(
             f"    {name:<8} {meter['calls']:>7} calls {meter['wall_s']:>9.2f} "
-            f"{meter['cpu_s']:>9.2f} {meter['cpu_ms_per_message']:>8.3f}{errors}"
+            f"{meter['cpu_s']:>9.2f} {meter['cpu_ms_per_message']:>8.3f}{overlap}{errors}"
         )
     lines.append(
         f"  drain calls {dispatch['drain_calls']}, idle waits {dispatch['idle_waits']}, "
@@ -682,8 +778,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     temp_dir = None if args.database_url else Path(tempfile.mkdtemp(prefix="pmp-fanout-"))
     url = args.database_url or f"sqlite+aiosqlite:///{temp_dir}/bench.db"
+    version = code_version()  # the commit (and local changes) this run measures
     try:
-        figures = asyncio.run(run(args, url))
+        figures = {"code": version, **asyncio.run(run(args, url))}
     finally:
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
