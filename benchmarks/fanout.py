@@ -14,8 +14,11 @@ overall and 1/s per chat by default) and answers 429 when they are broken.
    with real time from there, so a "retry after" from the fake is waited out as in production.
 
 Reported: planner wall and CPU time; dispatch wall time against the floor the fake's overall
-rate sets (patients / --api-rate), CPU per message (with and without the fake's own share: it
-runs in this process), 429s, and whether every chat got exactly one message.
+rate sets (messages / --api-rate), CPU per message (with and without the fake's own share: it
+runs in this process; a PostgreSQL server's CPU is shown apart), 429s, and whether every chat
+got exactly one message. Where the dispatch time goes is measured by timing the dispatcher's
+release, claim, send and record calls in place (scheduler.dispatcher's module functions are
+wrapped for the run); --profile adds a cProfile of the dispatch phase.
 
 Run from the repository root::
 
@@ -557,6 +560,10 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 ScheduledMessage.status == "planned",
                 ScheduledMessage.due_at <= due_at,
             )
+            if not due_now:
+                raise RuntimeError(
+                    f"no reminders due at {due_at:%Y-%m-%d %H:%M} UTC: nothing to send"
+                )
             floor = due_now / args.api_rate
             progress(
                 f"dispatching {due_now} reminders due at {due_at:%Y-%m-%d %H:%M} UTC "

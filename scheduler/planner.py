@@ -245,10 +245,14 @@ class Planner:
             query = query.with_for_update()
         people = list(await session.scalars(query))
         occasions = await self._occasions(session, people)
-        plans = {
-            person.id: wanted(Preferences.of(person), occasions[person.id], self.tz, now)
-            for person in people
-        }
+        # Everyone in a group with the same preferences has the same plan: work it out once.
+        memo: dict[tuple[Preferences, tuple[Occasion, ...]], list[Wanted]] = {}
+        plans: dict[int, list[Wanted]] = {}
+        for person in people:
+            same = (Preferences.of(person), tuple(occasions[person.id]))
+            if same not in memo:
+                memo[same] = wanted(same[0], same[1], self.tz, now)
+            plans[person.id] = memo[same]
         today = now.astimezone(self.tz).date()
         existing = await session.execute(
             select(
@@ -366,12 +370,13 @@ class Planner:
         if missing:
             for cohort in await session.scalars(select(Cohort).where(Cohort.id.in_(missing))):
                 cohorts[cohort.id] = cohort
-        starts: dict[int, time] = {}
+        made: dict[int, Occasion] = {}
 
         def occasion(event: CohortEvent) -> Occasion:
-            if event.id not in starts:
-                starts[event.id] = first_session(self.content, event, cohorts.get(event.cohort_id))
-            return Occasion(event.id, event.kind, event.number, event.on_date, starts[event.id])
+            if event.id not in made:
+                start = first_session(self.content, event, cohorts.get(event.cohort_id))
+                made[event.id] = Occasion(event.id, event.kind, event.number, event.on_date, start)
+            return made[event.id]
 
         result: dict[int, list[Occasion]] = {}
         for person in people:
