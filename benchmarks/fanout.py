@@ -459,8 +459,11 @@ async def measure_dispatch(
     dispatcher = Dispatcher(runtime.sessions, {CHANNEL: sender}, clock, releaser, None)
     # The dispatcher calls these module functions by name: time them where they are looked up.
     original_claim, original_record = dispatcher_module.claim_due, dispatcher_module.record
+    original_sent = dispatcher_module.record_sent
     dispatcher_module.claim_due = meters["claim"].wrap(original_claim)  # type: ignore[assignment]
     dispatcher_module.record = meters["record"].wrap(original_record)  # type: ignore[assignment]
+    # A successful send is recorded by record_sent; any other outcome by record.
+    dispatcher_module.record_sent = meters["record"].wrap(original_sent)  # type: ignore[assignment]
     transport.reset()
     stats_before = Counter(api.stats)
     sent_before = len(api.sent)
@@ -492,6 +495,7 @@ async def measure_dispatch(
             server_cpu = (postgres_server_cpu() or 0.0) - server_cpu
     finally:
         dispatcher_module.claim_due, dispatcher_module.record = original_claim, original_record
+        dispatcher_module.record_sent = original_sent  # type: ignore[assignment]
         await application.shutdown()
     stats = Counter(api.stats)
     stats.subtract(stats_before)
