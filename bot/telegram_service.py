@@ -210,6 +210,7 @@ class TelegramService:
         while not self._stop.is_set():
             await self.outbox_work.wait()
             self.outbox_work.clear()
+            self.dispatcher.make_way()  # a reminder round under way stops for staff mail
             try:
                 await self.dispatcher.drain()
             except Exception:

@@ -39,7 +39,7 @@ from bot.channels.types import (
 from bot.clock import Clock
 from bot.db.models import OutboxMessage, Person
 from scheduler.failures import FailureReporter
-from scheduler.reminders import ReminderReleaser
+from scheduler.reminders import BULK_PRIORITY, ReminderReleaser
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,8 @@ class SendRound:
         self.stalled: set[tuple[str, str]] = set()
         self.halted: float | None = None  # seconds the whole round must wait, once halted
         self.failures_running = 0
+        # Set when more urgent mail is waiting: bulk rows not yet sent are handed back.
+        self.make_way = False
 
     async def send(self, row: OutboxMessage) -> Outcome:
         """Send one row (or hold it back) and say what happened."""
@@ -114,6 +116,8 @@ class SendRound:
             return Outcome(row.id, "held", "the channel asked us to wait", self.halted)
         if chat in self.stalled or time.monotonic() > self.deadline:
             return Outcome(row.id, "held", "behind an unsent message")
+        if self.make_way and row.priority >= BULK_PRIORITY:
+            return Outcome(row.id, "held", "making way for urgent messages")
         sender = self.senders.get(row.channel)
         if sender is None:
             self.stalled.add(chat)
@@ -383,6 +387,7 @@ class Dispatcher:
         # How many chats are sent to at once; records are written one at a time.
         self._lanes = asyncio.Semaphore(concurrency)
         self._recording = asyncio.Lock()
+        self._sending: SendRound | None = None  # the round under way, if any
 
     async def run_once(self, limit: int = CLAIM_BATCH) -> int:
         """One release-claim-send-record round; returns how many rows were settled."""
@@ -397,11 +402,17 @@ class Dispatcher:
             by_chat: dict[tuple[str, str], list[OutboxMessage]] = {}
             for row in rows:  # most urgent first, so their chats start first
                 by_chat.setdefault((row.channel, row.chat_id), []).append(row)
-            sending = SendRound(self.senders, CLAIM_LEASE / 2)
+            sending = self._sending = SendRound(self.senders, CLAIM_LEASE / 2)
             results = await asyncio.gather(
                 *(self._send_chat(sending, chat_rows) for chat_rows in by_chat.values())
             )
             return released + sum(results)
+
+    def make_way(self) -> None:
+        """Urgent mail is waiting: a round of reminders under way hands back what it has not
+        sent yet, so the next round (most urgent first) starts at once."""
+        if self._sending is not None:
+            self._sending.make_way = True
 
     async def _send_chat(self, sending: SendRound, rows: list[OutboxMessage]) -> int:
         """Send one chat's rows in order, recording each straight after it is sent.

@@ -322,3 +322,42 @@ async def test_two_dispatchers_deliver_a_thousand_reminders_each_exactly_once(
     assert chats == {f"p{n}": 1 for n in range(1000)}
     if runtime.engine.dialect.name == "postgresql":
         assert first.sent and second.sent  # SKIP LOCKED: both really worked
+
+
+async def test_urgent_mail_does_not_wait_behind_a_round_of_reminders(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await group_of(runtime, 40)
+    clock.set(morning_of(START, runtime, 7, 46))
+    order: list[str] = []
+    worker = None
+
+    @dataclass
+    class Interrupting(Recorder):
+        async def send(self, chat_id: str, reply: Reply) -> None:
+            await asyncio.sleep(0)
+            order.append(chat_id)
+            if len(order) == 3:  # a staff alert is written while reminders go out
+                now = clock.now()
+                async with runtime.sessions() as session, session.begin():
+                    session.add(
+                        OutboxMessage(
+                            channel="console",
+                            chat_id=STAFF,
+                            kind="alert",
+                            priority=0,
+                            text="urgent",
+                            status="pending",
+                            attempts=0,
+                            not_before=now,
+                            created_at=now,
+                        )
+                    )
+                assert worker is not None
+                worker.make_way()
+
+    worker = dispatcher(runtime, Interrupting(clock))
+    await worker.drain()
+    assert sorted(order) == sorted([STAFF] + [f"p{n}" for n in range(40)])  # all, once each
+    # Only the sends already under way (8 side by side) went before it.
+    assert order.index(STAFF) <= 3 + 8
