@@ -25,7 +25,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.channels.types import (
@@ -108,6 +108,8 @@ class SendRound:
         self.failures_running = 0
         # Set when more urgent mail is waiting: bulk rows not yet sent are handed back.
         self.make_way = False
+        # Set when the round is failing: nothing more is sent.
+        self.stopping = False
 
     async def send(self, row: OutboxMessage) -> Outcome:
         """Send one row (or hold it back) and say what happened."""
@@ -116,6 +118,8 @@ class SendRound:
             return Outcome(row.id, "held", "the channel asked us to wait", self.halted)
         if chat in self.stalled or time.monotonic() > self.deadline:
             return Outcome(row.id, "held", "behind an unsent message")
+        if self.stopping:
+            return Outcome(row.id, "held", "the round stopped")
         if self.make_way and row.priority >= BULK_PRIORITY:
             return Outcome(row.id, "held", "making way for urgent messages")
         sender = self.senders.get(row.channel)
@@ -165,12 +169,10 @@ _MARK_SENT = (
 )
 
 
-async def record_sent(engine: AsyncEngine, row: OutboxMessage, now: datetime) -> None:
-    """Mark one row sent, in its own short transaction; only the claim's holder may."""
-    async with engine.begin() as connection:
-        await connection.execute(
-            _MARK_SENT, {"row_id": row.id, "token": row.claim_token, "now": now}
-        )
+async def record_sent(connection: AsyncConnection, row: OutboxMessage, now: datetime) -> None:
+    """Mark one row sent and commit at once; only the claim's holder may."""
+    await connection.execute(_MARK_SENT, {"row_id": row.id, "token": row.claim_token, "now": now})
+    await connection.commit()
 
 
 async def record(
@@ -403,9 +405,20 @@ class Dispatcher:
             for row in rows:  # most urgent first, so their chats start first
                 by_chat.setdefault((row.channel, row.chat_id), []).append(row)
             sending = self._sending = SendRound(self.senders, CLAIM_LEASE / 2)
-            results = await asyncio.gather(
-                *(self._send_chat(sending, chat_rows) for chat_rows in by_chat.values())
-            )
+            # One connection for the round's records: each still commits on its own.
+            async with self.engine.connect() as connection:
+                lanes = [
+                    asyncio.create_task(self._send_chat(sending, chat_rows, connection))
+                    for chat_rows in by_chat.values()
+                ]
+                try:
+                    results = await asyncio.gather(*lanes)
+                except BaseException:
+                    # One lane failed: the others send nothing more, but finish recording
+                    # what they sent before the connection goes, so none of it is repeated.
+                    sending.stopping = True
+                    await asyncio.gather(*lanes, return_exceptions=True)
+                    raise
             return released + sum(results)
 
     def make_way(self) -> None:
@@ -414,7 +427,9 @@ class Dispatcher:
         if self._sending is not None:
             self._sending.make_way = True
 
-    async def _send_chat(self, sending: SendRound, rows: list[OutboxMessage]) -> int:
+    async def _send_chat(
+        self, sending: SendRound, rows: list[OutboxMessage], connection: AsyncConnection
+    ) -> int:
         """Send one chat's rows in order, recording each straight after it is sent.
 
         Chats are sent to side by side (a real Bot API call takes tens of milliseconds), so
@@ -428,7 +443,7 @@ class Dispatcher:
                 outcome = await sending.send(row)
                 async with self._recording:
                     if outcome.status == "sent" and not _keeps_nothing(row):
-                        await record_sent(self.engine, row, self.clock.now())
+                        await record_sent(connection, row, self.clock.now())
                     else:
                         await record(self.sessions, [row], [outcome], self.clock.now())
                 if outcome.retry_after is not None:

@@ -359,5 +359,5 @@ async def test_urgent_mail_does_not_wait_behind_a_round_of_reminders(
     worker = dispatcher(runtime, Interrupting(clock))
     await worker.drain()
     assert sorted(order) == sorted([STAFF] + [f"p{n}" for n in range(40)])  # all, once each
-    # Only the sends already under way (8 side by side) went before it.
-    assert order.index(STAFF) <= 3 + 8
+    # Only sends already under way went before it, not the rest of the round's 40.
+    assert order.index(STAFF) < 20
