@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Attendance, Cohort, CohortEvent, Person, ReviewBooking
@@ -20,18 +20,24 @@ async def patient_events(session: AsyncSession, person: Person) -> list[CohortEv
     """The patient's programme days and reviews (another group's, where they moved), by date."""
     if person.cohort_id is None:
         return []
-    cohort = await session.get(Cohort, person.cohort_id)
-    if cohort is None:
-        return []
-    own = await events_of(session, cohort)
-    moved = {
-        months: event
-        for months, event in await session.execute(
-            select(ReviewBooking.months, CohortEvent)
-            .join(CohortEvent, CohortEvent.id == ReviewBooking.event_id)
-            .where(ReviewBooking.person_id == person.id)
+    # One query for the group's events and any other group's review they moved to (asked
+    # on every /today and button press).
+    booked = select(ReviewBooking.event_id).where(ReviewBooking.person_id == person.id)
+    found = list(
+        await session.scalars(
+            select(CohortEvent).where(
+                or_(CohortEvent.cohort_id == person.cohort_id, CohortEvent.id.in_(booked))
+            )
         )
-    }
+    )
+    own = [e for e in found if e.cohort_id == person.cohort_id]
+    if not own:  # a group made before calendars existed
+        cohort = await session.get(Cohort, person.cohort_id)
+        if cohort is None:
+            return []
+        own = await events_of(session, cohort)
+    moved = {e.number: e for e in found if e.cohort_id != person.cohort_id}
+    # Moving back to their own group's review deletes the booking, so `moved` is current.
     chosen = [moved.get(e.number, e) if e.kind == REVIEW else e for e in own]
     return sorted(chosen, key=lambda e: (e.on_date, e.kind != DAY, e.number))
 
