@@ -18,7 +18,15 @@ from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Invite
 from bot.runtime import Runtime, configure_logging, open_runtime
-from bot.services import calendar_changes, cohorts, events, invites, people
+from bot.services import (
+    attendance,
+    calendar_changes,
+    cohorts,
+    discharge,
+    events,
+    invites,
+    people,
+)
 from bot.services.cohorts import CohortError, CohortRequest
 from scheduler import delivery
 from scheduler.calendar import DEFAULT_FAMILY_DAY, DEFAULT_QA_DAY, bank_holiday
@@ -382,6 +390,87 @@ def cohort_set_days(
     ]
     lines += _calendar_lines(data)
     _emit(data, as_json, "\n".join(lines))
+
+
+@main.group()
+def patient() -> None:
+    """One patient, by reference (P7)."""
+
+
+@patient.command("discharge")
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def patient_discharge(reference: str, as_json: bool) -> None:
+    """Discharge a patient now (say, after a review arranged by hand): reminders stop and
+    they get the discharge message."""
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        async with runtime.sessions() as session, session.begin():
+            person = await people.find_patient(session, reference)
+            if person is None:
+                raise CohortError(f"There is no patient {reference}.")
+            done = await discharge.discharge(
+                session, runtime.content, runtime.settings.tz, person, runtime.clock.now()
+            )
+            return {"reference": people.reference(person), "discharged": done}
+
+    try:
+        data = _with_runtime(work)
+    except CohortError as error:
+        raise click.UsageError(str(error)) from error
+    text = (
+        f"{data['reference']} is discharged: reminders stopped, discharge message sent."
+        if data["discharged"]
+        else f"{data['reference']} was already discharged; nothing changed."
+    )
+    _emit(data, as_json, text)
+
+
+@patient.command("book-review")
+@click.argument("reference")
+@click.argument("months", type=click.Choice(["1", "6", "12"]))
+@click.argument("cohort_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def patient_book_review(reference: str, months: str, cohort_id: int, as_json: bool) -> None:
+    """Book a patient onto a group's 1, 6 or 12-month review (their own group's undoes a move).
+
+    Their review reminders (and the discharge after the 12-month review) follow at once.
+    """
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        now = runtime.clock.now()
+        async with runtime.sessions() as session, session.begin():
+            person = await people.find_patient(session, reference)
+            if person is None:
+                raise CohortError(f"There is no patient {reference}.")
+            if person.discharged_at is not None:
+                raise CohortError(f"{people.reference(person)} has been discharged.")
+            group = await cohorts.get_cohort(session, cohort_id)
+            review = next(
+                e
+                for e in await events.events_of(session, group)
+                if e.kind == events.REVIEW and e.number == int(months)
+            )
+            if review.on_date < now.astimezone(runtime.settings.tz).date():
+                raise CohortError(f"That review was on {events.nice(review.on_date)}.")
+            await attendance.book_review(session, person, review, now)
+            await Planner(runtime.content, runtime.settings.tz).plan(session, now, [person.id])
+            return {
+                "reference": people.reference(person),
+                "cohort_id": cohort_id,
+                "months": int(months),
+                "date": review.on_date.isoformat(),
+            }
+
+    try:
+        data = _with_runtime(work)
+    except CohortError as error:
+        raise click.UsageError(str(error)) from error
+    text = (
+        f"{data['reference']} is booked on the {data['months']}-month review of group"
+        f" {cohort_id} on {_day(data['date'])}; their reminders follow it."
+    )
+    _emit(data, as_json, text)
 
 
 @main.command("reminders")

@@ -553,3 +553,55 @@ async def test_reminders_list_visitors_booked_onto_the_groups_review(
     day_before = (review.on_date - timedelta(days=1)).isoformat()
     listed = await run_json(cli, "reminders", "--cohort", str(other.id), "--date", day_before)
     assert [(r["reference"], r["slot"]) for r in listed] == [(f"P{visitor}", "day_before")]
+
+
+# --- patient discharge / book-review ------------------------------------------------------
+
+
+async def test_discharge_by_hand_stops_reminders_and_says_goodbye(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    (robin,) = await enrol(runtime, cohort.id, "Robin")
+    done = await run_json(cli, "patient", "discharge", f"p{robin}")
+    assert done == {"reference": f"P{robin}", "discharged": True}
+    assert await count(runtime, ScheduledMessage, ScheduledMessage.status == "planned") == 0
+    async with runtime.sessions() as session:
+        person = await session.get(Person, robin)
+        message = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.kind == "discharge")
+        )
+    assert person is not None and person.discharged_at is not None
+    assert message is not None and "discharged you" in message.text
+    again = await invoke(cli, "patient", "discharge", f"P{robin}")
+    assert again.exit_code == 0 and "already discharged; nothing changed" in again.output
+    assert await count(runtime, OutboxMessage, OutboxMessage.kind == "discharge") == 1
+    for unknown in ("P999", "banana", "P²"):
+        assert "There is no patient" in await refused(cli, "patient", "discharge", unknown)
+
+
+async def test_booking_a_review_by_hand_moves_the_reminders_and_the_discharge(
+    cli: CliRunner, runtime: Runtime, clock: ManualClock
+) -> None:
+    own = await make_cohort(runtime, start=WINTER)
+    later = await make_cohort(runtime, start=date(2027, 1, 11))
+    (robin,) = await enrol(runtime, own.id, "Robin")
+    booked = await run_json(cli, "patient", "book-review", f"P{robin}", "12", str(later.id))
+    async with runtime.sessions() as session:
+        review = await session.scalar(
+            select(CohortEvent).where(
+                CohortEvent.cohort_id == later.id,
+                CohortEvent.kind == "review",
+                CohortEvent.number == 12,
+            )
+        )
+        assert review is not None
+        discharge_row = await session.scalar(
+            select(ScheduledMessage).where(ScheduledMessage.slot == "discharge")
+        )
+    assert booked["date"] == review.on_date.isoformat()
+    assert discharge_row is not None and discharge_row.event_id == review.id
+    # Booking a review that has passed, or for a discharged patient, is refused.
+    clock.set(datetime(2028, 6, 1, 12, 0, tzinfo=UTC))
+    output = await refused(cli, "patient", "book-review", f"P{robin}", "1", str(later.id))
+    assert "That review was on" in output

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Person
+from bot.numbers import whole_number
 
 PRIVACY_VERSION = "2026-11"
 NAME_MAX_LENGTH = 40
@@ -67,3 +68,17 @@ async def patients_of(session: AsyncSession, cohort_id: int) -> list[Person]:
 def reference(person: Person) -> str:
     """The short reference staff notices use instead of a name (P7)."""
     return f"P{person.id}"
+
+
+def parse_reference(text: str) -> int | None:
+    """'P7', 'p7' or '7' → 7; None if it is not a reference."""
+    return whole_number(text.strip().upper().removeprefix("P"))
+
+
+async def find_patient(session: AsyncSession, reference: str) -> Person | None:
+    """The patient with this reference, if there is one."""
+    person_id = parse_reference(reference)
+    if person_id is None:
+        return None
+    person = await session.get(Person, person_id)
+    return person if person is not None and person.role == "patient" else None
