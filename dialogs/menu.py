@@ -7,7 +7,7 @@ from datetime import date
 from bot.channels.types import Button, ButtonRows
 from bot.db.models import Cohort
 from bot.services import attendance
-from bot.services.events import DAY, REVIEW
+from bot.services.events import DAY, REVIEW, describe
 from dialogs.turn import Turn
 from scheduler.calendar import status_on
 from scheduler.planner import first_session, sessions_of
@@ -100,10 +100,9 @@ async def programme(turn: Turn) -> None:
     for event in events:
         if event.cohort_id not in cohorts:
             cohorts[event.cohort_id] = await turn.session.get(Cohort, event.cohort_id) or cohort
-        title = f"Day {event.number}" if event.kind == DAY else f"{event.number}-month review"
         items.append(
             {
-                "title": title,
+                "title": describe(event),
                 "on_date": event.on_date,
                 "start": f"{first_session(turn.content, event, cohorts[event.cohort_id]):%H:%M}",
                 "answer": answers.get(event.id),

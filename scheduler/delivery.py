@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
+from bot.services.events import describe
 from scheduler.times import at
 
 _REASONS = {
@@ -82,11 +83,10 @@ async def reminders_on(
     result = []
     for reminder, event, message in found:
         state, detail = _state(reminder, message)
-        title = f"Day {event.number}" if event.kind == "day" else f"{event.number}-month review"
         result.append(
             ReminderState(
                 reference=f"P{reminder.person_id}",
-                event=title,
+                event=describe(event),
                 slot=reminder.slot,
                 due_local=f"{reminder.due_at.astimezone(tz):%Y-%m-%d %H:%M}",
                 due_utc=f"{reminder.due_at.astimezone(UTC):%Y-%m-%d %H:%M}",

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content import Content
 from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
+from bot.services.events import describe
 from scheduler.reminders import BULK_PRIORITY
 
 log = logging.getLogger(__name__)
@@ -143,19 +144,14 @@ class FailureReporter:
 
 
 async def _descriptions(session: AsyncSession, scheduled_ids: list[int]) -> dict[int, str]:
-    """'Day 3 morning reminder (Tuesday 8 December)' for each scheduled message."""
+    """'Day 3 morning reminder' for each scheduled message."""
     if not scheduled_ids:
         return {}
     found = await session.execute(
-        select(ScheduledMessage.id, ScheduledMessage.slot, CohortEvent.kind, CohortEvent.number)
+        select(ScheduledMessage.id, ScheduledMessage.slot, CohortEvent)
         .join(CohortEvent, CohortEvent.id == ScheduledMessage.event_id)
         .where(ScheduledMessage.id.in_(scheduled_ids))
     )
     return {
-        row_id: (
-            f"Day {number} {_SLOT_NAMES.get(slot, slot)}"
-            if kind == "day"
-            else f"{number}-month review {_SLOT_NAMES.get(slot, slot)}"
-        )
-        for row_id, slot, kind, number in found
+        row_id: f"{describe(event)} {_SLOT_NAMES.get(slot, slot)}" for row_id, slot, event in found
     }

@@ -136,11 +136,8 @@ def wanted(
 
 
 def first_session(content: Content, event: CohortEvent, cohort: Cohort | None) -> time:
-    """When an event begins: a time staff set, else the first session of its timetable."""
-    if event.start_time and (chosen := parse_clock(event.start_time)):
-        return chosen
-    sessions = sessions_of(content, event, cohort)
-    return parse_clock(sessions[0]["time"]) or time(9, 30)
+    """When an event begins: its first session (moved to any start time staff set)."""
+    return parse_clock(sessions_of(content, event, cohort)[0]["time"]) or time(9, 30)
 
 
 def sessions_of(

@@ -62,6 +62,31 @@ def attendance_buttons(content: Content, event_id: int) -> tuple[tuple[Button, .
     )
 
 
+def patient_message(
+    person: Person, kind: str, reply: Reply, not_before: datetime, now: datetime
+) -> OutboxMessage:
+    """An outbox row of bulk priority for a patient (reminders, calendar news, discharge)."""
+    return OutboxMessage(
+        channel=person.channel,
+        chat_id=person.chat_id,
+        person_id=person.id,
+        kind=kind,
+        priority=BULK_PRIORITY,
+        text=reply.text,
+        buttons=reply.to_json(),
+        status="pending",
+        attempts=0,
+        not_before=not_before,
+        created_at=now,
+    )
+
+
+def after_quiet_hours(person: Person, now: datetime, tz: ZoneInfo) -> datetime:
+    """Now, or the end of the person's quiet hours if they are in them."""
+    quiet = QuietHours.of(person.quiet_start, person.quiet_end)
+    return quiet.end_after(now, tz) if quiet is not None and quiet.is_quiet(now, tz) else now
+
+
 def paused(person: Person, moment: datetime) -> bool:
     """Whether the person has paused reminders at this moment."""
     if person.paused_at is None or moment < person.paused_at:
@@ -183,21 +208,10 @@ class ReminderReleaser:
     ) -> OutboxMessage:
         """The outbox row that delivers a reminder."""
         reply = self.render(reminder.slot, person, event, cohort)
-        return OutboxMessage(
-            channel=person.channel,
-            chat_id=person.chat_id,
-            person_id=person.id,
-            kind="reminder",
-            priority=BULK_PRIORITY,
-            text=reply.text,
-            buttons=reply.to_json(),
-            status="pending",
-            attempts=0,
-            not_before=now,
-            created_at=now,
-            expires_at=self._expiry(reminder, person, now),
-            scheduled_id=reminder.id,
-        )
+        row = patient_message(person, "reminder", reply, now, now)
+        row.expires_at = self._expiry(reminder, person, now)
+        row.scheduled_id = reminder.id
+        return row
 
     def _expiry(self, reminder: ScheduledMessage, person: Person, now: datetime) -> datetime:
         """Not after it stops being useful, nor once the person's quiet hours begin."""

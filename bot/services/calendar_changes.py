@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.types import Reply
 from bot.content import Content
 from bot.db.models import (
     Cohort,
@@ -19,11 +20,7 @@ from bot.db.models import (
 )
 from bot.services.events import REVIEW, Move, move_event
 from scheduler.planner import Planner, first_session
-from scheduler.reminders import BULK_PRIORITY
-from scheduler.times import QuietHours
-
-# Not urgent, and it must not hold back replies while it waits for quiet hours to end.
-CHANGE_PRIORITY = BULK_PRIORITY
+from scheduler.reminders import after_quiet_hours, patient_message
 
 
 async def affected_patients(
@@ -91,23 +88,10 @@ async def move_and_tell(
             start=start,
             same_day=move.old_date == move.event.on_date,
         )
-        quiet = QuietHours.of(person.quiet_start, person.quiet_end)
-        # Not urgent: it waits for the end of their quiet hours.
-        send_at = quiet.end_after(now, tz) if quiet and quiet.is_quiet(now, tz) else now
-        session.add(
-            OutboxMessage(
-                channel=person.channel,
-                chat_id=person.chat_id,
-                person_id=person.id,
-                kind="event_moved",
-                priority=CHANGE_PRIORITY,
-                text=text,
-                status="pending",
-                attempts=0,
-                not_before=send_at,
-                created_at=now,
-            )
-        )
+        # Bulk priority: not urgent, and waiting for the end of quiet hours it must not hold
+        # back replies.
+        send_at = after_quiet_hours(person, now, tz)
+        session.add(patient_message(person, "event_moved", Reply(text), send_at, now))
     await session.flush()
     return move, len(patients)
 

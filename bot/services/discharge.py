@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.types import Reply
 from bot.content import Content
-from bot.db.models import OutboxMessage, Person, ScheduledMessage
-from scheduler.reminders import BULK_PRIORITY
-from scheduler.times import QuietHours
+from bot.db.models import Person, ScheduledMessage
+from scheduler.reminders import after_quiet_hours, patient_message
 
 
 async def discharge(
@@ -26,21 +26,10 @@ async def discharge(
             ScheduledMessage.person_id == person.id, ScheduledMessage.status == "planned"
         )
     )
-    quiet = QuietHours.of(person.quiet_start, person.quiet_end)
+    goodbye = Reply(content.render("reminders/discharge", name=person.display_name))
+    # Not urgent: it waits for the end of their quiet hours.
     session.add(
-        OutboxMessage(
-            channel=person.channel,
-            chat_id=person.chat_id,
-            person_id=person.id,
-            kind="discharge",
-            priority=BULK_PRIORITY,
-            text=content.render("reminders/discharge", name=person.display_name),
-            status="pending",
-            attempts=0,
-            # Not urgent: it waits for the end of their quiet hours.
-            not_before=quiet.end_after(now, tz) if quiet and quiet.is_quiet(now, tz) else now,
-            created_at=now,
-        )
+        patient_message(person, "discharge", goodbye, after_quiet_hours(person, now, tz), now)
     )
     await session.flush()
     return True
