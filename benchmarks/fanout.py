@@ -60,17 +60,15 @@ if str(REPO_ROOT) not in sys.path:
 import httpx  # noqa: E402
 import sqlalchemy  # noqa: E402
 import telegram  # noqa: E402
-from sqlalchemy import func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 from telegram.request import HTTPXRequest  # noqa: E402
 
 import scheduler.dispatcher as dispatcher_module  # noqa: E402
+from benchmarks.databases import describe_database, prepare_database  # noqa: E402
 from bot.channels.telegram import CHANNEL, TelegramSender  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import OutboxMessage, Person, ScheduledMessage  # noqa: E402
-from bot.db.session import create_engine  # noqa: E402
 from bot.runtime import Runtime, open_runtime  # noqa: E402
 from bot.services.cohorts import CohortRequest, create_cohort  # noqa: E402
 from bot.services.people import PRIVACY_VERSION  # noqa: E402
@@ -277,28 +275,6 @@ def postgres_server_cpu() -> float | None:
 
 
 # ---- database ---------------------------------------------------------------------------------
-
-
-def remove_sqlite_files(url: str) -> None:
-    """Delete a SQLite database and its journal files, if that is what the URL names."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        for suffix in ("", "-wal", "-shm"):
-            Path(parsed.database + suffix).unlink(missing_ok=True)
-
-
-async def prepare_database(url: str) -> None:
-    """An empty database at the newest schema."""
-    remove_sqlite_files(url)
-    engine = create_engine(url)
-    try:
-        if engine.dialect.name == "postgresql":
-            async with engine.begin() as connection:
-                await connection.execute(text("DROP SCHEMA public CASCADE"))
-                await connection.execute(text("CREATE SCHEMA public"))
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
 
 
 def make_settings(url: str, api: FakeTelegramAPI, our_rate: float) -> Settings:
@@ -600,13 +576,6 @@ def code_version() -> dict[str, Any]:
     changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line[3:]]
     commit = git("rev-parse", "--short", "HEAD").strip()
     return {"commit": commit or None, "changed_files": changed}
-
-
-def describe_database(url: str, temporary: bool) -> str:
-    """The database URL without its password (a temp SQLite file is named as such)."""
-    if temporary:
-        return "sqlite (fresh file in a temp folder)"
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def report(

@@ -39,16 +39,13 @@ if str(REPO_ROOT) not in sys.path:
 
 import sqlalchemy  # noqa: E402
 import telegram  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
+from benchmarks.databases import describe_database, prepare_database  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.content import Content  # noqa: E402
-from bot.db.migrate import upgrade  # noqa: E402
-from bot.db.session import create_engine  # noqa: E402
 from bot.runtime import Runtime, open_runtime  # noqa: E402
 from bot.telegram_service import TelegramService  # noqa: E402
 from scheduler.calendar import programme_days, status_on  # noqa: E402
@@ -256,28 +253,6 @@ async def bench_echo(
 # ---- our bot ----------------------------------------------------------------------------------
 
 
-def remove_sqlite_files(url: str) -> None:
-    """Delete a SQLite database and its journal files, if that is what the URL names."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        for suffix in ("", "-wal", "-shm"):
-            Path(parsed.database + suffix).unlink(missing_ok=True)
-
-
-async def prepare_database(url: str) -> None:
-    """An empty database at the newest schema: each round starts from nothing."""
-    remove_sqlite_files(url)
-    engine = create_engine(url)
-    try:
-        if engine.dialect.name == "postgresql":
-            async with engine.begin() as connection:
-                await connection.execute(text("DROP SCHEMA public CASCADE"))
-                await connection.execute(text("CREATE SCHEMA public"))
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
 def make_settings(url: str, api: FakeTelegramAPI) -> Settings:
     """Production-like settings aimed at the fake, with PTB's rate limiter off."""
     return Settings(
@@ -345,13 +320,6 @@ async def bench_ours(url: str, users: int, turns: int) -> Result:
 
 
 # ---- report -----------------------------------------------------------------------------------
-
-
-def describe_database(url: str, temporary: bool) -> str:
-    """The database URL without its password (a temp SQLite file is named as such)."""
-    if temporary:
-        return "sqlite (fresh file in a temp folder)"
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def median_result(results: Sequence[Result]) -> Result:
