@@ -1,0 +1,1 @@
+"""Screening patients' messages for risk language, from a clinician-reviewed lexicon."""
