@@ -1,0 +1,1 @@
+"""Staff alerts sent outside Telegram."""
