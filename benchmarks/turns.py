@@ -306,6 +306,7 @@ async def bench_ours(url: str, users: int, turns: int) -> Result:
                 runtime,
                 request=api.httpx_request(),
                 get_updates_request=api.httpx_request(),
+                urgent_request=api.httpx_request(),
                 poll_seconds=10,
             )
             await service.start()

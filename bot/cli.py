@@ -580,5 +580,11 @@ def invite_create(cohort_id: int, count: int, role: str, as_json: bool) -> None:
     _emit(data, as_json, text)
 
 
+# Registered last: those commands use the helpers above.
+from bot.cli_escalations import escalations, screen  # noqa: E402
+
+main.add_command(screen)
+main.add_command(escalations)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -39,12 +39,37 @@ class Settings(BaseSettings):
 
     staff_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     staff_chat_id: int | None = None
+    # Leads get unacknowledged alerts privately as well as in the group.
+    staff_lead_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # A Power Automate Workflows webhook posting alerts to a Teams channel (its URL is a secret).
+    teams_webhook_url: str = Field(default="", repr=False)
+
+    # When the team reads messages: ISO weekdays (1 = Monday), England bank holidays excepted.
+    working_hours_start: str = Field(default="09:00", pattern=r"^\d{2}:\d{2}$")
+    working_hours_end: str = Field(default="17:00", pattern=r"^\d{2}:\d{2}$")
+    working_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    # Minutes an alert may go unacknowledged before it is sent again: working minutes for
+    # ordinary alerts, minutes at any hour for urgent and risk alerts.
+    escalation_ack_minutes: int = Field(default=15, ge=1)
+    escalation_urgent_ack_minutes: int = Field(default=5, ge=1)
+    # A report left unfinished this long still reaches staff if it is serious.
+    report_unfinished_minutes: int = Field(default=10, ge=1)
 
     telegram_max_messages_per_second: float = Field(default=25, ge=0)
     invite_valid_days: int = Field(default=14, ge=1, le=365)
     log_level: str = "INFO"
 
-    _split_ids = field_validator("staff_telegram_ids", mode="before")(_parse_id_list)
+    _split_ids = field_validator(
+        "staff_telegram_ids", "staff_lead_telegram_ids", "working_days", mode="before"
+    )(_parse_id_list)
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        """ISO weekdays only, so a typo cannot leave the team with no working day."""
+        if not value or any(day not in range(1, 8) for day in value):
+            raise ValueError("WORKING_DAYS takes ISO weekdays 1 (Monday) to 7 (Sunday)")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -7,7 +7,7 @@ import re
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.channels.console import CHANNEL, STAFF_CHAT, ConsoleSender
 from bot.channels.types import Incoming
@@ -16,17 +16,23 @@ from bot.config import Settings
 from bot.db.models import Cohort
 from bot.numbers import whole_number
 from bot.runtime import Runtime, open_runtime
-from bot.services import cohorts, invites
+from bot.safety.first_response import FirstResponder
+from bot.services import cohorts, invites, people
 from bot.services.cohorts import CohortRequest
+from bot.services.escalations import ACK, DETAILS, RESOLVE
 from bot.services.events import day_dates, events_of
 from bot.turns import TurnRunner
 from scheduler.dispatcher import Dispatcher
+from scheduler.escalations import EscalationWatchdog
 from scheduler.failures import FailureReporter
 from scheduler.reminders import ReminderReleaser
 
 DEMO_DB = Path("data/demo.db")
 DEMO_USER = "demo-patient"
+DEMO_STAFF = "demo-staff"
 _LATER = re.compile(r"^(\d+)\s*([mhd])$")
+# !ack 3, !resolve 3 <note>, !details 3: press a button on staff message 3 as the demo staff.
+_STAFF_ACTIONS = {"ack": ACK, "resolve": RESOLVE, "details": DETAILS}
 
 
 def next_monday(today: date) -> date:
@@ -43,6 +49,13 @@ class Demo:
         self.out = out
         self.sender = ConsoleSender(out)
         self.runner: TurnRunner = runtime.runner({CHANNEL: STAFF_CHAT})
+        self.responder = FirstResponder(
+            self.runner.lexicon,
+            runtime.content,
+            self.sender,
+            lambda incoming: incoming.user_id == DEMO_STAFF,
+        )
+        self.watchdog = EscalationWatchdog(runtime.sessions, self.runner.escalator)
         self.dispatcher = Dispatcher(
             runtime.sessions,
             {CHANNEL: self.sender},
@@ -51,7 +64,6 @@ class Demo:
             FailureReporter(runtime.sessions, runtime.content, {CHANNEL: STAFF_CHAT}),
         )
         self.update_id = 0
-        self.hinted = 0  # staff messages already mentioned, so the hint is not repeated
         self.cohort: Cohort | None = None
 
     def show(self, template: str, **variables: object) -> None:
@@ -79,16 +91,34 @@ class Demo:
             )
         return invite.code
 
-    async def send(self, **fields: str) -> None:
-        """Send one event as the demo patient and print what comes back."""
+    async def _staff_member(self) -> None:
+        """Sam from the team, who acknowledges and resolves alerts (enrolled on first use, so
+        the demo patient is P1)."""
+        async with self.runtime.sessions() as session, session.begin():
+            if await people.find_account(session, CHANNEL, DEMO_STAFF) is None:
+                await people.enrol(
+                    session,
+                    role="staff",
+                    cohort_id=None,
+                    display_name="Sam",
+                    channel=CHANNEL,
+                    user_id=DEMO_STAFF,
+                    chat_id=STAFF_CHAT,
+                    now=self.clock.now(),
+                )
+
+    async def send(self, user: str = DEMO_USER, chat: str = DEMO_USER, **fields: Any) -> None:
+        """Send one event (as the demo patient, unless said otherwise); print what comes back."""
         self.update_id += 1
         incoming = Incoming(
             channel=CHANNEL,
-            user_id=DEMO_USER,
-            chat_id=DEMO_USER,
+            user_id=user,
+            chat_id=chat,
             update_id=str(self.update_id),
-            **fields,  # type: ignore[arg-type]
+            **fields,
         )
+        # As on Telegram: crisis signposting first, before the turn touches the database.
+        incoming = await self.responder.respond(incoming)
         outcome = await self.runner.run(incoming)
         if outcome.alert:
             self.out.write(f"\n  (only you see this) {outcome.alert}\n")
@@ -96,11 +126,9 @@ class Demo:
         await self.deliver_due()
 
     async def deliver_due(self) -> None:
-        """Send whatever is due now (reminders, staff messages) and hint at staff news."""
+        """Raise what the escalation watchdog finds due, then send whatever is due now."""
+        await self.watchdog.run(self.clock.now())
         await self.dispatcher.drain()
-        if self.sender.unread_staff > self.hinted:
-            self.show("demo/staff_hint", count=self.sender.unread_staff)
-        self.hinted = self.sender.unread_staff
 
     async def line(self, typed: str) -> bool:
         """Handle one typed line; False when the user wants to leave."""
@@ -141,13 +169,34 @@ class Demo:
         elif word == "time":
             self.show("demo/time", now=self.clock.now())
         elif word == "staff":
-            self.show("demo/staff", messages=self.sender.staff_messages)
-            self.sender.unread_staff = self.hinted = 0
+            self.show("demo/staff", messages=[m.text for m in self.sender.staff_messages])
+        elif word in _STAFF_ACTIONS:
+            await self.staff_press(word, argument)
         elif word == "help":
             self.show("demo/help")
         else:
             self.show("demo/bad_command")
         return True
+
+    async def staff_press(self, word: str, argument: str) -> None:
+        """Press an alert's button as the demo member of staff (and write the outcome note)."""
+        number_text, _, note = argument.partition(" ")
+        number = whole_number(number_text)
+        payload = self.sender.staff_button(number, _STAFF_ACTIONS[word]) if number else None
+        if number is None or payload is None or (word == "resolve" and not note.strip()):
+            self.show("demo/bad_staff_command")
+            return
+        await self._staff_member()
+        await self.send(
+            user=DEMO_STAFF,
+            chat=STAFF_CHAT,
+            kind="button",
+            payload=payload,
+            private_chat=False,
+            message_id=str(number),
+        )
+        if word == "resolve":
+            await self.send(user=DEMO_STAFF, chat=STAFF_CHAT, kind="text", text=note.strip())
 
 
 async def run_demo(
@@ -178,4 +227,11 @@ async def run_demo(
 
 def demo_settings(base: Settings) -> Settings:
     """The demo always runs on its own SQLite file, whatever DATABASE_URL says."""
-    return base.model_copy(update={"database_url": f"sqlite+aiosqlite:///{DEMO_DB}"})
+    # Nothing from the demo may reach a real Teams channel or a real lead.
+    return base.model_copy(
+        update={
+            "database_url": f"sqlite+aiosqlite:///{DEMO_DB}",
+            "teams_webhook_url": "",
+            "staff_lead_telegram_ids": [],
+        }
+    )

@@ -8,11 +8,12 @@ from datetime import datetime
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from telegram import BotCommand
+from telegram import Bot, BotCommand
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
+from bot.alerts.teams import TeamsSender
 from bot.channels.telegram import (
     ALLOWED_UPDATES,
     CHANNEL,
@@ -21,9 +22,13 @@ from bot.channels.telegram import (
     poll,
     webhook_app,
 )
+from bot.channels.types import Sender
 from bot.runtime import Runtime
+from bot.safety.first_response import FirstResponder
+from bot.services.escalations import TEAMS
 from scheduler import housekeeping
 from scheduler.dispatcher import Dispatcher
+from scheduler.escalations import EscalationWatchdog
 from scheduler.failures import FailureReporter
 from scheduler.planner import Planner
 from scheduler.reminders import ReminderReleaser
@@ -31,6 +36,7 @@ from scheduler.reminders import ReminderReleaser
 log = logging.getLogger(__name__)
 
 DISPATCH_INTERVAL_SECONDS = 5
+WATCHDOG_INTERVAL_SECONDS = 30
 
 
 def build_application(
@@ -69,14 +75,39 @@ class TelegramService:
         request: BaseRequest | None = None,
         get_updates_request: BaseRequest | None = None,
         poll_seconds: int = 30,
+        urgent_request: BaseRequest | None = None,
     ) -> None:
         settings = runtime.settings
         self.runtime = runtime
         self.application = build_application(runtime, request, get_updates_request)
-        self.senders = {CHANNEL: TelegramSender(self.application)}
+        # Crisis replies and staff alerts go through a bot of their own, outside our rate
+        # limiter: thousands of reminders waiting there must not delay them.
+        self.urgent_bot = Bot(
+            settings.telegram_bot_token,
+            base_url=settings.telegram_api_base_url,
+            request=urgent_request or HTTPXRequest(connection_pool_size=8),
+        )
+        self.senders: dict[str, Sender] = {CHANNEL: TelegramSender(self.application)}
+        urgent_senders: dict[str, Sender] = {
+            CHANNEL: TelegramSender(self.application, self.urgent_bot)
+        }
+        self.teams: TeamsSender | None = None
+        if settings.teams_webhook_url:
+            self.teams = TeamsSender(settings.teams_webhook_url)
+            self.senders[TEAMS] = urgent_senders[TEAMS] = self.teams
         staff_chats = {CHANNEL: str(settings.staff_chat_id)} if settings.staff_chat_id else {}
         self.outbox_work = asyncio.Event()
-        self.bridge = TelegramBridge(runtime.runner(staff_chats), self.senders, self.outbox_work)
+        self._bulk_work = asyncio.Event()
+        runner = runtime.runner(staff_chats)
+        responder = FirstResponder(
+            runner.lexicon,
+            runtime.content,
+            urgent_senders[CHANNEL],
+            lambda incoming: (
+                incoming.user_id.isdigit() and settings.is_staff(int(incoming.user_id))
+            ),
+        )
+        self.bridge = TelegramBridge(runner, self.senders, self.outbox_work, responder)
         self.bridge.install(self.application)
         self.dispatcher = Dispatcher(
             runtime.sessions,
@@ -84,7 +115,9 @@ class TelegramService:
             runtime.clock,
             ReminderReleaser(runtime.sessions, runtime.content, settings.tz),
             FailureReporter(runtime.sessions, runtime.content, staff_chats),
+            urgent_senders=urgent_senders,
         )
+        self.watchdog = EscalationWatchdog(runtime.sessions, runner.escalator)
         self.planner = Planner(runtime.content, settings.tz)
         self.scheduler = AsyncIOScheduler(timezone=settings.tz)
         self.poll_seconds = poll_seconds
@@ -106,6 +139,7 @@ class TelegramService:
         """Connect to Telegram and begin receiving updates."""
         settings = self.runtime.settings
         await self.application.initialize()
+        await self.urgent_bot.initialize()
         await self.application.start()
         await self._publish_commands()
         self.scheduler.add_job(
@@ -128,6 +162,14 @@ class TelegramService:
             max_instances=1,
         )
         self.scheduler.add_job(
+            self.watch_escalations,
+            "interval",
+            seconds=WATCHDOG_INTERVAL_SECONDS,
+            misfire_grace_time=60,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.add_job(
             self._housekeeping,
             "cron",
             hour=3,
@@ -136,6 +178,7 @@ class TelegramService:
             coalesce=True,
         )
         self.scheduler.start()
+        self._tasks.append(asyncio.create_task(self._urgent_when_woken()))
         self._tasks.append(asyncio.create_task(self._dispatch_when_woken()))
         if settings.telegram_mode == "webhook":
             await self.application.bot.set_webhook(
@@ -205,11 +248,31 @@ class TelegramService:
             extra={"inbox": inbox, "replies": replies, "unfinished_enrolments": unfinished},
         )
 
-    async def _dispatch_when_woken(self) -> None:
-        """Send staff messages as soon as a turn writes them, not at the next tick."""
+    async def watch_escalations(self) -> None:
+        """Alert unfinished reports, re-send unacknowledged alerts, fail over stuck ones."""
+        counts = await self.watchdog.run(self.runtime.clock.now())
+        if counts.total:
+            self.outbox_work.set()
+
+    async def _urgent_when_woken(self) -> None:
+        """Send urgent rows (staff alerts, crisis replies) the moment a turn writes them.
+
+        This lane never waits for a reminder round: rounds can take minutes in a fan-out.
+        """
         while not self._stop.is_set():
             await self.outbox_work.wait()
             self.outbox_work.clear()
+            try:
+                await self.dispatcher.send_urgent()
+            except Exception:
+                log.exception("urgent send failed; the next tick will retry")
+            self._bulk_work.set()
+
+    async def _dispatch_when_woken(self) -> None:
+        """Send the rest of what a turn wrote (staff notices) without waiting for a tick."""
+        while not self._stop.is_set():
+            await self._bulk_work.wait()
+            self._bulk_work.clear()
             self.dispatcher.make_way()  # a reminder round under way stops for staff mail
             try:
                 await self.dispatcher.drain()
@@ -220,6 +283,7 @@ class TelegramService:
         """Stop receiving, finish the current turn, and release everything."""
         self._stop.set()
         self.outbox_work.set()
+        self._bulk_work.set()
         if self._server is not None:
             self._server.should_exit = True
         if self._poller is not None:
@@ -233,6 +297,9 @@ class TelegramService:
             pass  # a send round under way is finished and recorded before the bot closes
         await self.application.stop()
         await self.application.shutdown()
+        await self.urgent_bot.shutdown()
+        if self.teams is not None:
+            await self.teams.aclose()
 
 
 async def run_forever(runtime: Runtime) -> None:

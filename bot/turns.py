@@ -24,9 +24,12 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Cohort, Conversation, InboxUpdate, OutboxMessage, Person
+from bot.safety.screening import default_lexicon
+from bot.services.escalations import Escalator
 from dialogs.router import route
 from dialogs.turn import Notice, Turn
 from scheduler import dispatcher
+from scheduler.dispatcher import URGENT_PRIORITY
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,8 @@ class TurnRunner:
         self.content = content
         # Where each channel's staff messages go (Telegram: the configured staff group).
         self.staff_chats = dict(staff_chats)
+        self.escalator = Escalator.from_settings(settings, content, staff_chats)
+        self.lexicon = default_lexicon()
 
     async def database_reachable(self) -> bool:
         """Whether the database answers at all (to tell an outage from a bug)."""
@@ -150,6 +155,8 @@ class TurnRunner:
                     content=self.content,
                     person=people.get(key),
                     conversation=conversations.get(key),
+                    escalator=self.escalator,
+                    lexicon=self.lexicon,
                     _now=now,
                 )
                 await route(turn)
@@ -184,9 +191,13 @@ class TurnRunner:
             self._row(incoming.channel, incoming.chat_id, person_id, "reply", reply, now)
             for reply in turn.replies
         ]
+        if turn.urgent:
+            for row in replies:
+                row.priority = URGENT_PRIORITY
         # Replies go out straight after the commit, unless older messages to this chat are
         # still unsent: then they queue behind them so the order is kept.
-        send_now = chat not in busy
+        # Crisis signposting jumps the queue: it must not wait behind a reminder.
+        send_now = turn.urgent or chat not in busy
         if send_now:
             for row in replies:
                 # Claimed by this turn. If the process dies before sending, the dispatcher
@@ -203,7 +214,7 @@ class TurnRunner:
         outcome = TurnOutcome(
             replies=replies if send_now else [],
             alert=turn.alert,
-            queued=len(notices) + (0 if send_now else len(replies)),
+            queued=len(notices) + turn.queued + (0 if send_now else len(replies)),
         )
         return outcome, replies + notices
 

@@ -41,9 +41,16 @@ class Step:
     # Optional, for free text: a label key like "Call me {value}" offering the person's
     # first name from their messaging account as a one-tap answer.
     suggest_label: str | None = None
+    # Optional, for free text: the label of a button (or typed word) that answers "nothing".
+    skip_label: str | None = None
+    # Optional: given the answers so far, whether this step does not apply and is passed over.
+    skip_if: Callable[[dict[str, Any]], bool] | None = None
 
 
 Finish = Callable[[Turn, dict[str, Any]], Awaitable[None]]
+# Called after each accepted answer with (turn, step name, answers so far); it may add to them.
+OnAnswer = Callable[[Turn, str, dict[str, Any]], Awaitable[None]]
+SKIP_VALUE = "-"
 PromptVars = Callable[[Turn, dict[str, Any]], Mapping[str, Any]]
 
 
@@ -61,6 +68,7 @@ class Form:
     prompt_vars: PromptVars = _no_vars
     # Given (step name, answer), say which step comes next; "" finishes the form now.
     branch: Callable[[str, Any], str | None] = field(default=lambda _step, _value: None)
+    on_answer: OnAnswer | None = None
 
     def step(self, name: str) -> Step:
         """The step called `name`."""
@@ -69,14 +77,18 @@ class Form:
                 return step
         raise KeyError(name)
 
-    def after(self, name: str, value: Any) -> str:
+    def after(self, name: str, value: Any, data: dict[str, Any] | None = None) -> str:
         """The next step's name, or "" when the form is complete."""
         chosen = self.branch(name, value)
         if chosen is not None:
             return chosen
         names = [step.name for step in self.steps]
         index = names.index(name) + 1
-        return names[index] if index < len(names) else ""
+        following = names[index] if index < len(names) else ""
+        step = self.step(following) if following else None
+        if step is not None and step.skip_if is not None and step.skip_if(data or {}):
+            return self.after(following, None, data)
+        return following
 
 
 def options(turn: Turn, step: Step) -> tuple[Option, ...]:
@@ -136,6 +148,9 @@ def show_prompt(turn: Turn, form: Form) -> None:
     elif (suggestion := _suggestion(turn, step)) is not None:
         label = turn.content.label(step.suggest_label or "").format(value=suggestion)
         buttons = ((Button(label, button_payload(state.version, suggestion)),),)
+    elif step.kind == "text" and step.skip_label is not None:
+        label = turn.content.label(step.skip_label)
+        buttons = ((Button(label, button_payload(state.version, SKIP_VALUE)),),)
     turn.say(step.prompt, buttons, **variables)
 
 
@@ -173,8 +188,12 @@ def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
             return True, number
         if step.kind == "text" and step.suggest_label and (cleaned := _clean(step, value)):
             return True, cleaned
+        if step.kind == "text" and step.skip_label and value == SKIP_VALUE:
+            return True, ""
         return False, "common/old_button"
     text = incoming.text.strip()
+    if step.skip_label and text.casefold() == turn.content.label(step.skip_label).casefold():
+        return True, ""
     if step.kind == "choice":
         # People often type the button's words instead of tapping: accept that.
         for option in options(turn, step):
@@ -204,8 +223,10 @@ async def handle(turn: Turn, form: Form) -> None:
         return
     data = dict(state.data)
     data[step.name] = value
+    if form.on_answer is not None:
+        await form.on_answer(turn, step.name, data)
     state.data = data  # a new dict, so SQLAlchemy sees the JSON change
-    following = form.after(step.name, value)
+    following = form.after(step.name, value, data)
     if following:
         await _enter(turn, form, form.step(following))
         return

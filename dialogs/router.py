@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from bot.services import escalations
 from bot.services.invites import InviteState, check_code, normalise_code
-from dialogs import attendance, engine, enrol, menu, settings
+from dialogs import attendance, engine, enrol, menu, report, safety, settings, staff_alerts
 from dialogs.engine import Form
 from dialogs.turn import Turn
 
 FORMS: dict[str, Form] = {
-    form.name: form for form in (enrol.PATIENT_FORM, enrol.STAFF_FORM, settings.SETTINGS_FORM)
+    form.name: form
+    for form in (
+        enrol.PATIENT_FORM,
+        enrol.STAFF_FORM,
+        settings.SETTINGS_FORM,
+        report.FORM,
+        staff_alerts.RESOLVE_FORM,
+    )
 }
 # Stateless buttons that work from any old message: they name what they are about.
 ASIDE_BUTTONS = {
     attendance.ANSWER_PREFIX: attendance.answer,
     attendance.REVIEW_PREFIX: attendance.choose_review,
+    safety.CHECK_PREFIX: safety.answer,
 }
 ENROLMENT_FORMS = {enrol.PATIENT_FORM.name, enrol.STAFF_FORM.name}
 
@@ -27,7 +36,11 @@ def active_form(turn: Turn) -> Form | None:
 
 
 async def route(turn: Turn) -> None:
-    """Handle one event; every path says something, none is silent."""
+    """Handle one event; every path says something, none is silent.
+
+    Risk language comes first: crisis signposting and an urgent alert win over everything,
+    whatever dialog the person is in. An ambiguous phrase is handled as usual, then checked.
+    """
     incoming = turn.incoming
     form = active_form(turn)
     if incoming.kind in ("blocked", "unblocked"):
@@ -37,6 +50,51 @@ async def route(turn: Turn) -> None:
         # They are writing to us, so they can be reached again (they unblocked the bot).
         turn.person.unreachable_at = None
         turn.person.unreachable_reported = False
+    if incoming.kind == "button" and incoming.payload.startswith(f"{escalations.PREFIX}:"):
+        # Staff alerts live in the staff group: checked against the staff list, not the chat.
+        await staff_alerts.press(turn)
+        return
+    staff = _is_staff(turn) or (form is not None and form.name == staff_alerts.RESOLVE_FORM_NAME)
+    screening = safety.screen(turn, staff)
+    if screening is not None and screening.is_crisis:
+        await _crisis(turn, form)
+        return
+    await _route(turn, form)
+    if screening is not None and screening.needs_check and not _check_asked(turn):
+        await safety.check(turn)
+
+
+def _is_staff(turn: Turn) -> bool:
+    """A staff account (its outcome notes are not screened)."""
+    incoming = turn.incoming
+    if turn.person is not None:
+        return turn.person.role == "staff"
+    return (
+        incoming.channel == "telegram"
+        and incoming.user_id.isdigit()
+        and turn.settings.is_staff(int(incoming.user_id))
+    )
+
+
+def _check_asked(turn: Turn) -> bool:
+    """Whether this turn already asked the check question (a report with those words)."""
+    return any(reply.text == turn.text("safety/check") for reply in turn.replies)
+
+
+async def _crisis(turn: Turn, form: Form | None) -> None:
+    """Crisis: signposting and an urgent alert; a report under way becomes part of it."""
+    existing = None
+    if form is not None and form.name == report.NAME:
+        existing = await report.current_escalation(turn, turn.state().data)
+    if form is not None and turn.person is not None:
+        # They are not asked the next question after this; what was saved stays saved.
+        await _leave_form(turn)
+    await safety.crisis(turn, existing)
+
+
+async def _route(turn: Turn, form: Form | None) -> None:
+    """Everything but risk language."""
+    incoming = turn.incoming
     if incoming.kind == "command" and incoming.command == "id":
         # For setting up: the account's id (for STAFF_TELEGRAM_IDS) and, in a group, its id.
         turn.say(
@@ -67,6 +125,10 @@ async def route(turn: Turn) -> None:
         return
     if incoming.kind == "button":
         await _button(turn, form)
+        return
+    if _wants_to_report(turn, form):
+        await _end_form(turn, form)
+        await report.begin(turn)
         return
     if form is not None:
         await engine.handle(turn, form)
@@ -145,6 +207,11 @@ async def _command(turn: Turn, form: Form | None) -> None:
     elif command == "settings" and _is_patient(turn):
         await _end_form(turn, form)
         await settings.start(turn)
+    elif command == "report" and _is_patient(turn):
+        await _end_form(turn, form)
+        await report.begin(turn)
+    elif command == "report" and turn.person is None and form is None:
+        turn.say("report/not_enrolled")
     elif turn.person is None and form is None:
         turn.say("common/stranger")
     else:
@@ -154,6 +221,15 @@ async def _command(turn: Turn, form: Form | None) -> None:
 
 def _is_patient(turn: Turn) -> bool:
     return turn.person is not None and turn.person.role == "patient"
+
+
+def _wants_to_report(turn: Turn, form: Form | None) -> bool:
+    """Plain words like "I'm in a lot of pain" start a report from anywhere but a report."""
+    if turn.incoming.kind != "text" or not _is_patient(turn):
+        return False
+    if form is not None and form.name == report.NAME:
+        return False  # their answer to a report question, not a new report
+    return turn.lexicon.wants_to_report(turn.incoming.text)
 
 
 async def _menu(turn: Turn, form: Form | None, welcome_back: bool) -> None:
@@ -172,9 +248,19 @@ async def _menu(turn: Turn, form: Form | None, welcome_back: bool) -> None:
 
 
 async def _end_form(turn: Turn, form: Form | None) -> None:
-    """Leave the current form; anything it already saved stays saved."""
+    """Leave the current form; anything it already saved stays saved.
+
+    A report left part way still reaches staff if what was said is serious.
+    """
     if form is None:
         return
+    if form.name == report.NAME:
+        await report.abandon(turn, turn.state().data)
+    await _leave_form(turn)
+
+
+async def _leave_form(turn: Turn) -> None:
+    """Clear the dialog state."""
     state = turn.state()
     state.dialog = None
     state.step = None
@@ -212,6 +298,8 @@ async def _button(turn: Turn, form: Form | None) -> None:
         await _end_form(turn, form)
         if action == "settings":
             await settings.start(turn)
+        elif action == "report":
+            await report.begin(turn)
         else:
             await menu.run_action(turn, action)
         return

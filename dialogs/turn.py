@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,9 @@ from bot.channels.types import ButtonRows, Incoming, Reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
-from bot.db.models import Conversation, Person
+from bot.db.models import Conversation, OutboxMessage, Person
+from bot.safety.screening import Lexicon, Screening
+from bot.services.escalations import Escalator
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,19 @@ class Turn:
     content: Content
     person: Person | None
     conversation: Conversation | None
+    escalator: Escalator
+    lexicon: Lexicon
     replies: list[Reply] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    # How many rows a service wrote for others (staff alerts, a private message to staff):
+    # the dispatcher is woken for them as soon as the turn commits.
+    queued: int = 0
     # A short notice shown only to whoever pressed a button (Telegram's callback answer).
     alert: str | None = None
+    # The replies of this turn jump every queue (crisis signposting).
+    urgent: bool = False
+    # What the risk screen made of this turn's text, once it has looked.
+    screening: Screening | None = None
     _now: datetime | None = None
 
     @property
@@ -62,6 +74,10 @@ class Turn:
     ) -> None:
         """Queue a reply rendered from a template."""
         self.replies.append(Reply(self.text(template, **variables), buttons))
+
+    def queue(self, rows: Sequence[OutboxMessage] = ()) -> None:
+        """Note rows a service added to the session, so the dispatcher is woken for them."""
+        self.queued += len(rows) or 1
 
     def tell_staff(self, kind: str, template: str, /, **variables: Any) -> None:
         """Queue a message for the staff chat."""

@@ -30,6 +30,7 @@ from sqlalchemy.orm import aliased
 
 from bot.channels.types import (
     DeliveryError,
+    Editor,
     PermanentDeliveryError,
     RecipientBlocked,
     Reply,
@@ -54,6 +55,7 @@ SEND_CONCURRENCY = 8
 CLAIM_BATCH = 200
 MAX_BACKOFF = timedelta(minutes=5)
 UNSENT = ("pending", "sending")
+URGENT_PRIORITY = 0
 
 
 def _unsent(row: type[OutboxMessage]) -> ColumnElement[bool]:
@@ -73,6 +75,8 @@ class Outcome:
     status: str  # "sent" | "retry" | "held" | "failed" | "blocked"
     error: str | None = None
     retry_after: float | None = None
+    # The channel's id for the sent message (kept for staff alerts, which are edited later).
+    message_id: str | None = None
 
 
 def new_claim_token() -> str:
@@ -126,8 +130,9 @@ class SendRound:
         if sender is None:
             self.stalled.add(chat)
             return Outcome(row.id, "retry", "no sender for channel")
+        reply = Reply(row.text, buttons_from_json(row.buttons))
         try:
-            await sender.send(row.chat_id, Reply(row.text, buttons_from_json(row.buttons)))
+            message_id = await _send_or_edit(sender, row, reply)
         except RecipientBlocked as error:
             self.failures_running = 0
             return Outcome(row.id, "blocked", error.reason)
@@ -148,7 +153,16 @@ class SendRound:
             self.stalled.add(chat)
             return Outcome(row.id, "retry", type(error).__name__)
         self.failures_running = 0
-        return Outcome(row.id, "sent")
+        return Outcome(row.id, "sent", message_id=message_id)
+
+
+async def _send_or_edit(sender: Sender, row: OutboxMessage, reply: Reply) -> str | None:
+    """Send the row, or edit the message it names where the channel can edit messages."""
+    if row.edit_message_id is not None and isinstance(sender, Editor):
+        await sender.edit(row.chat_id, row.edit_message_id, reply)
+        return row.edit_message_id
+    # A channel that cannot edit (a Teams webhook) gets the new version as a new message.
+    return await sender.send(row.chat_id, reply)
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -165,13 +179,33 @@ _OUTBOX = cast(Table, OutboxMessage.__table__)
 _MARK_SENT = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.claim_token == bindparam("token"))
-    .values(status="sent", sent_at=bindparam("now"), attempts=_OUTBOX.c.attempts + 1)
+    .values(
+        status="sent",
+        sent_at=bindparam("now"),
+        attempts=_OUTBOX.c.attempts + 1,
+        sent_message_id=bindparam("message_id"),
+    )
 )
 
 
-async def record_sent(connection: AsyncConnection, row: OutboxMessage, now: datetime) -> None:
+def _message_id_to_keep(row: OutboxMessage, outcome: Outcome) -> str | None:
+    """Only staff alerts need their message id: they are edited when acknowledged."""
+    return outcome.message_id if row.kind == "alert" else None
+
+
+async def record_sent(
+    connection: AsyncConnection, row: OutboxMessage, outcome: Outcome, now: datetime
+) -> None:
     """Mark one row sent and commit at once; only the claim's holder may."""
-    await connection.execute(_MARK_SENT, {"row_id": row.id, "token": row.claim_token, "now": now})
+    await connection.execute(
+        _MARK_SENT,
+        {
+            "row_id": row.id,
+            "token": row.claim_token,
+            "now": now,
+            "message_id": _message_id_to_keep(row, outcome),
+        },
+    )
     await connection.commit()
 
 
@@ -188,7 +222,17 @@ async def record(
     async with sessions() as session, session.begin():
         for outcome in outcomes:
             row = by_id[outcome.row_id]
-            if outcome.status == "sent":
+            if outcome.status == "sent" and _message_id_to_keep(row, outcome) is not None:
+                await session.execute(
+                    _MARK_SENT,
+                    {
+                        "row_id": row.id,
+                        "token": row.claim_token,
+                        "now": now,
+                        "message_id": _message_id_to_keep(row, outcome),
+                    },
+                )
+            elif outcome.status == "sent":
                 # Someone not enrolled (a stranger, or someone who declined): keep nothing.
                 action = "forget" if _keeps_nothing(row) else "sent"
                 grouped[(action, row.claim_token)].append(row.id)
@@ -262,8 +306,9 @@ async def _record_failure(
 
 
 def _keeps_nothing(row: OutboxMessage) -> bool:
-    """Replies to someone not enrolled are not kept once they are done with."""
-    return row.kind == "reply" and row.person_id is None
+    """Replies to someone not enrolled, and a patient's words shown privately to a member of
+    staff, are not kept once they are done with (the escalation keeps the words once)."""
+    return (row.kind == "reply" and row.person_id is None) or row.kind == "details"
 
 
 def _due(now: datetime, row: type[OutboxMessage] = OutboxMessage) -> ColumnElement[bool]:
@@ -310,24 +355,32 @@ async def unsent_chats(
 
 
 async def claim_due(
-    sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int = 50
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    limit: int = 50,
+    max_priority: int | None = None,
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due rows, most urgent first, so no other worker sends them too."""
     # On SQLite another worker may claim every row we picked just before us (no SKIP
     # LOCKED there); looking again then finds the rows after theirs.
     for _attempt in range(3):
-        found, claimed = await _claim_once(sessions, now, limit)
+        found, claimed = await _claim_once(sessions, now, limit, max_priority)
         if claimed or not found:
             return claimed
     return []
 
 
 async def _claim_once(
-    sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    limit: int,
+    max_priority: int | None,
 ) -> tuple[bool, list[OutboxMessage]]:
     """One attempt: (whether any row was due, the rows this attempt claimed)."""
     token = new_claim_token()
     due = _due(now)
+    if max_priority is not None:
+        due = and_(due, OutboxMessage.priority <= max_priority)
     async with sessions() as session, session.begin():
         # A message that is no use any more (a morning reminder after the day began) is not
         # sent late; the failure report tells staff.
@@ -375,10 +428,14 @@ class Dispatcher:
         reminders: ReminderReleaser | None = None,
         reporter: FailureReporter | None = None,
         concurrency: int = SEND_CONCURRENCY,
+        urgent_senders: Mapping[str, Sender] | None = None,
     ) -> None:
         self.sessions = sessions
         self.engine = cast(AsyncEngine, sessions.kw["bind"])
         self.senders = senders
+        # Senders for urgent mail: on Telegram, ones that do not wait in the rate limiter.
+        self.urgent_senders = urgent_senders or senders
+        self.urgent_round = asyncio.Lock()
         self.clock = clock
         self.reminders = reminders
         self.reporter = reporter
@@ -421,6 +478,24 @@ class Dispatcher:
                     raise
             return released + sum(results)
 
+    async def send_urgent(self) -> int:
+        """Send urgent rows (crisis replies, staff alerts) now, beside any reminder round.
+
+        Claims are atomic, so this lane and a round under way never take the same row; the
+        round's bulk mail never delays this one.
+        """
+        settled = 0
+        async with self.urgent_round:
+            while rows := await claim_due(
+                self.sessions, self.clock.now(), CLAIM_BATCH, max_priority=URGENT_PRIORITY
+            ):
+                outcomes = await send_rows(rows, self.urgent_senders)
+                await record(self.sessions, rows, outcomes, self.clock.now())
+                settled += sum(outcome.status != "held" for outcome in outcomes)
+                if any(outcome.status != "sent" for outcome in outcomes):
+                    break  # failures back off; the ticks retry them
+        return settled
+
     def make_way(self) -> None:
         """Urgent mail is waiting: a round of reminders under way hands back what it has not
         sent yet, so the next round (most urgent first) starts at once."""
@@ -443,7 +518,7 @@ class Dispatcher:
                 outcome = await sending.send(row)
                 async with self._recording:
                     if outcome.status == "sent" and not _keeps_nothing(row):
-                        await record_sent(connection, row, self.clock.now())
+                        await record_sent(connection, row, outcome, self.clock.now())
                     else:
                         await record(self.sessions, [row], [outcome], self.clock.now())
                 if outcome.retry_after is not None:

@@ -81,6 +81,23 @@ SAMPLES: dict[str, Any] = {
     "old_date": date(2026, 12, 8),
     "unreachable": ["P3"],
     "failed": [SimpleNamespace(reference="P4", what="Day 3 morning reminder", expired=True)],
+    "who": "Sam",
+    "when": datetime(2026, 11, 26, 10, 42, tzinfo=UTC),
+    "title": "New report",
+    "first_name": "Robin",
+    "category": "pain",
+    "severity": 7,
+    "red_flag": True,
+    "risk": "check",
+    "check_answer": None,
+    "contact_wanted": True,
+    "wrote": True,
+    "complete": False,
+    "reported_at": datetime(2026, 11, 26, 10, 40, tzinfo=UTC),
+    "state_line": "Acknowledged by Sam at 10:42",
+    "words": "It is worse since the walk.",
+    "open_now": False,
+    "opening": datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
 }
 
 

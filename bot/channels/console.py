@@ -14,20 +14,21 @@ STAFF_CHAT = "staff"
 
 @dataclass
 class ConsoleSender:
-    """Prints replies with buttons as numbered choices; keeps staff messages for `!staff`."""
+    """Prints replies with buttons as numbered choices; shows staff messages beside them."""
 
     out: TextIO
     channel: str = CHANNEL
     choices: list[Button] = field(default_factory=list)
-    staff_messages: list[str] = field(default_factory=list)
-    unread_staff: int = 0
+    # What the staff group holds, by message number (alerts are edited in place).
+    staff_messages: list[Reply] = field(default_factory=list)
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        """Print a reply for the patient, or file a message for the staff view."""
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        """Print a reply for the patient, or a message in the staff group; return its number."""
         if chat_id == STAFF_CHAT:
-            self.staff_messages.append(reply.text)
-            self.unread_staff += 1
-            return
+            self.staff_messages.append(reply)
+            number = len(self.staff_messages)
+            self._show_staff(number, reply, edited=False)
+            return str(number)
         self.out.write("\n" + _indent(reply.text) + "\n")
         buttons = [button for row in reply.buttons for button in row]
         if buttons:
@@ -35,10 +36,52 @@ class ConsoleSender:
             numbered = "   ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, start=1))
             self.out.write(_indent(numbered) + "\n")
         self.out.flush()
+        return None
+
+    async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
+        """Change a staff message (an alert marked acknowledged or resolved)."""
+        number = whole_number(message_id)
+        if chat_id != STAFF_CHAT or number is None or not 1 <= number <= len(self.staff_messages):
+            return
+        self.staff_messages[number - 1] = reply
+        self._show_staff(number, reply, edited=True)
+
+    def _show_staff(self, number: int, reply: Reply, edited: bool) -> None:
+        """Staff messages appear in the transcript, marked so nobody mistakes them."""
+        heading = f"staff group, message {number}" + (" (updated)" if edited else "")
+        lines = [f"── {heading} ──", *reply.text.splitlines()]
+        buttons = [button for row in reply.buttons for button in row]
+        if buttons:
+            commands = {"ack": "!ack", "res": "!resolve", "det": "!details"}
+            typed = [
+                commands[b.payload.split(":")[1]]
+                for b in buttons
+                if b.payload.count(":") == 2 and b.payload.split(":")[1] in commands
+            ]
+            hint = f"  (type {', '.join(f'{c} {number}' for c in typed)})" if typed else ""
+            lines.append("buttons: " + " · ".join(b.label for b in buttons) + hint)
+        self.out.write("\n" + "\n".join(f"  staff │ {line}" for line in lines) + "\n")
+        self.out.flush()
+
+    def staff_button(self, number: int, action: str) -> str | None:
+        """The payload of a staff message's button for `action` (ack, res, det), if it has one."""
+        if not 1 <= number <= len(self.staff_messages):
+            return None
+        for row in self.staff_messages[number - 1].buttons:
+            for button in row:
+                if button.payload.split(":")[1:2] == [action]:
+                    return button.payload
+        return None
 
     def choice(self, typed: str) -> Button | None:
-        """The button a typed number stands for, if it is one of the last choices shown."""
+        """The button a typed number stands for, if it is one of the last choices shown.
+
+        A button labelled with exactly what was typed wins: on a 0 to 10 scale, "6" means 6.
+        """
         text = typed.strip()
+        for button in self.choices:
+            if button.label == text:
+                return button
         number = whole_number(text)
         if number is not None and 1 <= number <= len(self.choices):
             return self.choices[int(text) - 1]

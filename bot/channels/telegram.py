@@ -9,7 +9,7 @@ import functools
 import hmac
 import logging
 import warnings
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
@@ -32,6 +32,7 @@ from bot.channels.types import (
     Reply,
     Sender,
 )
+from bot.safety.first_response import FirstResponder
 from bot.turns import TurnBatcher, TurnRunner
 
 log = logging.getLogger(__name__)
@@ -68,28 +69,55 @@ class TelegramSender:
 
     channel = CHANNEL
 
-    def __init__(self, application: Application) -> None:  # type: ignore[type-arg]
+    def __init__(self, application: Application, bot: Bot | None = None) -> None:  # type: ignore[type-arg]
         self.application = application
+        # Urgent mail uses a bot of its own that bypasses our rate limiter, so a crisis reply
+        # or a staff alert never waits in a queue behind thousands of reminders.
+        self.bot = bot or application.bot
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        """Send one message; translate Telegram errors into delivery errors."""
-        try:
-            await self.application.bot.send_message(
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        """Send one message; return its id; translate Telegram errors into delivery errors."""
+        with _delivery_errors():
+            message = await self.bot.send_message(
                 chat_id=int(chat_id), text=reply.text, reply_markup=keyboard(reply)
             )
-        except Forbidden as error:
-            raise RecipientBlocked("forbidden") from error
-        except RetryAfter as error:
-            with warnings.catch_warnings():
-                # PTB 22 warns that `retry_after` becomes a timedelta; both are handled here.
-                warnings.simplefilter("ignore", PTBDeprecationWarning)
-                wait = error.retry_after
-            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            raise DeliveryError("retry_after", retry_after=seconds) from error
-        except BadRequest as error:
-            raise PermanentDeliveryError("bad_request") from error
-        except TelegramError as error:
-            raise DeliveryError(type(error).__name__) from error
+        return str(message.message_id)
+
+    async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
+        """Change a message we sent (text and buttons); an unchanged message is fine."""
+        try:
+            with _delivery_errors():
+                await self.bot.edit_message_text(
+                    chat_id=int(chat_id),
+                    message_id=int(message_id),
+                    text=reply.text,
+                    reply_markup=keyboard(reply),
+                )
+        except PermanentDeliveryError as error:
+            cause = error.__cause__
+            if isinstance(cause, BadRequest) and "not modified" in cause.message.lower():
+                return  # a second edit with the same words: what we wanted is there
+            raise
+
+
+@contextlib.contextmanager
+def _delivery_errors() -> Iterator[None]:
+    """Translate Telegram errors into our delivery errors."""
+    try:
+        yield
+    except Forbidden as error:
+        raise RecipientBlocked("forbidden") from error
+    except RetryAfter as error:
+        with warnings.catch_warnings():
+            # PTB 22 warns that `retry_after` becomes a timedelta; both are handled here.
+            warnings.simplefilter("ignore", PTBDeprecationWarning)
+            wait = error.retry_after
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        raise DeliveryError("retry_after", retry_after=seconds) from error
+    except BadRequest as error:
+        raise PermanentDeliveryError("bad_request") from error
+    except TelegramError as error:
+        raise DeliveryError(type(error).__name__) from error
 
 
 def to_incoming(update: Update) -> Incoming | None:
@@ -109,6 +137,7 @@ def to_incoming(update: Update) -> Incoming | None:
             payload=query.data or "",
             first_name=query.from_user.first_name or "",
             private_chat=chat is None or chat.type == "private",
+            message_id=str(message.message_id) if message is not None else "",
         )
     member = update.my_chat_member
     if member is not None and member.chat.type == "private":
@@ -173,6 +202,8 @@ class TelegramBridge:
     runner: TurnRunner
     senders: Mapping[str, Sender]
     on_outbox_work: asyncio.Event | None = None
+    # Sends crisis signposting before the turn (and its database work) begins.
+    first_responder: FirstResponder | None = None
     batcher: TurnBatcher = field(init=False)
     # chat id -> (lock, number of turns holding or waiting for it); dropped when unused.
     _locks: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
@@ -200,6 +231,9 @@ class TelegramBridge:
         incoming = to_incoming(update)
         if incoming is None:
             return
+        if self.first_responder is not None:
+            # Before the chat lock and the database: nothing may hold this up.
+            incoming = await self.first_responder.respond(incoming)
         stalled = _stalled_chats.get()
         async with self._chat_lock(incoming.chat_id):
             if stalled is not None and incoming.chat_id in stalled:

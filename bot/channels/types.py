@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 # "blocked" / "unblocked": the person stopped or restarted the bot (nothing to answer).
 IncomingKind = Literal["text", "command", "button", "unsupported", "blocked", "unblocked"]
@@ -25,6 +25,10 @@ class Incoming:
     private_chat: bool = True
     # The first name on their account: only ever offered back to them, never stored unasked.
     first_name: str = ""
+    # For a button: the channel's id of the message it was on (staff alerts check it).
+    message_id: str = ""
+    # Crisis signposting was already sent by the channel adapter, before any database work.
+    crisis_sent: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,15 @@ class Sender(Protocol):
 
     channel: str
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        """Deliver the reply."""
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        """Deliver the reply; return the channel's id for the message, if it has one."""
+        ...
+
+
+@runtime_checkable
+class Editor(Protocol):
+    """A sender that can also change a message it sent (staff alerts marked acknowledged)."""
+
+    async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
+        """Replace the message's text and buttons."""
         ...

@@ -196,6 +196,12 @@ class OutboxMessage(Base):
     failure_reported: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The planned reminder this message delivers, if it is one.
     scheduled_id: Mapped[int | None] = mapped_column(ForeignKey("scheduled_message.id"), index=True)
+    # The escalation a staff alert (or its update) is about, if it is one.
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalation.id"), index=True)
+    # The channel's id for the message once sent, so a staff alert can be edited later.
+    sent_message_id: Mapped[str | None] = mapped_column(String(64))
+    # Set on a row that edits an earlier message (an alert marked acknowledged) instead.
+    edit_message_id: Mapped[str | None] = mapped_column(String(64))
     # Lets SQLite insert a turn's rows in one statement and still match the returned ids to
     # them (it cannot order RETURNING by an autoincrement key); SQLAlchemy fills it in.
     _sentinel: Mapped[int | None] = orm_insert_sentinel()
@@ -256,3 +262,60 @@ class ScheduledMessage(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Escalation(Base):
+    """Extra pain, distress or risk that staff must see: reported → alerted → acknowledged →
+    resolved."""
+
+    __tablename__ = "escalation"
+    __table_args__ = (Index("ix_escalation_watch", "status", "next_alert_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    # "report" (the patient's report) | "risk" (risk language in anything they wrote)
+    source: Mapped[str] = mapped_column(String(16))
+    # "pain" | "distress" | "both" | "new_worry" | "risk"
+    category: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[int | None] = mapped_column(Integer)
+    red_flag: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    contact_wanted: Mapped[bool | None] = mapped_column(Boolean)
+    # The patient's own words: shown only privately to a member of staff who asks.
+    details: Mapped[str | None] = mapped_column(Text)
+    # "none" | "check" | "crisis", with the lexicon entry and version that said so.
+    risk: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    risk_entry: Mapped[str | None] = mapped_column(String(80))
+    lexicon_version: Mapped[str | None] = mapped_column(String(32))
+    # The answer to the gentle check question: "yes" | "no" | None (not asked or not answered).
+    check_answer: Mapped[str | None] = mapped_column(String(8))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # False while the patient is still answering; staff are alerted anyway once it is due.
+    complete: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # "reported" | "alerted" | "acknowledged" | "resolved"
+    status: Mapped[str] = mapped_column(String(16), default="reported")
+    created_at: Mapped[datetime]
+    # The watchdog's next look: alert a report left unfinished, re-send an unacknowledged
+    # alert, or raise one acknowledged but still unresolved.
+    next_alert_at: Mapped[datetime | None]
+    alerted_at: Mapped[datetime | None]
+    alert_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(80))
+    outcome: Mapped[str | None] = mapped_column(Text)
+
+
+class EscalationEvent(Base):
+    """The audit trail: every step of an escalation, who took it and when."""
+
+    __tablename__ = "escalation_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalation.id"), index=True)
+    at: Mapped[datetime]
+    # reported, alerted, realerted, acknowledged, resolved, details_shown, refused, ...
+    action: Mapped[str] = mapped_column(String(32))
+    # "telegram:123" | "console:demo-staff" | "cli:<id>" | "system"
+    actor: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[str | None] = mapped_column(String(200))

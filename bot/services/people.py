@@ -65,6 +65,14 @@ async def patients_of(session: AsyncSession, cohort_id: int) -> list[Person]:
     return list(found)
 
 
+async def find_account(session: AsyncSession, channel: str, user_id: str) -> Person | None:
+    """The person enrolled with this account, if any."""
+    found: Person | None = await session.scalar(
+        select(Person).where(Person.channel == channel, Person.channel_user_id == user_id)
+    )
+    return found
+
+
 def reference(person: Person) -> str:
     """The short reference staff notices use instead of a name (P7)."""
     return f"P{person.id}"

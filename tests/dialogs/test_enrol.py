@@ -40,7 +40,14 @@ async def test_patient_enrols_with_consent_and_name(runtime: Runtime) -> None:
     await chat.say("  Robin  ")
     assert "Thank you, Robin. You have joined Tuesday Group A." in chat.text
     assert "Pain Clinic, Room 4" in chat.text
-    assert chat.labels == ["Today", "My programme", "Reminder settings", "Help", "Privacy"]
+    assert chat.labels == [
+        "More pain or distress",
+        "Today",
+        "My programme",
+        "Reminder settings",
+        "Help",
+        "Privacy",
+    ]
 
     async with runtime.sessions() as session:
         person = await session.scalar(select(Person))
@@ -326,7 +333,7 @@ async def test_patient_text_outside_a_dialog_gets_help_numbers_and_the_menu(
     runtime: Runtime,
 ) -> None:
     chat = await enrol_patient(runtime)
-    await chat.say("I feel awful today")
+    await chat.say("Is the car park open on Saturdays?")
     assert "nobody reads this chat straight away" in chat.text
     for number in ("999", "NHS 111 and choose option 2", "116 123"):
         assert number in chat.text, number

@@ -63,6 +63,7 @@ async def start_service(
         dataclasses.replace(runtime, settings=settings),
         request=api.httpx_request(),
         get_updates_request=api.httpx_request(),
+        urgent_request=api.httpx_request(),
         poll_seconds=1,
     )
     service.retry_base_seconds = retry_base_seconds

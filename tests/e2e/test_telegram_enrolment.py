@@ -57,7 +57,14 @@ async def test_patient_enrols_through_the_deep_link(
     done, menu = await user.tap("Call me Robin")
     assert "You have joined Tuesday Group A" in done.text
     assert "online, by video" in done.text
-    assert menu.labels == ["Today", "My programme", "Reminder settings", "Help", "Privacy"]
+    assert menu.labels == [
+        "More pain or distress",
+        "Today",
+        "My programme",
+        "Reminder settings",
+        "Help",
+        "Privacy",
+    ]
 
     (today,) = await user.tap("Today")
     assert "starts on Monday 7 December 2026" in today.text
@@ -310,6 +317,7 @@ async def test_commands_are_published_with_their_descriptions(
     published = [c for commands in api.commands.values() for c in commands]
     assert [c["command"] for c in published] == [
         "menu",
+        "report",
         "today",
         "schedule",
         "settings",

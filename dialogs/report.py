@@ -1,0 +1,175 @@
+"""Telling the team about more pain or distress: what, how bad, red flags, own words, contact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.db.models import Escalation, Person
+from bot.services.escalations import CATEGORIES, Actor
+from dialogs import safety
+from dialogs.engine import Form, Option, Step, start
+from dialogs.turn import Turn
+
+NAME = "report"
+# A severity this high reaches staff even if the patient stops before the end.
+SEVERE = 8
+DETAILS_MAX_LENGTH = 2000
+PAIN_CATEGORIES = ("pain", "both", "new_worry")
+
+
+def patient(turn: Turn) -> Actor:
+    """The patient, as the audit names them."""
+    return Actor(f"{turn.incoming.channel}:{turn.incoming.user_id}", "patient")
+
+
+async def begin(turn: Turn) -> None:
+    """Start a report from the first question."""
+    await start(turn, FORM)
+
+
+async def _on_answer(turn: Turn, step: str, data: dict[str, Any]) -> None:
+    """A severe score opens the escalation at once, so stopping here still reaches staff."""
+    person = turn.person
+    if person is None or step != "severity" or data["severity"] < SEVERE:
+        return
+    escalation = await _escalation(turn, data)
+    if escalation is None:
+        escalation = await turn.escalator.open(
+            turn.session,
+            person,
+            turn.now,
+            patient(turn),
+            source="report",
+            category=data["what"],
+            severity=data["severity"],
+            complete=False,
+        )
+        data["escalation_id"] = escalation.id
+    else:
+        escalation.severity = data["severity"]
+    if escalation.status == "reported":
+        turn.escalator.wait_for_patient(escalation, turn.now)
+
+
+async def _escalation(turn: Turn, data: dict[str, Any]) -> Escalation | None:
+    """The escalation this report already opened, if any."""
+    escalation_id = data.get("escalation_id")
+    if escalation_id is None:
+        return None
+    return await turn.session.get(Escalation, escalation_id)
+
+
+def _fill(escalation: Escalation, data: dict[str, Any]) -> None:
+    """Copy the answers given so far onto the escalation."""
+    if data.get("what") in CATEGORIES:
+        escalation.category = data["what"]
+    if "severity" in data:
+        escalation.severity = data["severity"]
+    escalation.red_flag = data.get("red_flags") == "yes"
+    if escalation.red_flag:
+        escalation.urgent = True
+    if data.get("details"):
+        escalation.details = data["details"]
+    if "contact" in data:
+        escalation.contact_wanted = data["contact"] == "yes"
+
+
+async def _finish(turn: Turn, data: dict[str, Any]) -> None:
+    """Send the report to staff and tell the patient what happens next."""
+    person = turn.person
+    if person is None:
+        return
+    escalation = await _escalation(turn, data)
+    if escalation is None:
+        escalation = await turn.escalator.open(
+            turn.session, person, turn.now, patient(turn), source="report", category=data["what"]
+        )
+    _fill(escalation, data)
+    escalation.complete = True
+    screening = turn.screening
+    if screening is not None and screening.needs_check and data.get("details"):
+        # "This pain is killing me" in their own words: the alert says so, and we ask.
+        escalation.risk = "check"
+        escalation.risk_entry = screening.matched
+        escalation.lexicon_version = turn.lexicon.version
+    send_alert(turn, escalation, person)
+    if escalation.red_flag:
+        turn.urgent = True
+        turn.say("report/red_flag_advice")
+    else:
+        now = turn.now
+        hours = turn.escalator.hours
+        turn.say(
+            "report/sent",
+            open_now=hours.is_open(now),
+            opening=hours.next_opening(now),
+            contact_wanted=escalation.contact_wanted,
+            category=escalation.category,
+        )
+    if escalation.risk == "check":
+        safety.ask(turn, escalation)
+
+
+def send_alert(turn: Turn, escalation: Escalation, person: Person) -> None:
+    """Alert staff now: a first alert, or an update if they already saw part of it."""
+    kind = "new" if escalation.status == "reported" else "updated"
+    turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
+
+
+async def abandon(turn: Turn, data: dict[str, Any]) -> None:
+    """The patient left the report: what they said reaches staff if it was serious."""
+    person = turn.person
+    escalation = await _escalation(turn, data)
+    if person is None or escalation is None or escalation.status != "reported":
+        return
+    _fill(escalation, data)
+    send_alert(turn, escalation, person)
+
+
+async def current_escalation(turn: Turn, data: dict[str, Any]) -> Escalation | None:
+    """The escalation a report in progress has opened (for the crisis path to take over)."""
+    return await _escalation(turn, data)
+
+
+FORM = Form(
+    name=NAME,
+    steps=(
+        Step(
+            "what",
+            "report/what",
+            "choice",
+            options=tuple(Option(value, f"report_{value}") for value in CATEGORIES),
+        ),
+        Step("severity", "report/severity", "scale", invalid="report/severity_invalid"),
+        Step(
+            "red_flags",
+            "report/red_flags",
+            "choice",
+            options=(Option("yes", "red_flag_yes"), Option("no", "red_flag_no")),
+            skip_if=lambda data: data.get("what") not in PAIN_CATEGORIES,
+        ),
+        Step(
+            "details",
+            "report/details",
+            "text",
+            max_length=DETAILS_MAX_LENGTH,
+            invalid="report/details_invalid",
+            skip_label="skip",
+        ),
+        Step(
+            "contact",
+            "report/contact",
+            "choice",
+            options=(Option("yes", "contact_yes"), Option("no", "contact_no")),
+        ),
+    ),
+    finish=_finish,
+    prompt_vars=lambda _turn, data: {
+        "category": data.get("what", ""),
+        "limit": DETAILS_MAX_LENGTH,
+        "wrote": bool(data.get("details")),
+    },
+    # A red flag needs help now, not more questions.
+    branch=lambda step, value: "" if step == "red_flags" and value == "yes" else None,
+    on_answer=_on_answer,
+)

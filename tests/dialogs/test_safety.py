@@ -1,0 +1,168 @@
+"""Risk language anywhere: crisis signposting and an urgent alert, or a gentle check."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import ManualClock
+from bot.db.models import Escalation, OutboxMessage
+from bot.runtime import Runtime
+from tests.escalation_support import Team, audit_actions, escalations, make_team
+from tests.helpers import Chat, at_name_step, count, enrol_patient
+
+CRISIS_LINE = "Samaritans: call 116 123"
+
+
+@pytest.fixture
+async def team(runtime: Runtime, clock: ManualClock) -> Team:
+    return await make_team(runtime, clock)
+
+
+@pytest.fixture
+async def patient(runtime: Runtime, team: Team) -> Chat:
+    return await enrol_patient(runtime, name="Robin")
+
+
+async def test_explicit_risk_language_gets_crisis_numbers_and_an_urgent_alert(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.say("I want to kill myself")
+    assert CRISIS_LINE in patient.text and "call 999" in patient.text
+    assert "let the pain clinic team know" in patient.text
+    (escalation,) = await escalations(runtime)
+    assert (escalation.source, escalation.risk, escalation.urgent) == ("risk", "crisis", True)
+    assert escalation.risk_entry and escalation.lexicon_version
+    assert escalation.details == "I want to kill myself"
+    async with runtime.sessions() as session:
+        replies = list(
+            await session.scalars(
+                select(OutboxMessage.priority)
+                .where(OutboxMessage.chat_id == patient.user_id)
+                .where(OutboxMessage.kind == "reply")
+                .order_by(OutboxMessage.id.desc())
+                .limit(2)
+            )
+        )
+    assert replies == [0, 0]  # urgent: never behind a reminder
+    await team.deliver()
+    (alert,) = team.desk.alerts()
+    assert alert.text.startswith("URGENT RISK: risk language")
+    assert "kill" not in alert.text
+
+
+async def test_risk_language_in_the_middle_of_another_dialog_wins(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.command("settings")
+    await patient.say("i wanna die")
+    assert CRISIS_LINE in patient.text
+    assert len(await escalations(runtime)) == 1
+    # The settings dialog is left: the next message is not taken as a settings answer.
+    await patient.say("hello")
+    assert "can't read messages like that" in patient.text
+
+
+async def test_risk_language_during_a_report_becomes_one_escalation_with_both(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.command("report")
+    await patient.press("Feeling distressed")
+    await patient.press("9")
+    await patient.say("honestly I'd be better off dead")
+    assert CRISIS_LINE in patient.text
+    (escalation,) = await escalations(runtime)
+    assert escalation.severity == 9 and escalation.risk == "crisis"
+    assert "better off dead" in (escalation.details or "")
+    await team.deliver()
+    assert len(team.desk.alerts()) == 1
+
+
+async def test_the_turn_does_not_repeat_signposting_the_adapter_already_sent(
+    patient: Chat, runtime: Runtime
+) -> None:
+    await patient.event(kind="text", text="I am going to end my life", crisis_sent=True)
+    assert CRISIS_LINE not in patient.text
+    assert "let the pain clinic team know" in patient.text
+    assert len(await escalations(runtime)) == 1
+
+
+async def test_someone_not_enrolled_gets_signposting_and_nothing_is_kept(runtime: Runtime) -> None:
+    stranger = Chat(runtime, user_id="stranger-9")
+    await stranger.say("I want to die")
+    assert CRISIS_LINE in stranger.text
+    assert await count(runtime, Escalation) == 0
+    # Part way through joining: signposting, and their place is kept.
+    joining, _invite = await at_name_step(runtime, user_id="joining-1")
+    await joining.say("kms")
+    assert CRISIS_LINE in joining.text
+    await joining.say("Jo")
+    assert "Jo" in joining.text
+
+
+async def test_a_pain_idiom_gets_a_gentle_check_and_yes_is_a_crisis(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.say("this pain is killing me")
+    assert "Are you having thoughts of ending your life" in patient.text
+    assert patient.labels[-2:] == ["Yes", "No"]
+    (escalation,) = await escalations(runtime)
+    assert (escalation.risk, escalation.status) == ("check", "reported")
+    await patient.press("Yes")
+    assert CRISIS_LINE in patient.text
+    await team.deliver()
+    (alert,) = team.desk.alerts()
+    assert alert.text.startswith("URGENT RISK")
+    assert "said yes to the safety check" in alert.text
+    assert "check_yes" in await audit_actions(runtime, escalation.id)
+
+
+async def test_no_to_the_check_goes_on_but_staff_still_see_a_note(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.say("I can't go on like this")
+    await patient.press("No")
+    assert "short note to the team" in patient.text
+    await team.deliver()
+    (alert,) = team.desk.alerts()
+    assert alert.text.startswith("Possible risk: please check in")
+    assert "said no to the safety check" in alert.text
+    (escalation,) = await escalations(runtime)
+    assert escalation.status == "alerted" and not escalation.urgent  # a tap closes nothing
+    await patient.event(kind="button", payload=f"k:{escalation.id}:y")
+    assert "already answered" in patient.text
+    assert (await escalations(runtime))[0].check_answer == "no"
+
+
+async def test_an_unanswered_check_reaches_staff_after_the_wait(
+    patient: Chat, team: Team, runtime: Runtime, clock: ManualClock
+) -> None:
+    await patient.say("what's the point any more")
+    clock.advance(timedelta(minutes=11))
+    await team.deliver()
+    (alert,) = team.desk.alerts()
+    assert "safety check not answered" in alert.text
+
+
+async def test_a_check_button_of_someone_else_is_refused(patient: Chat, runtime: Runtime) -> None:
+    await patient.say("I can't take it any more")
+    (escalation,) = await escalations(runtime)
+    other = await enrol_patient(runtime, user_id="patient-2", name="Kit")
+    await other.event(kind="button", payload=f"k:{escalation.id}:n")
+    assert "old" in other.text.lower() or "button" in other.text.lower()
+    assert (await escalations(runtime))[0].check_answer is None
+
+
+async def test_staff_writing_risk_words_are_not_screened(team: Team, runtime: Runtime) -> None:
+    await team.staff.say("Quote from the call: 'I want to kill myself'")
+    assert await count(runtime, Escalation) == 0
+    assert "you don't have to face it alone" not in team.staff.text
+
+
+async def test_forwarded_risk_words_are_screened_too(patient: Chat, runtime: Runtime) -> None:
+    # Someone else's words, perhaps, but someone may be at risk: recall comes first.
+    await patient.say("I want to kill myself", forwarded=True)
+    assert CRISIS_LINE in patient.text
+    assert await count(runtime, Escalation) == 1
