@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Escalation, OutboxMessage, Person
-from bot.services.escalations import OPEN, SYSTEM, TEAMS, TEAMS_CHAT, Escalator, audit
+from bot.services.escalations import OPEN, SYSTEM, Escalator, audit
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +109,19 @@ class EscalationWatchdog:
             return kind
 
     async def fail_over(self, now: datetime) -> int:
-        """Copy alerts stuck on one channel to the other; say loudly when every one fails."""
+        """Send alerts stuck on one channel by the other routes; say loudly if all fail.
+
+        A staff group that keeps failing (the bot removed, the group upgraded to a supergroup
+        with a new id) is backed up by Teams and by the leads' private chats; a failing Teams
+        by the staff group. Each route gets one copy per stuck alert.
+        """
         copied = 0
         async with self.sessions() as session, session.begin():
             stuck = list(
-                await session.scalars(
-                    select(OutboxMessage)
+                await session.execute(
+                    select(OutboxMessage, Escalation, Person)
                     .join(Escalation, Escalation.id == OutboxMessage.escalation_id)
+                    .join(Person, Person.id == Escalation.person_id)
                     .where(
                         # Only while nobody has acknowledged it: then staff have seen it.
                         Escalation.status.in_(OPEN),
@@ -128,76 +134,45 @@ class EscalationWatchdog:
                             ),
                             OutboxMessage.status.in_(("failed", "blocked")),
                         ),
-                        OutboxMessage.escalation_id.is_not(None),
                     )
+                    .order_by(OutboxMessage.id)
                 )
             )
-            for row in stuck:
-                assert row.escalation_id is not None
-                other = await self._other_channel(session, row)
-                if other is None:
-                    continue
-                channel, chat = other
-                if await self._has_alert(session, row.escalation_id, channel, chat, row):
-                    if await self._all_failing(session, row):
-                        log.error(
-                            "every staff channel is failing; alerts keep being retried",
-                            extra={"escalation": row.escalation_id},
-                        )
-                    continue
-                escalation = await session.get(Escalation, row.escalation_id)
-                assert escalation is not None
-                person = await session.get(Person, escalation.person_id)
-                assert person is not None
-                text = self.escalator.alert_text(escalation, person, "failover")
-                session.add(
-                    self.escalator.row(
-                        channel,
-                        chat,
-                        escalation,
-                        text,
-                        self.escalator.buttons(escalation, channel),
-                        now,
+            for row, escalation, person in stuck:
+                before = copied
+                for channel, chat in self._other_routes(row, person):
+                    if await self._has_alert(session, escalation.id, channel, chat, row):
+                        continue
+                    text = self.escalator.alert_text(escalation, person, "failover")
+                    buttons = self.escalator.buttons(escalation, channel)
+                    session.add(self.escalator.row(channel, chat, escalation, text, buttons, now))
+                    audit(
+                        session, escalation, "failed_over", SYSTEM, now, f"{row.channel}->{channel}"
                     )
-                )
-                audit(session, escalation, "failed_over", SYSTEM, now, f"{row.channel}->{channel}")
-                log.warning(
-                    "staff alert copied to the other channel",
-                    extra={"escalation": escalation.id, "from": row.channel, "to": channel},
-                )
-                copied += 1
-            if not stuck:
-                return 0
-            lonely = [row for row in stuck if await self._other_channel(session, row) is None]
-            if lonely:
-                log.error(
-                    "staff alerts are failing and there is no other channel to try",
-                    extra={"alerts": len(lonely)},
-                )
+                    log.warning(
+                        "staff alert sent by another route",
+                        extra={"escalation": escalation.id, "from": row.channel, "to": channel},
+                    )
+                    copied += 1
+                if copied == before and not await self._sent_anywhere(session, row):
+                    log.error(
+                        "every route for a staff alert is failing; it keeps being retried",
+                        extra={"escalation": escalation.id},
+                    )
         return copied
 
-    async def _other_channel(
-        self, session: AsyncSession, row: OutboxMessage
-    ) -> tuple[str, str] | None:
-        """Teams for a failing staff chat, the patient's staff chat for a failing Teams."""
+    def _other_routes(self, row: OutboxMessage, person: Person) -> list[tuple[str, str]]:
+        """Where else this alert can go: the other staff channel, and the leads."""
         targets = self.escalator.targets
-        if row.channel != TEAMS:
-            return (TEAMS, TEAMS_CHAT) if targets.teams else None
-        assert row.escalation_id is not None
-        channel = await session.scalar(
-            select(Person.channel)
-            .join(Escalation, Escalation.person_id == Person.id)
-            .where(Escalation.id == row.escalation_id)
-        )
-        if channel is None or channel not in targets.staff_chats:
-            return None
-        return channel, targets.staff_chats[channel]
+        routes = [route for route in targets.groups(person.channel) if route[0] != row.channel]
+        routes += targets.lead_chats(person.channel)
+        return [route for route in routes if route != (row.channel, row.chat_id)]
 
     @staticmethod
     async def _has_alert(
         session: AsyncSession, escalation_id: int, channel: str, chat: str, row: OutboxMessage
     ) -> bool:
-        """Whether this escalation already has an alert on that channel since this one."""
+        """Whether this escalation already has an alert on that route since this one."""
         found = await session.scalar(
             select(func.count())
             .select_from(OutboxMessage)
@@ -212,8 +187,8 @@ class EscalationWatchdog:
         return bool(found)
 
     @staticmethod
-    async def _all_failing(session: AsyncSession, row: OutboxMessage) -> bool:
-        """Whether no alert of this escalation has got through on any channel since."""
+    async def _sent_anywhere(session: AsyncSession, row: OutboxMessage) -> bool:
+        """Whether any alert of this escalation has got through since this one was written."""
         sent = await session.scalar(
             select(func.count())
             .select_from(OutboxMessage)
@@ -224,4 +199,4 @@ class EscalationWatchdog:
                 OutboxMessage.created_at >= row.created_at,
             )
         )
-        return not sent
+        return bool(sent)

@@ -26,12 +26,18 @@ class Desk:
     channel: str = "console"
     chats: dict[str, list[Reply]] = field(default_factory=dict)
     log: list[tuple[str, Reply]] = field(default_factory=list)
-    failing: bool = False
+    # Chats that cannot be reached just now ("*": the whole channel is down).
+    failing: set[str] = field(default_factory=set)
+    attempts: int = 0
+
+    def _check(self, chat_id: str) -> None:
+        self.attempts += 1
+        if chat_id in self.failing or "*" in self.failing:
+            raise DeliveryError("down")
 
     async def send(self, chat_id: str, reply: Reply) -> str:
         """Keep it; its number in the chat is its message id."""
-        if self.failing:
-            raise DeliveryError("down")
+        self._check(chat_id)
         messages = self.chats.setdefault(chat_id, [])
         messages.append(reply)
         self.log.append((chat_id, reply))
@@ -39,8 +45,7 @@ class Desk:
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
         """Replace a message."""
-        if self.failing:
-            raise DeliveryError("down")
+        self._check(chat_id)
         self.chats[chat_id][int(message_id) - 1] = reply
 
     def texts(self, chat_id: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Working hours: when the team will read an alert, and working minutes across nights and holidays."""
+"""Working hours: when the team will read an alert; working minutes over nights and holidays."""
 
 from __future__ import annotations
 
