@@ -7,7 +7,7 @@ import logging
 from bot.channels.types import Button
 from bot.db.models import Escalation
 from bot.safety.screening import Screening
-from bot.services.escalations import Actor, audit
+from bot.services.escalations import Actor, audit, shorten
 from dialogs.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,9 @@ async def crisis(turn: Turn, escalation: Escalation | None) -> None:
             details=words,
         )
     else:
-        escalation.details = "\n\n".join(part for part in (escalation.details, words) if part)
+        escalation.details = shorten(
+            "\n\n".join(part for part in (escalation.details, words) if part)
+        )
     escalation.risk = "crisis"
     escalation.risk_entry = screening.matched if screening else None
     escalation.lexicon_version = turn.lexicon.version

@@ -419,10 +419,10 @@ class Escalator:
             "escalation/details",
             reference=reference(person),
             first_name=person.display_name,
-            words=escalation.details or "",
+            # Kept short when stored; cut again here so the message can never be refused.
+            words=shorten(escalation.details or ""),
         )
-        row = self.row(channel, chat_id, escalation, text, (), now, kind="details")
-        return row
+        return self.row(channel, chat_id, escalation, text, (), now, kind="details")
 
     async def pressed_its_own_alert(
         self, session: AsyncSession, escalation_id: int, channel: str, chat_id: str, message_id: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -342,3 +343,39 @@ async def test_a_forged_button_naming_another_escalation_changes_nothing(
         )
         assert team.staff.last_outcome is not None and team.staff.last_outcome.alert
     assert [e.status for e in await escalations(runtime)] == ["alerted", "alerted"]
+
+
+async def test_two_members_of_staff_acknowledging_at_once_make_one_acknowledgement(
+    patient: Chat, team: Team, runtime: Runtime, clock: ManualClock
+) -> None:
+    from bot.services import people
+
+    async with runtime.sessions() as session, session.begin():
+        await people.enrol(
+            session,
+            role="staff",
+            cohort_id=None,
+            display_name="Kim",
+            channel="console",
+            user_id="staff-2",
+            chat_id="staff-2",
+            now=clock.now(),
+        )
+    kim = Chat(runtime, user_id="staff-2")
+    await report_pain(patient)
+    await team.deliver()
+    press = {
+        "kind": "button",
+        "payload": "e:ack:1",
+        "chat_id": STAFF_GROUP,
+        "private_chat": False,
+        "message_id": "1",
+    }
+    await asyncio.gather(team.staff.event(**press), kim.event(**press))
+    answers = [team.staff.last_outcome.alert, kim.last_outcome.alert]  # type: ignore[union-attr]
+    assert sum(a is not None and a.startswith("Acknowledged by") for a in answers) == 1
+    assert sum(a is not None and a.startswith("Already done") for a in answers) == 1
+    assert (await audit_actions(runtime, 1)).count("acknowledged") == 1
+    await team.deliver()
+    told = [t for t in team.desk.texts(patient.user_id) if "has seen your message" in t]
+    assert len(told) == 1

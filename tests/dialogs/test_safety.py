@@ -166,3 +166,37 @@ async def test_forwarded_risk_words_are_screened_too(patient: Chat, runtime: Run
     await patient.say("I want to kill myself", forwarded=True)
     assert CRISIS_LINE in patient.text
     assert await count(runtime, Escalation) == 1
+
+
+async def test_a_huge_hostile_message_with_risk_at_the_end_is_caught_and_kept_short(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    words = ("*bold* <b>tag</b> [x](http://example.org) 😣 " * 100)[:3980] + " I want to die"
+    await patient.say(words)
+    assert CRISIS_LINE in patient.text
+    (escalation,) = await escalations(runtime)
+    assert escalation.details is not None and len(escalation.details) <= 3000
+    await team.deliver()
+    await team.press(1, "Show details")
+    await team.deliver()
+    (details,) = team.desk.texts("staff-1")
+    assert len(details) <= 4096 and details.endswith("…")
+
+
+async def test_long_words_in_a_report_and_after_it_stay_within_limits(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.command("report")
+    await patient.press("Feeling distressed")
+    await patient.press("9")
+    await patient.say("kill myself " + "x" * 1900)  # the report becomes the risk alert
+    await patient.say("I want to die " + "y" * 4000)  # a new statement: its own urgent alert
+    report, later = await escalations(runtime)
+    assert report.severity == 9 and later.severity is None
+    for escalation in (report, later):
+        assert escalation.details is not None and len(escalation.details) <= 3000
+    await team.deliver()
+    await team.press(1, "Show details")
+    await team.press(2, "Show details")
+    await team.deliver()
+    assert [len(text) <= 4096 for text in team.desk.texts("staff-1")] == [True, True]
