@@ -295,9 +295,17 @@ class TurnBatcher:
 
     MAX_BATCH = 100
 
-    def __init__(self, runner: TurnRunner, senders: Mapping[str, Sender]) -> None:
+    def __init__(
+        self,
+        runner: TurnRunner,
+        senders: Mapping[str, Sender],
+        on_outbox_work: asyncio.Event | None = None,
+    ) -> None:
         self.runner = runner
         self.senders = senders
+        # Set as soon as a batch that wrote rows for the dispatcher commits (staff alerts go
+        # out beside the patients' replies, not after them).
+        self.on_outbox_work = on_outbox_work
         self._waiting: list[tuple[Incoming, asyncio.Future[TurnOutcome]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -330,6 +338,8 @@ class TurnBatcher:
                         future.set_exception(error)
                 return
             committed = [r for r in results if isinstance(r, TurnOutcome)]
+            if self.on_outbox_work is not None and any(r.queued for r in committed):
+                self.on_outbox_work.set()
             try:
                 await self.runner.deliver_all(committed, self.senders)
             except Exception:

@@ -211,7 +211,7 @@ class TelegramBridge:
     _results: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.batcher = TurnBatcher(self.runner, self.senders)
+        self.batcher = TurnBatcher(self.runner, self.senders, self.on_outbox_work)
 
     @contextlib.asynccontextmanager
     async def _chat_lock(self, chat_id: str) -> AsyncIterator[None]:
