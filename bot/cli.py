@@ -85,6 +85,8 @@ def run() -> None:
         asyncio.run(go())
     except KeyboardInterrupt:
         click.echo("Stopped.", err=True)
+    except ValueError as error:  # a setting the bot cannot run safely without
+        raise click.ClickException(str(error)) from error
 
 
 @main.command()

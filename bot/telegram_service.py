@@ -78,6 +78,12 @@ class TelegramService:
         urgent_request: BaseRequest | None = None,
     ) -> None:
         settings = runtime.settings
+        if not settings.staff_chat_id and not settings.teams_webhook_url:
+            # Alerts about patients at risk would reach nobody: refuse rather than run.
+            raise ValueError(
+                "set STAFF_CHAT_ID (the staff Telegram group) or TEAMS_WEBHOOK_URL: "
+                "staff alerts need somewhere to go"
+            )
         self.runtime = runtime
         self.application = build_application(runtime, request, get_updates_request)
         # Crisis replies and staff alerts go through a bot of their own, outside our rate
@@ -107,7 +113,9 @@ class TelegramService:
                 incoming.user_id.isdigit() and settings.is_staff(int(incoming.user_id))
             ),
         )
-        self.bridge = TelegramBridge(runner, self.senders, self.outbox_work, responder)
+        self.bridge = TelegramBridge(
+            runner, self.senders, self.outbox_work, responder, urgent_senders
+        )
         self.bridge.install(self.application)
         self.dispatcher = Dispatcher(
             runtime.sessions,
@@ -158,6 +166,14 @@ class TelegramService:
             hours=1,
             next_run_time=datetime.now(settings.tz),
             misfire_grace_time=3600,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.add_job(
+            self._send_urgent,
+            "interval",
+            seconds=DISPATCH_INTERVAL_SECONDS,
+            misfire_grace_time=60,
             coalesce=True,
             max_instances=1,
         )
@@ -217,7 +233,7 @@ class TelegramService:
                 )
             )
         if not settings.staff_chat_id:
-            log.warning("STAFF_CHAT_ID is not set: notices for staff will not be sent")
+            log.warning("STAFF_CHAT_ID is not set: staff notices and alerts go to Teams only")
         log.info("telegram bot started", extra={"mode": settings.telegram_mode})
 
     async def _publish_commands(self) -> None:
@@ -247,6 +263,10 @@ class TelegramService:
             "housekeeping",
             extra={"inbox": inbox, "replies": replies, "unfinished_enrolments": unfinished},
         )
+
+    async def _send_urgent(self) -> None:
+        """Retry urgent rows that failed, on their own lane (a fan-out can take minutes)."""
+        await self.dispatcher.send_urgent()
 
     async def watch_escalations(self) -> None:
         """Alert unfinished reports, re-send unacknowledged alerts, fail over stuck ones."""

@@ -247,13 +247,19 @@ class TurnRunner:
         await self.deliver_all([outcome], senders)
 
     async def deliver_all(
-        self, outcomes: Sequence[TurnOutcome], senders: Mapping[str, Sender]
+        self,
+        outcomes: Sequence[TurnOutcome],
+        senders: Mapping[str, Sender],
+        urgent_senders: Mapping[str, Sender] | None = None,
     ) -> None:
-        """Send the replies of several turns, in order, and record the results together."""
+        """Send the replies of several turns, in order, and record the results together.
+
+        Urgent replies (crisis signposting) go through `urgent_senders` when given.
+        """
         rows = [row for outcome in outcomes for row in outcome.replies]
         if not rows:
             return
-        results = await dispatcher.send_rows(rows, senders)
+        results = await dispatcher.send_rows(rows, senders, urgent_senders=urgent_senders)
         await dispatcher.record(self.sessions, rows, results, self.clock.now())
 
 
@@ -300,9 +306,11 @@ class TurnBatcher:
         runner: TurnRunner,
         senders: Mapping[str, Sender],
         on_outbox_work: asyncio.Event | None = None,
+        urgent_senders: Mapping[str, Sender] | None = None,
     ) -> None:
         self.runner = runner
         self.senders = senders
+        self.urgent_senders = urgent_senders
         # Set as soon as a batch that wrote rows for the dispatcher commits (staff alerts go
         # out beside the patients' replies, not after them).
         self.on_outbox_work = on_outbox_work
@@ -341,7 +349,7 @@ class TurnBatcher:
             if self.on_outbox_work is not None and any(r.queued for r in committed):
                 self.on_outbox_work.set()
             try:
-                await self.runner.deliver_all(committed, self.senders)
+                await self.runner.deliver_all(committed, self.senders, self.urgent_senders)
             except Exception:
                 # The turns are committed; their replies stay claimed and the dispatcher sends
                 # them when the lease runs out. The updates must not be processed again.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bot.db.models import Escalation, Person
-from bot.services.escalations import CATEGORIES, Actor
+from bot.services.escalations import CATEGORIES, Actor, shorten
 from dialogs import safety
 from dialogs.engine import Form, Option, Step, start
 from dialogs.turn import Turn
@@ -59,6 +60,14 @@ async def _escalation(turn: Turn, data: dict[str, Any]) -> Escalation | None:
     return await turn.session.get(Escalation, escalation_id)
 
 
+def add_words(escalation: Escalation, words: str | None) -> None:
+    """Add the patient's words to what the escalation keeps, once."""
+    if words and words not in (escalation.details or ""):
+        escalation.details = shorten(
+            "\n\n".join(part for part in (escalation.details, words) if part)
+        )
+
+
 def _fill(escalation: Escalation, data: dict[str, Any]) -> None:
     """Copy the answers given so far onto the escalation."""
     if data.get("what") in CATEGORIES:
@@ -68,10 +77,14 @@ def _fill(escalation: Escalation, data: dict[str, Any]) -> None:
     escalation.red_flag = data.get("red_flags") == "yes"
     if escalation.red_flag:
         escalation.urgent = True
-    if data.get("details"):
-        escalation.details = data["details"]
+    add_words(escalation, data.get("details"))
     if "contact" in data:
         escalation.contact_wanted = data["contact"] == "yes"
+
+
+def filler(data: dict[str, Any]) -> Callable[[Escalation], None]:
+    """Copies this report's answers onto an escalation (for the crisis path to keep them)."""
+    return lambda escalation: _fill(escalation, data)
 
 
 async def _finish(turn: Turn, data: dict[str, Any]) -> None:
@@ -86,12 +99,6 @@ async def _finish(turn: Turn, data: dict[str, Any]) -> None:
         )
     _fill(escalation, data)
     escalation.complete = True
-    screening = turn.screening
-    if screening is not None and screening.needs_check and data.get("details"):
-        # "This pain is killing me" in their own words: the alert says so, and we ask.
-        escalation.risk = "check"
-        escalation.risk_entry = screening.matched
-        escalation.lexicon_version = turn.lexicon.version
     send_alert(turn, escalation, person)
     if escalation.red_flag:
         turn.urgent = True
@@ -106,8 +113,41 @@ async def _finish(turn: Turn, data: dict[str, Any]) -> None:
             contact_wanted=escalation.contact_wanted,
             category=escalation.category,
         )
-    if escalation.risk == "check":
-        safety.ask(turn, escalation)
+
+
+async def check(turn: Turn) -> None:
+    """Words like "this pain is killing me" while reporting: the report asks, and carries it.
+
+    The report's escalation is opened now if it was not yet, so the question, its answer and
+    the report reach staff as one alert (even if the patient stops here).
+    """
+    person = turn.person
+    screening = turn.screening
+    if person is None or screening is None:
+        return
+    state = turn.state()
+    data = dict(state.data)
+    escalation = await _escalation(turn, data)
+    if escalation is None:
+        escalation = await turn.escalator.open(
+            turn.session,
+            person,
+            turn.now,
+            patient(turn),
+            source="report",
+            category=data.get("what", "risk"),
+            complete=False,
+        )
+        data["escalation_id"] = escalation.id
+        state.data = data
+    _fill(escalation, data)
+    add_words(escalation, turn.incoming.text)
+    escalation.risk = "check"
+    escalation.risk_entry = screening.matched
+    escalation.lexicon_version = turn.lexicon.version
+    if escalation.status == "reported":
+        turn.escalator.wait_for_patient(escalation, turn.now)
+    safety.ask(turn, escalation)
 
 
 def send_alert(turn: Turn, escalation: Escalation, person: Person) -> None:

@@ -60,8 +60,12 @@ async def route(turn: Turn) -> None:
         await _crisis(turn, form)
         return
     await _route(turn, form)
-    if screening is not None and screening.needs_check and not _check_asked(turn):
-        await safety.check(turn)
+    if screening is not None and screening.needs_check:
+        still = active_form(turn)
+        if still is not None and still.name == report.NAME and _is_patient(turn):
+            await report.check(turn)
+        else:
+            await safety.check(turn)
 
 
 def _is_staff(turn: Turn) -> bool:
@@ -76,20 +80,18 @@ def _is_staff(turn: Turn) -> bool:
     )
 
 
-def _check_asked(turn: Turn) -> bool:
-    """Whether this turn already asked the check question (a report with those words)."""
-    return any(reply.text == turn.text("safety/check") for reply in turn.replies)
-
-
 async def _crisis(turn: Turn, form: Form | None) -> None:
     """Crisis: signposting and an urgent alert; a report under way becomes part of it."""
     existing = None
+    prepare = None
     if form is not None and form.name == report.NAME:
-        existing = await report.current_escalation(turn, turn.state().data)
+        answers = dict(turn.state().data)
+        existing = await report.current_escalation(turn, answers)
+        prepare = report.filler(answers)
     if form is not None and turn.person is not None:
         # They are not asked the next question after this; what was saved stays saved.
         await _leave_form(turn)
-    await safety.crisis(turn, existing)
+    await safety.crisis(turn, existing, prepare)
 
 
 async def _route(turn: Turn, form: Form | None) -> None:

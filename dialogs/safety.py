@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from bot.channels.types import Button
 from bot.db.models import Escalation
@@ -23,7 +24,8 @@ def screen(turn: Turn, is_staff: bool) -> Screening | None:
     it may be someone else's words, but someone may be at risk.
     """
     incoming = turn.incoming
-    if incoming.kind not in ("text", "command") or not incoming.text:
+    # "unsupported" carries a photo's or file's caption: screened, though not otherwise read.
+    if incoming.kind not in ("text", "command", "unsupported") or not incoming.text:
         return None
     if is_staff:
         return None
@@ -41,11 +43,15 @@ def _patient(turn: Turn) -> Actor:
     return Actor(f"{turn.incoming.channel}:{turn.incoming.user_id}", "patient")
 
 
-async def crisis(turn: Turn, escalation: Escalation | None) -> None:
+async def crisis(
+    turn: Turn,
+    escalation: Escalation | None,
+    prepare: Callable[[Escalation], None] | None = None,
+) -> None:
     """Crisis signposting (unless the adapter already sent it) and an urgent staff alert.
 
-    `escalation` is the report in progress, if there is one: it becomes the risk alert, so
-    staff see one escalation with everything the patient said.
+    `escalation` is the report in progress, if it has opened one, and `prepare` copies the
+    report's answers so far: staff see one escalation with everything the patient said.
     """
     screening = turn.screening
     turn.urgent = True
@@ -57,15 +63,11 @@ async def crisis(turn: Turn, escalation: Escalation | None) -> None:
     words = turn.incoming.text
     if escalation is None:
         escalation = await turn.escalator.open(
-            turn.session,
-            person,
-            turn.now,
-            _patient(turn),
-            source="risk",
-            category="risk",
-            details=words,
+            turn.session, person, turn.now, _patient(turn), source="risk", category="risk"
         )
-    else:
+    if prepare is not None:
+        prepare(escalation)
+    if words not in (escalation.details or ""):
         escalation.details = shorten(
             "\n\n".join(part for part in (escalation.details, words) if part)
         )
@@ -141,5 +143,6 @@ async def answer(turn: Turn, payload: str) -> None:
         turn.say("safety/team_told")
         return
     turn.say("safety/check_no")
-    if escalation.status in ("reported", "alerted"):
+    # A report still being filled in sends it when it ends (or when the wait is over).
+    if escalation.complete and escalation.status in ("reported", "alerted"):
         turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))

@@ -88,28 +88,38 @@ async def send_rows(
     rows: Sequence[OutboxMessage],
     senders: Mapping[str, Sender],
     budget: timedelta = CLAIM_LEASE / 2,
+    urgent_senders: Mapping[str, Sender] | None = None,
 ) -> list[Outcome]:
     """Send claimed rows one after another, in order, and return every outcome."""
-    sending = SendRound(senders, budget)
+    sending = SendRound(senders, budget, urgent_senders)
     return [await sending.send(row) for row in rows]
 
 
 class SendRound:
     """The sending of one claimed batch, with what it has learnt about the channel.
 
-    After a failure, a chat's later rows wait so order holds. When the channel says "slow
+    After a failure, a chat's later rows wait so order holds. When a channel says "slow
     down" (a 429 applies to the whole bot) or fails for two chats running (an outage), the
-    rest of the round waits too, rather than hammering it. Sending also stops once `budget`
-    is spent, well inside the claim lease, so no other worker takes over a row this round may
-    still send; the rest are handed back.
+    rest of the round's rows for that channel wait too, rather than hammering it; other
+    channels carry on (Teams being down must not hold up Telegram). Sending also stops once
+    `budget` is spent, well inside the claim lease, so no other worker takes over a row this
+    round may still send; the rest are handed back.
     """
 
-    def __init__(self, senders: Mapping[str, Sender], budget: timedelta) -> None:
+    def __init__(
+        self,
+        senders: Mapping[str, Sender],
+        budget: timedelta,
+        urgent_senders: Mapping[str, Sender] | None = None,
+    ) -> None:
         self.senders = senders
+        # Urgent rows go through these (on Telegram: a bot outside our rate limiter).
+        self.urgent_senders = urgent_senders or senders
         self.deadline = time.monotonic() + budget.total_seconds()
         self.stalled: set[tuple[str, str]] = set()
-        self.halted: float | None = None  # seconds the whole round must wait, once halted
-        self.failures_running = 0
+        # Seconds a halted channel's rows must wait, by channel.
+        self.halted: dict[str, float] = {}
+        self.failures_running: dict[str, int] = {}
         # Set when more urgent mail is waiting: bulk rows not yet sent are handed back.
         self.make_way = False
         # Set when the round is failing: nothing more is sent.
@@ -118,15 +128,17 @@ class SendRound:
     async def send(self, row: OutboxMessage) -> Outcome:
         """Send one row (or hold it back) and say what happened."""
         chat = (row.channel, row.chat_id)
-        if self.halted is not None:
-            return Outcome(row.id, "held", "the channel asked us to wait", self.halted)
+        if row.channel in self.halted:
+            wait = self.halted[row.channel]
+            return Outcome(row.id, "held", "the channel asked us to wait", wait)
         if chat in self.stalled or time.monotonic() > self.deadline:
             return Outcome(row.id, "held", "behind an unsent message")
         if self.stopping:
             return Outcome(row.id, "held", "the round stopped")
         if self.make_way and row.priority >= BULK_PRIORITY:
             return Outcome(row.id, "held", "making way for urgent messages")
-        sender = self.senders.get(row.channel)
+        senders = self.urgent_senders if row.priority <= URGENT_PRIORITY else self.senders
+        sender = senders.get(row.channel)
         if sender is None:
             self.stalled.add(chat)
             return Outcome(row.id, "retry", "no sender for channel")
@@ -134,25 +146,27 @@ class SendRound:
         try:
             message_id = await _send_or_edit(sender, row, reply)
         except RecipientBlocked as error:
-            self.failures_running = 0
+            self.failures_running[row.channel] = 0
             return Outcome(row.id, "blocked", error.reason)
         except PermanentDeliveryError as error:
-            self.failures_running = 0
+            self.failures_running[row.channel] = 0
             return Outcome(row.id, "failed", error.reason)
         except DeliveryError as error:
             self.stalled.add(chat)
-            self.failures_running += 1
+            failures = self.failures_running[row.channel] = (
+                self.failures_running.get(row.channel, 0) + 1
+            )
             if error.retry_after is not None:
-                self.halted = error.retry_after
-            elif self.failures_running >= OUTAGE_AFTER:
-                self.halted = _backoff(1, None).total_seconds()
+                self.halted[row.channel] = error.retry_after
+            elif failures >= OUTAGE_AFTER:
+                self.halted[row.channel] = _backoff(1, None).total_seconds()
             return Outcome(row.id, "retry", error.reason, error.retry_after)
         except Exception as error:
             # Unexpected: keep the outcomes of the rows already sent, retry this one later.
             log.exception("unexpected error while sending", extra={"row": row.id})
             self.stalled.add(chat)
             return Outcome(row.id, "retry", type(error).__name__)
-        self.failures_running = 0
+        self.failures_running[row.channel] = 0
         return Outcome(row.id, "sent", message_id=message_id)
 
 
@@ -359,12 +373,16 @@ async def claim_due(
     now: datetime,
     limit: int = 50,
     max_priority: int | None = None,
+    skip_channels: Sequence[str] = (),
 ) -> list[OutboxMessage]:
-    """Claim up to `limit` due rows, most urgent first, so no other worker sends them too."""
+    """Claim up to `limit` due rows, most urgent first, so no other worker sends them too.
+
+    Rows of `skip_channels` (channels that asked us to wait) are left where they are.
+    """
     # On SQLite another worker may claim every row we picked just before us (no SKIP
     # LOCKED there); looking again then finds the rows after theirs.
     for _attempt in range(3):
-        found, claimed = await _claim_once(sessions, now, limit, max_priority)
+        found, claimed = await _claim_once(sessions, now, limit, max_priority, skip_channels)
         if claimed or not found:
             return claimed
     return []
@@ -375,12 +393,15 @@ async def _claim_once(
     now: datetime,
     limit: int,
     max_priority: int | None,
+    skip_channels: Sequence[str],
 ) -> tuple[bool, list[OutboxMessage]]:
     """One attempt: (whether any row was due, the rows this attempt claimed)."""
     token = new_claim_token()
     due = _due(now)
     if max_priority is not None:
         due = and_(due, OutboxMessage.priority <= max_priority)
+    if skip_channels:
+        due = and_(due, OutboxMessage.channel.not_in(list(skip_channels)))
     async with sessions() as session, session.begin():
         # A message that is no use any more (a morning reminder after the day began) is not
         # sent late; the failure report tells staff.
@@ -441,8 +462,8 @@ class Dispatcher:
         self.reporter = reporter
         # Held for a whole round, so stopping can wait for a round to be recorded.
         self.round = asyncio.Lock()
-        # After "slow down" from the channel, nothing is sent before this moment.
-        self.resume_at: datetime | None = None
+        # After "slow down" from a channel, nothing is sent on it before this moment.
+        self.resume_at: dict[str, datetime] = {}
         # How many chats are sent to at once; records are written one at a time.
         self._lanes = asyncio.Semaphore(concurrency)
         self._recording = asyncio.Lock()
@@ -453,15 +474,14 @@ class Dispatcher:
         async with self.round:
             now = self.clock.now()
             released = await self.reminders.release(now) if self.reminders else 0
-            if self.resume_at is not None and now < self.resume_at:
-                return released
-            rows = await claim_due(self.sessions, now, limit)
+            waiting = [channel for channel, until in self.resume_at.items() if now < until]
+            rows = await claim_due(self.sessions, now, limit, skip_channels=waiting)
             if not rows:
                 return released
             by_chat: dict[tuple[str, str], list[OutboxMessage]] = {}
             for row in rows:  # most urgent first, so their chats start first
                 by_chat.setdefault((row.channel, row.chat_id), []).append(row)
-            sending = self._sending = SendRound(self.senders, CLAIM_LEASE / 2)
+            sending = self._sending = SendRound(self.senders, CLAIM_LEASE / 2, self.urgent_senders)
             # One connection for the round's records: each still commits on its own.
             async with self.engine.connect() as connection:
                 lanes = [
@@ -489,7 +509,7 @@ class Dispatcher:
             while rows := await claim_due(
                 self.sessions, self.clock.now(), CLAIM_BATCH, max_priority=URGENT_PRIORITY
             ):
-                outcomes = await send_rows(rows, self.urgent_senders)
+                outcomes = await send_rows(rows, self.urgent_senders, CLAIM_LEASE / 2)
                 await record(self.sessions, rows, outcomes, self.clock.now())
                 settled += sum(outcome.status != "held" for outcome in outcomes)
                 if any(outcome.status != "sent" for outcome in outcomes):
@@ -522,7 +542,9 @@ class Dispatcher:
                     else:
                         await record(self.sessions, [row], [outcome], self.clock.now())
                 if outcome.retry_after is not None:
-                    self.resume_at = self.clock.now() + timedelta(seconds=outcome.retry_after)
+                    self.resume_at[row.channel] = self.clock.now() + timedelta(
+                        seconds=outcome.retry_after
+                    )
                 if outcome.status != "held":
                     settled += 1
         return settled

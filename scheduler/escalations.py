@@ -113,7 +113,8 @@ class EscalationWatchdog:
 
         A staff group that keeps failing (the bot removed, the group upgraded to a supergroup
         with a new id) is backed up by Teams and by the leads' private chats; a failing Teams
-        by the staff group. Each route gets one copy per stuck alert.
+        by the staff group. Each route gets one copy per stuck alert, and none is needed once
+        a copy of the alert got through somewhere.
         """
         copied = 0
         async with self.sessions() as session, session.begin():
@@ -139,6 +140,8 @@ class EscalationWatchdog:
                 )
             )
             for row, escalation, person in stuck:
+                if await self._sent_anywhere(session, row):
+                    continue  # staff have it by another route already
                 before = copied
                 for channel, chat in self._other_routes(row, person):
                     if await self._has_alert(session, escalation.id, channel, chat, row):
@@ -154,7 +157,7 @@ class EscalationWatchdog:
                         extra={"escalation": escalation.id, "from": row.channel, "to": channel},
                     )
                     copied += 1
-                if copied == before and not await self._sent_anywhere(session, row):
+                if copied == before:
                     log.error(
                         "every route for a staff alert is failing; it keeps being retried",
                         extra={"escalation": escalation.id},

@@ -173,7 +173,9 @@ def to_incoming(update: Update) -> Incoming | None:
             return Incoming(kind="command", command="id", **base)  # type: ignore[arg-type]
         return None
     if text is None:
-        return Incoming(kind="unsupported", **base)  # type: ignore[arg-type]
+        # A photo or file is not read, but its caption is screened for risk language.
+        caption = message.caption or ""
+        return Incoming(kind="unsupported", text=caption, **base)  # type: ignore[arg-type]
     if (parsed := _command(message)) is not None:
         command, rest = parsed
         return Incoming(kind="command", command=command, text=rest, **base)  # type: ignore[arg-type]
@@ -204,6 +206,8 @@ class TelegramBridge:
     on_outbox_work: asyncio.Event | None = None
     # Sends crisis signposting before the turn (and its database work) begins.
     first_responder: FirstResponder | None = None
+    # Senders for urgent replies (outside the rate limiter).
+    urgent_senders: Mapping[str, Sender] | None = None
     batcher: TurnBatcher = field(init=False)
     # chat id -> (lock, number of turns holding or waiting for it); dropped when unused.
     _locks: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
@@ -211,7 +215,9 @@ class TelegramBridge:
     _results: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.batcher = TurnBatcher(self.runner, self.senders, self.on_outbox_work)
+        self.batcher = TurnBatcher(
+            self.runner, self.senders, self.on_outbox_work, self.urgent_senders
+        )
 
     @contextlib.asynccontextmanager
     async def _chat_lock(self, chat_id: str) -> AsyncIterator[None]:

@@ -44,7 +44,7 @@ class FirstResponder:
     async def respond(self, incoming: Incoming) -> Incoming:
         """The event, marked `crisis_sent` if signposting went out now."""
         if (
-            incoming.kind not in ("text", "command")
+            incoming.kind not in ("text", "command", "unsupported")  # captions too
             or not incoming.text
             or not incoming.private_chat
             or self.is_staff(incoming)

@@ -153,14 +153,20 @@ class Escalator:
         kind: "new", "updated" (the patient finished after staff were told), "unacknowledged"
         or "unresolved" (the watchdog raising it again).
         """
+        if kind == "updated" and is_urgent(escalation) and escalation.status not in OPEN:
+            # Risk rose after staff had seen (or closed) it: it is open again and chased.
+            self._reopen(session, escalation, now)
         chats = self.targets.groups(person.channel)
         if kind in ("unacknowledged", "unresolved"):
             chats += self.targets.lead_chats(person.channel)
         if not chats:
+            # Refused at start-up for the bot; kept "reported" here, so it is tried again.
             log.error(
                 "no staff channel is configured: an alert cannot be sent",
                 extra={"escalation": escalation.id},
             )
+            escalation.next_alert_at = now + timedelta(minutes=self.urgent_ack_minutes)
+            return []
         text = self.alert_text(escalation, person, kind)
         rows = [
             self.row(channel, chat, escalation, text, self.buttons(escalation, channel), now)
@@ -183,6 +189,14 @@ class Escalator:
         )
         return rows
 
+    @staticmethod
+    def _reopen(session: AsyncSession, escalation: Escalation, now: datetime) -> None:
+        """Back to "alerted": acknowledged and resolved fields cleared (the audit keeps them)."""
+        escalation.status = "alerted"
+        escalation.acknowledged_at = escalation.acknowledged_by = None
+        escalation.resolved_at = escalation.resolved_by = None
+        audit(session, escalation, "reopened", SYSTEM, now, "risk rose")
+
     def next_reminder(self, escalation: Escalation, now: datetime) -> datetime:
         """When an unacknowledged alert is sent again."""
         if is_urgent(escalation):
@@ -197,7 +211,7 @@ class Escalator:
         elif kind == "unacknowledged":
             title = f"{self.content.label('title_unacknowledged')}: {title}"
         elif kind == "unresolved":
-            title = self.content.label("title_unresolved")
+            title = f"{self.content.label('title_unresolved')}: {title}"
         elif kind == "failover":
             title = f"{title} ({self.content.label('title_failover')})"
         return self.content.render(

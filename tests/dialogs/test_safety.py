@@ -200,3 +200,86 @@ async def test_long_words_in_a_report_and_after_it_stay_within_limits(
     await team.press(2, "Show details")
     await team.deliver()
     assert [len(text) <= 4096 for text in team.desk.texts("staff-1")] == [True, True]
+
+
+async def test_yes_to_a_check_that_staff_already_closed_reopens_it_as_urgent(
+    patient: Chat, team: Team, runtime: Runtime, clock: ManualClock
+) -> None:
+    await patient.say("I can't do this any more")
+    check = patient.replies
+    clock.advance(timedelta(minutes=11))
+    await team.deliver()  # unanswered: staff are told
+    await team.press(1, "Resolve")
+    await team.staff.say("Rang, no answer; will try again tomorrow.")
+    assert (await escalations(runtime))[0].status == "resolved"
+    await patient.press("Yes", check)
+    (escalation,) = await escalations(runtime)
+    assert (escalation.status, escalation.urgent) == ("alerted", True)
+    assert escalation.resolved_by is None and escalation.acknowledged_by is None
+    await team.deliver()
+    latest = team.desk.alerts()[-1]
+    assert latest.text.startswith("Report updated: URGENT RISK")
+    assert [b.label for row in latest.buttons for b in row][:2] == ["Acknowledge", "Resolve"]
+    clock.advance(timedelta(minutes=5))
+    await team.deliver()
+    assert team.desk.alerts()[-1].text.startswith("UNACKNOWLEDGED: URGENT RISK")
+    assert "reopened" in await audit_actions(runtime, escalation.id)
+
+
+async def test_a_crisis_after_staff_acknowledged_a_report_reopens_it(
+    patient: Chat, team: Team, runtime: Runtime, clock: ManualClock
+) -> None:
+    await patient.command("report")
+    await patient.press("Feeling distressed")
+    await patient.press("9")
+    clock.advance(timedelta(minutes=11))
+    await team.deliver()
+    await team.press(1, "Acknowledge")
+    await patient.say("I am going to kill myself")
+    (escalation,) = await escalations(runtime)
+    assert (escalation.status, escalation.risk, escalation.severity) == ("alerted", "crisis", 9)
+    await team.deliver()
+    assert "Acknowledge" in [b.label for row in team.desk.alerts()[-1].buttons for b in row]
+
+
+async def test_a_photo_caption_with_risk_language_is_screened(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.event(kind="unsupported", text="I want to kill myself")
+    assert CRISIS_LINE in patient.text
+    assert "only read typed messages" not in patient.text or CRISIS_LINE in patient.text
+    assert len(await escalations(runtime)) == 1
+
+
+async def test_a_crisis_in_the_middle_of_a_report_keeps_every_answer(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.command("report")
+    await patient.press("More pain than usual")
+    await patient.press("6")  # below 8: nothing opened yet
+    await patient.press("No, none of these")
+    await patient.say("Back went on Tuesday")
+    await patient.say("and honestly I want to die")
+    (escalation,) = await escalations(runtime)
+    assert (escalation.category, escalation.severity, escalation.risk) == ("pain", 6, "crisis")
+    assert escalation.details is not None
+    assert "Back went on Tuesday" in escalation.details and "want to die" in escalation.details
+
+
+async def test_check_words_while_reporting_make_one_escalation_with_the_question(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.command("report")
+    await patient.press("More pain than usual")
+    await patient.press("5")
+    await patient.press("No, none of these")
+    await patient.say("this pain is killing me")
+    assert "Are you having thoughts" in patient.text
+    assert "Last question" in patient.text  # the report goes on
+    await patient.press("No", patient.replies)
+    await patient.press("No, thank you")
+    (escalation,) = await escalations(runtime)
+    assert (escalation.risk, escalation.check_answer, escalation.complete) == ("check", "no", True)
+    await team.deliver()
+    alerts = team.desk.alerts()
+    assert len(alerts) == 1 and "said no to the safety check" in alerts[0].text

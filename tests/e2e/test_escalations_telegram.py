@@ -211,3 +211,13 @@ async def test_a_failing_staff_group_is_retried_until_the_alert_gets_through(
     assert len(alerts(staff_group)) == 1
     await service.dispatcher.drain()
     assert len(alerts(staff_group)) == 1  # delivered once, not once per failure
+
+
+async def test_a_photo_captioned_with_risk_language_gets_crisis_numbers_and_an_alert(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime, staff_group: FakeGroup
+) -> None:
+    patient = await enrolled(api, runtime, 7108)
+    await patient.send_photo(caption="I want to kill myself")
+    await api.wait_for(lambda: any(CRISIS_LINE in (m.text or "") for m in patient.messages))
+    await api.wait_for(lambda: len(alerts(staff_group)) == 1)
+    assert (alerts(staff_group)[0].text or "").startswith("URGENT RISK")

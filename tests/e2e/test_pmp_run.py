@@ -44,6 +44,7 @@ async def test_pmp_run_serves_a_patient_on_telegram(
         "TELEGRAM_BOT_TOKEN": api.token,
         "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
         "TELEGRAM_API_BASE_URL": served_api,
+        "STAFF_CHAT_ID": "-100777",
         "LOG_LEVEL": "INFO",
         "NO_PROXY": "127.0.0.1",
     }
@@ -82,3 +83,29 @@ async def test_pmp_run_serves_a_patient_on_telegram(
     assert "telegram bot started" in logged
     assert api.token not in logged and invite["code"] not in logged
     assert "Traceback" not in logged
+
+
+async def test_pmp_run_refuses_to_start_with_nowhere_to_send_staff_alerts(
+    api: FakeTelegramAPI, served_api: str, db_url: str
+) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("STAFF_CHAT_ID", "TEAMS_WEBHOOK_URL")
+    }
+    env.update(
+        {
+            "DATABASE_URL": db_url,
+            "TELEGRAM_BOT_TOKEN": api.token,
+            "TELEGRAM_API_BASE_URL": served_api,
+            "NO_PROXY": "127.0.0.1",
+        }
+    )
+    process = await asyncio.create_subprocess_exec(
+        PMP, "run", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    assert "set STAFF_CHAT_ID (the staff Telegram group) or TEAMS_WEBHOOK_URL" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert api.token not in err.decode()

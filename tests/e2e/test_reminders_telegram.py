@@ -73,7 +73,7 @@ async def test_slow_down_from_telegram_is_waited_out(
     before = len(user.messages)
     await service.dispatcher.drain()
     assert len(user.messages) == before
-    assert service.dispatcher.resume_at == clock.now() + timedelta(seconds=30)
+    assert service.dispatcher.resume_at["telegram"] == clock.now() + timedelta(seconds=30)
     clock.advance(timedelta(seconds=31))
     await service.dispatcher.drain()
     assert len(user.messages) == before + 1

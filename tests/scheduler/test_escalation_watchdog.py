@@ -148,9 +148,9 @@ async def test_acknowledged_but_unresolved_is_raised_at_the_end_of_the_next_work
     await run_to(team, clock, utc(11, 30, 16, 59))  # over the weekend, to Monday afternoon
     assert not any(t.startswith("STILL OPEN") for t in titles(team))
     await run_to(team, clock, utc(11, 30, 17, 0))
-    assert titles(team)[-1] == "STILL OPEN: not resolved"
+    assert titles(team)[-1] == "STILL OPEN, not resolved: New report"
     await run_to(team, clock, utc(12, 1, 17, 0))
-    assert titles(team).count("STILL OPEN: not resolved") == 2
+    assert titles(team).count("STILL OPEN, not resolved: New report") == 2
     # Resolving ends it.
     (escalation,) = await escalations(runtime)
     last = len(team.desk.chats[STAFF_GROUP])

@@ -178,7 +178,7 @@ async def test_slow_down_halts_the_round_and_nothing_is_lost_or_doubled(
     worker = dispatcher(runtime, sender)
     await worker.drain()
     assert sender.sent == []  # refused: the whole round waits, no new sends are started
-    assert worker.resume_at == clock.now() + timedelta(seconds=30)
+    assert worker.resume_at["console"] == clock.now() + timedelta(seconds=30)
     async with runtime.sessions() as session:
         tried = sum(await session.scalars(select(OutboxMessage.attempts)))
     assert tried <= 8  # only the sends already under way when the first 429 came back

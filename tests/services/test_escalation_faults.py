@@ -248,11 +248,13 @@ async def test_teams_down_for_ten_minutes_is_retried_and_the_group_still_has_it(
     assert "Acknowledged by Sam" in str(workflow.card)
 
 
-async def test_a_failing_staff_group_is_backed_up_by_teams_and_the_leads(
+@pytest.mark.parametrize("teams_works", [True, False])
+async def test_a_failing_staff_group_is_backed_up_by_the_leads_unless_teams_has_it(
     teams_runtime: Runtime,
     clock: ManualClock,
     workflow: Workflow,  # noqa: F811
     client: httpx.AsyncClient,  # noqa: F811
+    teams_works: bool,
 ) -> None:
     # Leads are Telegram accounts: this patient and the desk are on Telegram.
     team = await teams_team(teams_runtime, clock, client)
@@ -270,13 +272,19 @@ async def test_a_failing_staff_group_is_backed_up_by_teams_and_the_leads(
     await patient.press("Yes, I agree")
     await patient.say("Robin")
     team.desk.failing.add(STAFF_GROUP)
+    workflow.mode = "accept" if teams_works else "fail"
     await patient.say("I want to kill myself")
-    for _ in range(4):
+    for _ in range(4):  # long enough for three failed tries, not yet a re-alert
         clock.advance(timedelta(seconds=20))
         await team.deliver()
     lead_copies = team.desk.texts(str(LEAD_ID))
-    assert lead_copies and "other staff channel failing" in lead_copies[0]
-    assert len(workflow.bodies) == 1  # Teams had it from the start: no second copy
+    if teams_works:
+        assert lead_copies == []  # staff have it in Teams: nobody is paged twice
+        assert len(workflow.bodies) == 1
+    else:
+        (copy,) = lead_copies
+        assert copy.startswith("URGENT RISK") and "other staff channel failing" in copy
+        assert "kill" not in copy
 
 
 async def test_every_route_failing_is_logged_at_error_and_retried(
@@ -295,3 +303,23 @@ async def test_every_route_failing_is_logged_at_error_and_retried(
     assert alert is not None and alert.status == "pending" and alert.attempts >= 5
     escalation = (await escalations(runtime))[0]
     assert isinstance(escalation, Escalation)
+
+
+async def test_teams_asking_us_to_wait_does_not_hold_up_the_staff_group(
+    teams_runtime: Runtime,
+    clock: ManualClock,
+    workflow: Workflow,  # noqa: F811
+    client: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    team = await teams_team(teams_runtime, clock, client)
+    workflow.mode, workflow.retry_after = "throttle", "600"
+    first = await enrol_patient(teams_runtime, user_id="patient-1")
+    second = await enrol_patient(teams_runtime, user_id="patient-2", name="Kit")
+    await first.say("I want to kill myself")
+    await team.deliver()
+    assert len(team.desk.alerts()) == 1
+    assert team.dispatcher.resume_at.get("teams") is not None
+    clock.advance(timedelta(seconds=30))
+    await second.say("I'm going to end my life")
+    await team.deliver()
+    assert len(team.desk.alerts()) == 2  # Telegram's group was not made to wait 10 minutes
