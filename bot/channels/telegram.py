@@ -213,6 +213,9 @@ class TelegramBridge:
     _locks: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
     # Updates being processed that did not commit: FAILED, or OUTAGE (database unreachable).
     _results: dict[int, str] = field(default_factory=dict)
+    # Updates with crisis language whose turn has not committed yet (for the loudest log line
+    # if one is ever given up on; the database, not this set, is what alerts staff).
+    crisis_pending: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.batcher = TurnBatcher(
@@ -240,6 +243,8 @@ class TelegramBridge:
         if self.first_responder is not None:
             # Before the chat lock and the database: nothing may hold this up.
             incoming = await self.first_responder.respond(incoming)
+            if incoming.crisis_sent:
+                self.crisis_pending.add(update.update_id)
         stalled = _stalled_chats.get()
         async with self._chat_lock(incoming.chat_id):
             if stalled is not None and incoming.chat_id in stalled:
@@ -248,6 +253,7 @@ class TelegramBridge:
                 return
             try:
                 outcome = await self.batcher.submit(incoming)
+                self.crisis_pending.discard(update.update_id)
             except Exception as error:
                 # Not confirmed: the poller or Telegram's webhook retry will bring it back.
                 if stalled is not None:
@@ -341,6 +347,14 @@ async def poll(
                 log.error(
                     "update skipped after repeated failures", extra={"update_id": update.update_id}
                 )
+                if update.update_id in bridge.crisis_pending:
+                    bridge.crisis_pending.discard(update.update_id)
+                    # Crisis numbers went out, but no escalation was recorded: say so loudly.
+                    log.critical(
+                        "a message with crisis language could not be recorded; staff were "
+                        "not alerted by the bot",
+                        extra={"update_id": update.update_id},
+                    )
                 offset = update.update_id + 1
                 attempts.pop(update.update_id, None)
                 continue

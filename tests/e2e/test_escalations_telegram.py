@@ -221,3 +221,30 @@ async def test_a_photo_captioned_with_risk_language_gets_crisis_numbers_and_an_a
     await api.wait_for(lambda: any(CRISIS_LINE in (m.text or "") for m in patient.messages))
     await api.wait_for(lambda: len(alerts(staff_group)) == 1)
     assert (alerts(staff_group)[0].text or "").startswith("URGENT RISK")
+
+
+async def test_a_crisis_message_given_up_on_is_logged_at_critical(
+    runtime: Runtime,
+    api: FakeTelegramAPI,
+    staff_group: FakeGroup,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.e2e.conftest import start_service
+
+    patient_service = await start_service(runtime, api, "polling")
+    patient = await enrolled(api, runtime, 7109)
+    await patient_service.stop()
+    service = await start_service(runtime, api, "polling", retry_base_seconds=0.005)
+    try:
+        with caplog.at_level(logging.WARNING):
+            async with inbox_unavailable(runtime):  # a fault that is not an outage
+                await patient.send("I want to kill myself")
+                for _ in range(1000):
+                    if "could not be recorded" in caplog.text:
+                        break
+                    await asyncio.sleep(0.01)
+        assert any(CRISIS_LINE in (m.text or "") for m in patient.messages)  # they were helped
+    finally:
+        await service.stop()
+    assert "a message with crisis language could not be recorded" in caplog.text
+    assert "kill" not in caplog.text
