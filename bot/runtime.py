@@ -26,9 +26,11 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     content: Content
 
-    def runner(self, staff_chats: Mapping[str, str]) -> TurnRunner:
+    def runner(self, staff_chats: Mapping[str, str], claim_urgent: bool = False) -> TurnRunner:
         """A turn runner that sends staff messages to these chats, per channel."""
-        return TurnRunner(self.sessions, self.settings, self.clock, self.content, staff_chats)
+        return TurnRunner(
+            self.sessions, self.settings, self.clock, self.content, staff_chats, claim_urgent
+        )
 
     async def close(self) -> None:
         """Release database connections."""

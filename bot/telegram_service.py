@@ -23,6 +23,7 @@ from bot.channels.telegram import (
     webhook_app,
 )
 from bot.channels.types import Sender
+from bot.db.models import OutboxMessage
 from bot.runtime import Runtime
 from bot.safety.first_response import FirstResponder
 from bot.services.escalations import TEAMS
@@ -104,7 +105,7 @@ class TelegramService:
         staff_chats = {CHANNEL: str(settings.staff_chat_id)} if settings.staff_chat_id else {}
         self.outbox_work = asyncio.Event()
         self._bulk_work = asyncio.Event()
-        runner = runtime.runner(staff_chats)
+        runner = runtime.runner(staff_chats, claim_urgent=True)
         responder = FirstResponder(
             runner.lexicon,
             runtime.content,
@@ -114,8 +115,9 @@ class TelegramService:
             ),
         )
         self.bridge = TelegramBridge(
-            runner, self.senders, self.outbox_work, responder, urgent_senders
+            runner, self.senders, self.outbox_work, responder, urgent_senders, self._send_now
         )
+        self._sending_now: set[asyncio.Task[None]] = set()
         self.bridge.install(self.application)
         self.dispatcher = Dispatcher(
             runtime.sessions,
@@ -264,6 +266,19 @@ class TelegramService:
             extra={"inbox": inbox, "replies": replies, "unfinished_enrolments": unfinished},
         )
 
+    def _send_now(self, rows: list[OutboxMessage]) -> None:
+        """Send the staff alerts a turn just committed, beside its replies."""
+        task = asyncio.create_task(self._send_claimed(rows))
+        self._sending_now.add(task)
+        task.add_done_callback(self._sending_now.discard)
+
+    async def _send_claimed(self, rows: list[OutboxMessage]) -> None:
+        try:
+            await self.dispatcher.send_claimed(rows)
+        except Exception:
+            # Still claimed: the dispatcher takes them over when the lease runs out.
+            log.exception("sending urgent rows failed; the dispatcher will retry them")
+
     async def _send_urgent(self) -> None:
         """Retry urgent rows that failed, on their own lane (a fan-out can take minutes)."""
         await self.dispatcher.send_urgent()
@@ -312,6 +327,8 @@ class TelegramService:
             await self._poller
         for task in self._tasks:
             await task
+        for sending in list(self._sending_now):
+            await sending  # alerts being sent are sent and recorded before we go
         self.scheduler.shutdown(wait=False)
         async with self.dispatcher.round:
             pass  # a send round under way is finished and recorded before the bot closes

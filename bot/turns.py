@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,6 +42,8 @@ class TurnOutcome:
     """What a committed turn left to do: replies to send now, and rows for the dispatcher."""
 
     replies: list[OutboxMessage] = field(default_factory=list)
+    # Urgent rows for others (staff alerts) this turn claimed, to be sent straight away.
+    urgent: list[OutboxMessage] = field(default_factory=list)
     alert: str | None = None
     # Rows left to the dispatcher (staff notices, replies queued behind unsent ones).
     queued: int = 0
@@ -77,8 +79,12 @@ class TurnRunner:
         clock: Clock,
         content: Content,
         staff_chats: Mapping[str, str],
+        claim_urgent: bool = False,
     ) -> None:
         self.sessions = sessions
+        # Whether turns claim their urgent rows for the caller to send at once (the Telegram
+        # service does; elsewhere the dispatcher sends them).
+        self.claim_urgent = claim_urgent
         self.settings = settings
         self.clock = clock
         self.content = content
@@ -211,10 +217,18 @@ class TurnRunner:
             for notice in turn.notices
             if staff_chat is not None
         ]
+        urgent: list[OutboxMessage] = []
+        if self.claim_urgent:
+            # Sent by the caller as soon as the turn commits (no claim round trip); if the
+            # process dies first, the dispatcher takes them over when the lease runs out.
+            for row in turn.urgent_rows:
+                row.status, row.claimed_at, row.claim_token = "sending", now, token
+            urgent = list(turn.urgent_rows)
         outcome = TurnOutcome(
             replies=replies if send_now else [],
+            urgent=urgent,
             alert=turn.alert,
-            queued=len(notices) + turn.queued + (0 if send_now else len(replies)),
+            queued=len(notices) + turn.queued - len(urgent) + (0 if send_now else len(replies)),
         )
         return outcome, replies + notices
 
@@ -307,10 +321,14 @@ class TurnBatcher:
         senders: Mapping[str, Sender],
         on_outbox_work: asyncio.Event | None = None,
         urgent_senders: Mapping[str, Sender] | None = None,
+        on_urgent: Callable[[list[OutboxMessage]], None] | None = None,
     ) -> None:
         self.runner = runner
         self.senders = senders
         self.urgent_senders = urgent_senders
+        # Given the urgent rows a batch claimed, the moment it commits (they are sent beside
+        # the replies, not after them).
+        self.on_urgent = on_urgent
         # Set as soon as a batch that wrote rows for the dispatcher commits (staff alerts go
         # out beside the patients' replies, not after them).
         self.on_outbox_work = on_outbox_work
@@ -346,6 +364,9 @@ class TurnBatcher:
                         future.set_exception(error)
                 return
             committed = [r for r in results if isinstance(r, TurnOutcome)]
+            urgent = [row for outcome in committed for row in outcome.urgent]
+            if urgent and self.on_urgent is not None:
+                self.on_urgent(urgent)
             if self.on_outbox_work is not None and any(r.queued for r in committed):
                 self.on_outbox_work.set()
             try:

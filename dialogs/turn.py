@@ -46,6 +46,8 @@ class Turn:
     # How many rows a service wrote for others (staff alerts, a private message to staff):
     # the dispatcher is woken for them as soon as the turn commits.
     queued: int = 0
+    # Urgent rows a service wrote (staff alerts): the runner may send them straight away.
+    urgent_rows: list[OutboxMessage] = field(default_factory=list)
     # A short notice shown only to whoever pressed a button (Telegram's callback answer).
     alert: str | None = None
     # The replies of this turn jump every queue (crisis signposting).
@@ -78,6 +80,7 @@ class Turn:
     def queue(self, rows: Sequence[OutboxMessage] = ()) -> None:
         """Note rows a service added to the session, so the dispatcher is woken for them."""
         self.queued += len(rows) or 1
+        self.urgent_rows.extend(row for row in rows if row.priority == 0)
 
     def tell_staff(self, kind: str, template: str, /, **variables: Any) -> None:
         """Queue a message for the staff chat."""

@@ -516,6 +516,11 @@ class Dispatcher:
                     break  # failures back off; the ticks retry them
         return settled
 
+    async def send_claimed(self, rows: list[OutboxMessage]) -> None:
+        """Send urgent rows a turn has already claimed, and record what happened."""
+        outcomes = await send_rows(rows, self.urgent_senders, CLAIM_LEASE / 2)
+        await record(self.sessions, rows, outcomes, self.clock.now())
+
     def make_way(self) -> None:
         """Urgent mail is waiting: a round of reminders under way hands back what it has not
         sent yet, so the next round (most urgent first) starts at once."""

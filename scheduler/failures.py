@@ -22,6 +22,9 @@ from scheduler.reminders import BULK_PRIORITY
 
 log = logging.getLogger(__name__)
 
+# At most this many patients and this many messages are named in one summary.
+LISTED = 25
+
 # A staff alert: it never gives up, and goes before replies and reminders.
 NOTICE_PRIORITY = 0
 KIND = "delivery_problems"
@@ -118,8 +121,15 @@ class FailureReporter:
                 if staff_chat is None:
                     log.warning("delivery problems but no staff chat", extra={"channel": channel})
                     continue
+                # A long outage fails hundreds: the message lists the first ones and counts the
+                # rest, so it always fits in one Telegram message.
+                listed = sorted(people)
                 text = self.content.render(
-                    "staff/delivery_problems", unreachable=sorted(people), failed=items
+                    "staff/delivery_problems",
+                    unreachable=listed[:LISTED],
+                    more_unreachable=max(0, len(listed) - LISTED),
+                    failed=items[:LISTED],
+                    more_failed=max(0, len(items) - LISTED),
                 )
                 session.add(
                     OutboxMessage(

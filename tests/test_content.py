@@ -81,6 +81,8 @@ SAMPLES: dict[str, Any] = {
     "old_date": date(2026, 12, 8),
     "unreachable": ["P3"],
     "failed": [SimpleNamespace(reference="P4", what="Day 3 morning reminder", expired=True)],
+    "more_unreachable": 3,
+    "more_failed": 120,
     "who": "Sam",
     "when": datetime(2026, 11, 26, 10, 42, tzinfo=UTC),
     "title": "New report",

@@ -9,7 +9,7 @@ import functools
 import hmac
 import logging
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -32,6 +32,7 @@ from bot.channels.types import (
     Reply,
     Sender,
 )
+from bot.db.models import OutboxMessage
 from bot.safety.first_response import FirstResponder
 from bot.turns import TurnBatcher, TurnRunner
 
@@ -208,6 +209,8 @@ class TelegramBridge:
     first_responder: FirstResponder | None = None
     # Senders for urgent replies (outside the rate limiter).
     urgent_senders: Mapping[str, Sender] | None = None
+    # Sends the urgent rows (staff alerts) a batch claimed, as soon as it commits.
+    on_urgent: Callable[[list[OutboxMessage]], None] | None = None
     batcher: TurnBatcher = field(init=False)
     # chat id -> (lock, number of turns holding or waiting for it); dropped when unused.
     _locks: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
@@ -219,7 +222,7 @@ class TelegramBridge:
 
     def __post_init__(self) -> None:
         self.batcher = TurnBatcher(
-            self.runner, self.senders, self.on_outbox_work, self.urgent_senders
+            self.runner, self.senders, self.on_outbox_work, self.urgent_senders, self.on_urgent
         )
 
     @contextlib.asynccontextmanager

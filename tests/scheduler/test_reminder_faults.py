@@ -365,3 +365,17 @@ async def test_urgent_mail_does_not_wait_behind_a_round_of_reminders(
     # not the rest of the round's 40.
     (mark,) = marks
     assert order.index(STAFF) <= mark + 8 < 40
+
+
+async def test_a_summary_of_hundreds_of_failures_still_fits_in_one_message(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await group_of(runtime, 80)
+    clock.set(morning_of(START, runtime, 7, 45))
+    sender = Faulty(clock, slow_until=clock.now() + timedelta(hours=2))
+    worker = dispatcher(runtime, sender)
+    await run_until(runtime, clock, worker, on(START, 10, 0, runtime))
+    (summary,) = [reply.text for reply, _at in sender.to(STAFF)]
+    assert len(summary) <= 4096
+    assert summary.count("Day 1 morning reminder") == 25
+    assert "and 55 more (see pmp reminders)" in summary
