@@ -88,6 +88,7 @@ from sqlalchemy import delete, func, select, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from telegram.request import HTTPXRequest  # noqa: E402
 
+from benchmarks import fanout  # noqa: E402
 from benchmarks.databases import describe_database, prepare_database  # noqa: E402
 from benchmarks.fanout import code_version, populate, release_before  # noqa: E402
 from bot.channels.telegram import CHANNEL  # noqa: E402
@@ -209,16 +210,8 @@ def progress(message: str) -> None:
 # ---- instruments ------------------------------------------------------------------------------
 
 
-class RunningClock:
+class RunningClock(fanout.RunningClock):
     """Runs with real time from a start moment; can be moved to another moment."""
-
-    def __init__(self, start: datetime) -> None:
-        self._start = start
-        self._began = time.monotonic()
-
-    def now(self) -> datetime:
-        """The last moment set plus the real time elapsed since."""
-        return self._start + timedelta(seconds=time.monotonic() - self._began)
 
     def set(self, moment: datetime) -> None:
         """Jump to `moment`; the clock runs on from there."""

@@ -152,38 +152,27 @@ class TelegramService:
         await self.urgent_bot.initialize()
         await self.application.start()
         await self._publish_commands()
-        self.scheduler.add_job(
-            self.dispatcher.drain,
-            "interval",
-            seconds=DISPATCH_INTERVAL_SECONDS,
-            misfire_grace_time=60,  # the default of 1 s silently skips ticks on a busy loop
-            coalesce=True,
-            max_instances=1,
-        )
-        # Turns and staff commands re-plan whoever they change; this hourly pass is the safety
-        # net (a group made before calendars existed, a change made while we were down).
+        # Ticks only: the database says what is due. The default grace of 1 s silently skips
+        # ticks on a busy loop.
+        for tick, seconds in (
+            (self.dispatcher.drain, DISPATCH_INTERVAL_SECONDS),
+            (self._send_urgent, DISPATCH_INTERVAL_SECONDS),
+            (self.watch_escalations, WATCHDOG_INTERVAL_SECONDS),
+        ):
+            self.scheduler.add_job(
+                tick,
+                "interval",
+                seconds=seconds,
+                misfire_grace_time=60,
+                coalesce=True,
+                max_instances=1,
+            )
         self.scheduler.add_job(
             self.plan_all,
             "interval",
             hours=1,
             next_run_time=datetime.now(settings.tz),
             misfire_grace_time=3600,
-            coalesce=True,
-            max_instances=1,
-        )
-        self.scheduler.add_job(
-            self._send_urgent,
-            "interval",
-            seconds=DISPATCH_INTERVAL_SECONDS,
-            misfire_grace_time=60,
-            coalesce=True,
-            max_instances=1,
-        )
-        self.scheduler.add_job(
-            self.watch_escalations,
-            "interval",
-            seconds=WATCHDOG_INTERVAL_SECONDS,
-            misfire_grace_time=60,
             coalesce=True,
             max_instances=1,
         )

@@ -33,6 +33,14 @@ async def _on_answer(turn: Turn, step: str, data: dict[str, Any]) -> None:
     person = turn.person
     if person is None or step != "severity" or data["severity"] < SEVERE:
         return
+    escalation = await _open_early(turn, person, data)
+    escalation.severity = data["severity"]
+    if escalation.status == "reported":
+        turn.escalator.wait_for_patient(escalation, turn.now)
+
+
+async def _open_early(turn: Turn, person: Person, data: dict[str, Any]) -> Escalation:
+    """This report's escalation, opened (unfinished) if it was not yet: staff will see it."""
     escalation = await _escalation(turn, data)
     if escalation is None:
         escalation = await turn.escalator.open(
@@ -41,15 +49,11 @@ async def _on_answer(turn: Turn, step: str, data: dict[str, Any]) -> None:
             turn.now,
             patient(turn),
             source="report",
-            category=data["what"],
-            severity=data["severity"],
+            category=data.get("what", "risk"),
             complete=False,
         )
         data["escalation_id"] = escalation.id
-    else:
-        escalation.severity = data["severity"]
-    if escalation.status == "reported":
-        turn.escalator.wait_for_patient(escalation, turn.now)
+    return escalation
 
 
 async def _escalation(turn: Turn, data: dict[str, Any]) -> Escalation | None:
@@ -127,19 +131,8 @@ async def check(turn: Turn) -> None:
         return
     state = turn.state()
     data = dict(state.data)
-    escalation = await _escalation(turn, data)
-    if escalation is None:
-        escalation = await turn.escalator.open(
-            turn.session,
-            person,
-            turn.now,
-            patient(turn),
-            source="report",
-            category=data.get("what", "risk"),
-            complete=False,
-        )
-        data["escalation_id"] = escalation.id
-        state.data = data
+    escalation = await _open_early(turn, person, data)
+    state.data = data  # a new dict, so the escalation's id is saved with the answers
     _fill(escalation, data)
     add_words(escalation, turn.incoming.text)
     escalation.risk = "check"

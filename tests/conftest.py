@@ -18,6 +18,8 @@ from bot.db.migrate import upgrade
 from bot.db.models import Base
 from bot.db.session import create_engine
 from bot.runtime import Runtime, open_runtime
+from tests.escalation_support import Team, make_team
+from tests.helpers import Chat, enrol_patient
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -110,3 +112,15 @@ async def runtime(settings: Settings, clock: ManualClock) -> AsyncIterator[Runti
     rt = await open_runtime(settings, clock, migrate=False)
     yield rt
     await rt.close()
+
+
+@pytest.fixture
+async def team(runtime: Runtime, clock: ManualClock) -> Team:
+    """A member of staff (Sam), the staff group as a desk, the dispatcher and the watchdog."""
+    return await make_team(runtime, clock)
+
+
+@pytest.fixture
+async def patient(runtime: Runtime, team: Team) -> Chat:
+    """Robin, a patient who has joined a group (after the team, so Robin is P2)."""
+    return await enrol_patient(runtime, name="Robin")

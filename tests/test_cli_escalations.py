@@ -17,8 +17,8 @@ from bot.config import ANONYMOUS_ADMIN_ID, Settings
 from bot.db.models import Escalation, EscalationEvent, OutboxMessage, Person
 from bot.runtime import Runtime, open_runtime
 from bot.services import people
-from tests.escalation_support import STAFF_GROUP, Team, make_team
-from tests.helpers import Chat, enrol_patient
+from tests.escalation_support import STAFF_GROUP, Team
+from tests.helpers import Chat
 
 CRISIS = "I want to kill myself"
 WORDS = "Worse since the walk on Monday"
@@ -48,16 +48,6 @@ def cli(
 
     monkeypatch.setattr(cli_module, "open_runtime", with_test_clock)
     return CliRunner()
-
-
-@pytest.fixture
-async def team(runtime: Runtime, clock: ManualClock) -> Team:
-    return await make_team(runtime, clock)
-
-
-@pytest.fixture
-async def patient(runtime: Runtime, team: Team) -> Chat:
-    return await enrol_patient(runtime, name="Robin")
 
 
 async def invoke(cli: CliRunner, *args: str) -> Result:

@@ -12,18 +12,8 @@ from bot.clock import ManualClock
 from bot.db.models import OutboxMessage
 from bot.runtime import Runtime
 from dialogs import settings as settings_dialog
-from tests.escalation_support import STAFF_GROUP, Team, audit_actions, escalations, make_team
+from tests.escalation_support import STAFF_GROUP, Team, audit_actions, escalations
 from tests.helpers import Chat, enrol_patient
-
-
-@pytest.fixture
-async def team(runtime: Runtime, clock: ManualClock) -> Team:
-    return await make_team(runtime, clock)
-
-
-@pytest.fixture
-async def patient(runtime: Runtime, team: Team) -> Chat:
-    return await enrol_patient(runtime, name="Robin")
 
 
 async def report_pain(

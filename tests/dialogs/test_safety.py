@@ -4,26 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.db.models import Escalation, OutboxMessage
 from bot.runtime import Runtime
-from tests.escalation_support import Team, audit_actions, escalations, make_team
+from tests.escalation_support import Team, audit_actions, escalations
 from tests.helpers import Chat, at_name_step, count, enrol_patient
 
 CRISIS_LINE = "Samaritans: call 116 123"
-
-
-@pytest.fixture
-async def team(runtime: Runtime, clock: ManualClock) -> Team:
-    return await make_team(runtime, clock)
-
-
-@pytest.fixture
-async def patient(runtime: Runtime, team: Team) -> Chat:
-    return await enrol_patient(runtime, name="Robin")
 
 
 async def test_explicit_risk_language_gets_crisis_numbers_and_an_urgent_alert(

@@ -6,8 +6,6 @@ import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from bot.clock import ManualClock
 from bot.runtime import Runtime
 from scheduler.dispatcher import Dispatcher
@@ -19,18 +17,12 @@ from tests.escalation_support import (
     Team,
     audit_actions,
     escalations,
-    make_team,
 )
 from tests.helpers import Chat, enrol_patient
 
 
 def utc(month: int, day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=UTC)
-
-
-@pytest.fixture
-async def team(runtime: Runtime, clock: ManualClock) -> Team:
-    return await make_team(runtime, clock)
 
 
 async def report(patient: Chat, severity: str = "5") -> None:
