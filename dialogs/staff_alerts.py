@@ -171,7 +171,7 @@ async def _resolve(turn: Turn, data: dict[str, Any]) -> None:
     actor = await staff_actor(turn)
     if actor is None:
         log.warning("outcome note refused: not staff", extra={"user": turn.incoming.user_id})
-        turn.say("escalation/refused")
+        turn.say("escalation/refused_note")
         return
     result, escalation = await turn.escalator.resolve(
         turn.session, data["escalation_id"], actor, data["note"], turn.now

@@ -369,3 +369,20 @@ async def test_two_members_of_staff_acknowledging_at_once_make_one_acknowledgeme
     await team.deliver()
     told = [t for t in team.desk.texts(patient.user_id) if "has seen your message" in t]
     assert len(told) == 1
+
+
+@pytest.mark.parametrize("label", ["Acknowledge", "Resolve", "Show details"])
+async def test_every_staff_button_is_refused_to_someone_not_on_the_staff_list(
+    patient: Chat, team: Team, runtime: Runtime, label: str
+) -> None:
+    await report_pain(patient)
+    await team.deliver()
+    stranger = Chat(runtime, user_id="someone-else")
+    await team.press(1, label, who=stranger)
+    assert stranger.last_outcome is not None
+    assert stranger.last_outcome.alert == "Only members of the clinical team can use this button."
+    await team.deliver()
+    (escalation,) = await escalations(runtime)
+    assert escalation.status == "alerted"
+    assert team.desk.texts("someone-else") == []  # no details, no outcome prompt
+    assert "refused" in await audit_actions(runtime, escalation.id)

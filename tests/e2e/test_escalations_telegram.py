@@ -248,3 +248,31 @@ async def test_a_crisis_message_given_up_on_is_logged_at_critical(
         await service.stop()
     assert "a message with crisis language could not be recorded" in caplog.text
     assert "kill" not in caplog.text
+
+
+async def test_someone_taken_off_the_staff_list_cannot_finish_resolving(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime, staff_group: FakeGroup
+) -> None:
+    patient = await enrolled(api, runtime, 7110)
+    await report(patient)
+    await api.wait_for(lambda: len(alerts(staff_group)) == 1)
+    await alerts_recorded(runtime, 1)
+    (alert,) = alerts(staff_group)
+    nurse = api.user(STAFF_ID, first_name="Sam")
+    await nurse.ask("/start")
+    await nurse.press("Resolve", alert)
+    await api.wait_for(lambda: "short outcome note" in (nurse.last.text or ""))
+    # Access is checked on every step: the list as it is now decides.
+    service.runtime.settings.staff_telegram_ids.remove(STAFF_ID)
+    (refusal,) = await nurse.ask("Closing this one.")
+    assert (
+        refusal.text
+        == "Only members of the clinical team can resolve alerts, so nothing was changed."
+    )
+    (escalation,) = await the_escalations(runtime)
+    assert escalation.status == "alerted" and escalation.outcome is None
+    await nurse.press("Acknowledge", alert)
+    await api.wait_for(lambda: len(nurse.callback_answers) >= 2)
+    assert (
+        nurse.callback_answers[-1].text == "Only members of the clinical team can use this button."
+    )
