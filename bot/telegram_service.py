@@ -318,9 +318,11 @@ class TelegramService:
             await task
         for sending in list(self._sending_now):
             await sending  # alerts being sent are sent and recorded before we go
-        self.scheduler.shutdown(wait=False)
-        async with self.dispatcher.round:
-            pass  # a send round under way is finished and recorded before the bot closes
+        # No new ticks; rounds under way finish and are recorded before the jobs are dropped
+        # (shutting down cancels running jobs, which could leave sent rows unrecorded).
+        self.scheduler.pause()
+        async with self.dispatcher.round, self.dispatcher.urgent_round:
+            self.scheduler.shutdown(wait=False)
         await self.application.stop()
         await self.application.shutdown()
         await self.urgent_bot.shutdown()

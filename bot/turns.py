@@ -366,7 +366,11 @@ class TurnBatcher:
             committed = [r for r in results if isinstance(r, TurnOutcome)]
             urgent = [row for outcome in committed for row in outcome.urgent]
             if urgent and self.on_urgent is not None:
-                self.on_urgent(urgent)
+                try:
+                    self.on_urgent(urgent)
+                except Exception:
+                    # Committed and claimed: the dispatcher takes them over after the lease.
+                    log.exception("handing over urgent rows failed")
             if self.on_outbox_work is not None and any(r.queued for r in committed):
                 self.on_outbox_work.set()
             try:

@@ -140,6 +140,9 @@ async def check(turn: Turn) -> None:
     escalation.lexicon_version = turn.lexicon.version
     if escalation.status == "reported":
         turn.escalator.wait_for_patient(escalation, turn.now)
+    else:
+        # Staff already have this report (it was severe): they hear of the words now.
+        send_alert(turn, escalation, person)
     safety.ask(turn, escalation)
 
 

@@ -143,6 +143,7 @@ async def answer(turn: Turn, payload: str) -> None:
         turn.say("safety/team_told")
         return
     turn.say("safety/check_no")
-    # A report still being filled in sends it when it ends (or when the wait is over).
-    if escalation.complete and escalation.status in ("reported", "alerted"):
+    if escalation.status == "reported" and not escalation.complete:
+        return  # a report still being filled in sends it when it ends, or when the wait is over
+    if escalation.status != "resolved":
         turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))

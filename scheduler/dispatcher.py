@@ -518,7 +518,11 @@ class Dispatcher:
 
     async def send_claimed(self, rows: list[OutboxMessage]) -> None:
         """Send urgent rows a turn has already claimed, and record what happened."""
-        outcomes = await send_rows(rows, self.urgent_senders, CLAIM_LEASE / 2)
+        # The claim's lease started when the turn claimed them, not now.
+        claimed = min((row.claimed_at for row in rows if row.claimed_at), default=None)
+        spent = self.clock.now() - claimed if claimed is not None else timedelta(0)
+        budget = max(CLAIM_LEASE / 2 - spent, timedelta(0))
+        outcomes = await send_rows(rows, self.urgent_senders, budget)
         await record(self.sessions, rows, outcomes, self.clock.now())
 
     def make_way(self) -> None:

@@ -272,3 +272,23 @@ async def test_check_words_while_reporting_make_one_escalation_with_the_question
     await team.deliver()
     alerts = team.desk.alerts()
     assert len(alerts) == 1 and "said no to the safety check" in alerts[0].text
+
+
+async def test_check_words_in_a_report_staff_already_have_reach_them_at_once(
+    patient: Chat, team: Team, runtime: Runtime, clock: ManualClock
+) -> None:
+    await patient.command("report")
+    await patient.press("Feeling distressed")
+    await patient.press("9")
+    clock.advance(timedelta(minutes=11))
+    await team.deliver()
+    await team.press(1, "Acknowledge")  # staff have the unfinished report
+    await team.deliver()  # the patient is told the team has seen it
+    await patient.say("this pain is killing me")
+    await team.deliver()
+    latest = team.desk.alerts()[-1]
+    assert latest.text.startswith("Report updated: Possible risk")
+    assert "safety check not answered" in latest.text
+    await patient.press("No", patient.replies)
+    await team.deliver()
+    assert "said no to the safety check" in team.desk.alerts()[-1].text
