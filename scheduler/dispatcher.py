@@ -95,6 +95,23 @@ async def send_rows(
     return [await sending.send(row) for row in rows]
 
 
+async def _send_by_channel(
+    rows: Sequence[OutboxMessage], senders: Mapping[str, Sender], budget: timedelta
+) -> list[Outcome]:
+    """Send each channel's rows side by side (in order within a channel), so a channel that
+    hangs (a Teams webhook timing out) holds up none of the others; outcomes in row order."""
+    by_channel: dict[str, list[OutboxMessage]] = {}
+    for row in rows:
+        by_channel.setdefault(row.channel, []).append(row)
+    results = await asyncio.gather(
+        *(send_rows(channel_rows, senders, budget) for channel_rows in by_channel.values())
+    )
+    outcome_of = {
+        outcome.row_id: outcome for channel_outcomes in results for outcome in channel_outcomes
+    }
+    return [outcome_of[row.id] for row in rows]
+
+
 class SendRound:
     """The sending of one claimed batch, with what it has learnt about the channel.
 
@@ -509,7 +526,7 @@ class Dispatcher:
             while rows := await claim_due(
                 self.sessions, self.clock.now(), CLAIM_BATCH, max_priority=URGENT_PRIORITY
             ):
-                outcomes = await send_rows(rows, self.urgent_senders, CLAIM_LEASE / 2)
+                outcomes = await _send_by_channel(rows, self.urgent_senders, CLAIM_LEASE / 2)
                 await record(self.sessions, rows, outcomes, self.clock.now())
                 settled += sum(outcome.status != "held" for outcome in outcomes)
                 if any(outcome.status != "sent" for outcome in outcomes):
@@ -522,7 +539,7 @@ class Dispatcher:
         claimed = min((row.claimed_at for row in rows if row.claimed_at), default=None)
         spent = self.clock.now() - claimed if claimed is not None else timedelta(0)
         budget = max(CLAIM_LEASE / 2 - spent, timedelta(0))
-        outcomes = await send_rows(rows, self.urgent_senders, budget)
+        outcomes = await _send_by_channel(rows, self.urgent_senders, budget)
         await record(self.sessions, rows, outcomes, self.clock.now())
 
     def make_way(self) -> None:

@@ -3,6 +3,7 @@ and staff channels (the group, Teams) failing for ten minutes."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -323,3 +324,28 @@ async def test_teams_asking_us_to_wait_does_not_hold_up_the_staff_group(
     await second.say("I'm going to end my life")
     await team.deliver()
     assert len(team.desk.alerts()) == 2  # Telegram's group was not made to wait 10 minutes
+
+
+async def test_a_hanging_teams_webhook_holds_up_no_staff_group_alert(
+    teams_runtime: Runtime,
+    clock: ManualClock,
+    workflow: Workflow,  # noqa: F811
+    client: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    team = await teams_team(teams_runtime, clock, client)
+    workflow.mode = "hang"
+    first = await enrol_patient(teams_runtime, user_id="patient-1")
+    second = await enrol_patient(teams_runtime, user_id="patient-2", name="Kit")
+    await first.say("I want to kill myself")
+    await second.say("I'm going to end my life")
+    sending = asyncio.create_task(team.dispatcher.send_urgent())
+    try:
+        for _ in range(500):
+            if len(team.desk.alerts()) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert workflow.bodies and not sending.done()  # Teams is still hanging...
+        assert len(team.desk.alerts()) == 2  # ...and the staff group already has both
+    finally:
+        workflow.release.set()
+        await sending
