@@ -264,11 +264,10 @@ async def test_someone_taken_off_the_staff_list_cannot_finish_resolving(
     await api.wait_for(lambda: "short outcome note" in (nurse.last.text or ""))
     # Access is checked on every step: the list as it is now decides.
     service.runtime.settings.staff_telegram_ids.remove(STAFF_ID)
-    (refusal,) = await nurse.ask("Closing this one.")
-    assert (
-        refusal.text
-        == "Only members of the clinical team can resolve alerts, so nothing was changed."
-    )
+    # The reply may queue behind the prompt's bookkeeping for a moment: wait for it.
+    await nurse.send("Closing this one.")
+    refusal = "Only members of the clinical team can resolve alerts, so nothing was changed."
+    await api.wait_for(lambda: nurse.last.text == refusal)
     (escalation,) = await the_escalations(runtime)
     assert escalation.status == "alerted" and escalation.outcome is None
     await nurse.press("Acknowledge", alert)
