@@ -91,6 +91,14 @@ class Settings(BaseSettings):
                 raise ValueError("TELEGRAM_MODE=webhook needs WEBHOOK_SECRET_TOKEN")
         return self
 
+    @model_validator(mode="after")
+    def _leads_are_staff(self) -> Settings:
+        """A lead who is not on the staff list would get alerts whose buttons refuse them."""
+        strangers = set(self.staff_lead_telegram_ids) - set(self.staff_telegram_ids)
+        if strangers:
+            raise ValueError("every STAFF_LEAD_TELEGRAM_IDS id must also be in STAFF_TELEGRAM_IDS")
+        return self
+
     @cached_property
     def tz(self) -> ZoneInfo:
         """The programme's local time zone."""

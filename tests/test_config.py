@@ -64,3 +64,14 @@ def test_webhook_mode_needs_an_address_and_a_secret(extra: dict[str, str], messa
         Settings(_env_file=None, telegram_mode="webhook", **extra)  # type: ignore[call-arg]
     ok = {"webhook_url": "https://bot.example.org/telegram", "webhook_secret_token": "s3cret"}
     assert Settings(_env_file=None, telegram_mode="webhook", **ok).telegram_mode == "webhook"  # type: ignore[call-arg]
+
+
+def test_leads_must_be_on_the_staff_list() -> None:
+    with pytest.raises(ValueError, match="STAFF_LEAD_TELEGRAM_IDS"):
+        Settings(_env_file=None, staff_telegram_ids="5001", staff_lead_telegram_ids="5002")  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        staff_telegram_ids="5001, 5002",
+        staff_lead_telegram_ids="5002",
+    )
+    assert settings.staff_lead_telegram_ids == [5002]
