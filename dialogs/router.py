@@ -59,6 +59,11 @@ async def route(turn: Turn) -> None:
     if screening is not None and screening.is_crisis:
         await _crisis(turn, form)
         return
+    if screening is not None and screening.needs_check and _only_a_check(turn, form):
+        # "This pain is killing me" on its own: the gentle question is the whole answer, not
+        # "sorry, I can't read messages like that" first.
+        await safety.check(turn)
+        return
     await _route(turn, form)
     if screening is not None and screening.needs_check:
         still = active_form(turn)
@@ -66,6 +71,16 @@ async def route(turn: Turn) -> None:
             await report.check(turn)
         else:
             await safety.check(turn)
+
+
+def _only_a_check(turn: Turn, form: Form | None) -> bool:
+    """A patient's text that nothing else would act on (no dialog, not a report)."""
+    return (
+        turn.incoming.kind == "text"
+        and form is None
+        and _is_patient(turn)
+        and not turn.lexicon.wants_to_report(turn.incoming.text)
+    )
 
 
 def _is_staff(turn: Turn) -> bool:

@@ -292,3 +292,10 @@ async def test_check_words_in_a_report_staff_already_have_reach_them_at_once(
     await patient.press("No", patient.replies)
     await team.deliver()
     assert "said no to the safety check" in team.desk.alerts()[-1].text
+
+
+async def test_a_pain_idiom_on_its_own_gets_only_the_gentle_question(patient: Chat) -> None:
+    await patient.say("honestly this pain is killing me")
+    assert "can't read messages like that" not in patient.text
+    assert "Are you having thoughts of ending your life" in patient.text
+    assert patient.labels == ["Yes", "No"]
