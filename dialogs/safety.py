@@ -39,6 +39,15 @@ def screen(turn: Turn, is_staff: bool) -> Screening | None:
     return turn.screening
 
 
+def _team_told(turn: Turn) -> None:
+    """Say the team knows, and, out of hours, when they will see it: never imply someone is
+    reading now when nobody is."""
+    hours = turn.escalator.hours
+    turn.say(
+        "safety/team_told", open_now=hours.is_open(turn.now), opening=hours.next_opening(turn.now)
+    )
+
+
 def _patient(turn: Turn) -> Actor:
     return Actor(f"{turn.incoming.channel}:{turn.incoming.user_id}", "patient")
 
@@ -77,7 +86,7 @@ async def crisis(
     escalation.urgent = True
     kind = "new" if escalation.status == "reported" else "updated"
     turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
-    turn.say("safety/team_told")
+    _team_told(turn)
 
 
 async def check(turn: Turn) -> None:
@@ -140,7 +149,7 @@ async def answer(turn: Turn, payload: str) -> None:
         turn.urgent = True
         turn.say("safety/crisis")
         turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
-        turn.say("safety/team_told")
+        _team_told(turn)
         return
     turn.say("safety/check_no")
     if escalation.status == "reported" and not escalation.complete:

@@ -299,3 +299,15 @@ async def test_a_pain_idiom_on_its_own_gets_only_the_gentle_question(patient: Ch
     assert "can't read messages like that" not in patient.text
     assert "Are you having thoughts of ending your life" in patient.text
     assert patient.labels == ["Yes", "No"]
+
+
+async def test_at_night_the_patient_is_not_led_to_think_someone_is_reading_now(
+    patient: Chat, clock: ManualClock
+) -> None:
+    from datetime import UTC, datetime
+
+    clock.set(datetime(2026, 11, 29, 2, 0, tzinfo=UTC))  # Sunday, 2 a.m.
+    await patient.say("I want to kill myself")
+    assert "The team is not at work just now" in patient.text
+    assert "Monday 30 November from 09:00" in patient.text
+    assert CRISIS_LINE in patient.text
