@@ -105,6 +105,10 @@ async def test_a_patient_who_blocks_the_bot_gets_nothing_and_staff_are_told_once
     staff_group: FakeGroup,
 ) -> None:
     user = await enrolled(api, runtime, 7004)
+    # The joining notice first: under load it could otherwise arrive after the urgent summary.
+    await api.wait_for(
+        lambda: any("new patient joined" in (m.text or "") for m in staff_group.messages)
+    )
     await api.wait_processed(api.block(user.user_id))
     assert (await person(runtime)).unreachable_at is not None
     clock.set(evening(runtime))
