@@ -45,7 +45,7 @@ def alerts(group: FakeGroup) -> list[FakeMessage]:
 async def alerts_recorded(runtime: Runtime, count: int) -> None:
     """Wait until the bot has recorded `count` alerts as sent (a press is checked against
     them; a real member of staff is never faster than the bot's own bookkeeping)."""
-    for _ in range(200):
+    for _ in range(1000):  # up to ten seconds on a loaded machine
         async with runtime.sessions() as session:
             found = await session.scalar(
                 select(func.count())
