@@ -38,7 +38,7 @@ def escalations() -> None:
 
 def _escalator(runtime: Runtime) -> Escalator:
     settings = runtime.settings
-    staff_chats = {"telegram": str(settings.staff_chat_id)} if settings.staff_chat_id else {}
+    staff_chats = settings.telegram_staff_chats()
     return Escalator.from_settings(settings, runtime.content, staff_chats)
 
 

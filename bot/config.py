@@ -104,6 +104,10 @@ class Settings(BaseSettings):
         """The programme's local time zone."""
         return ZoneInfo(self.timezone)
 
+    def telegram_staff_chats(self) -> dict[str, str]:
+        """Where Telegram staff messages go: the staff group, if one is set."""
+        return {"telegram": str(self.staff_chat_id)} if self.staff_chat_id else {}
+
     def is_staff(self, telegram_user_id: int) -> bool:
         """Whether a Telegram user is on the configured staff list."""
         # Telegram shows anonymous group admins as this id: never staff, whatever the list says.

@@ -102,7 +102,7 @@ class TelegramService:
         if settings.teams_webhook_url:
             self.teams = TeamsSender(settings.teams_webhook_url)
             self.senders[TEAMS] = urgent_senders[TEAMS] = self.teams
-        staff_chats = {CHANNEL: str(settings.staff_chat_id)} if settings.staff_chat_id else {}
+        staff_chats = settings.telegram_staff_chats()
         self.outbox_work = asyncio.Event()
         self._bulk_work = asyncio.Event()
         runner = runtime.runner(staff_chats, claim_urgent=True)

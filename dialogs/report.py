@@ -41,7 +41,7 @@ async def _on_answer(turn: Turn, step: str, data: dict[str, Any]) -> None:
 
 async def _open_early(turn: Turn, person: Person, data: dict[str, Any]) -> Escalation:
     """This report's escalation, opened (unfinished) if it was not yet: staff will see it."""
-    escalation = await _escalation(turn, data)
+    escalation = await current_escalation(turn, data)
     if escalation is None:
         escalation = await turn.escalator.open(
             turn.session,
@@ -56,8 +56,8 @@ async def _open_early(turn: Turn, person: Person, data: dict[str, Any]) -> Escal
     return escalation
 
 
-async def _escalation(turn: Turn, data: dict[str, Any]) -> Escalation | None:
-    """The escalation this report already opened, if any."""
+async def current_escalation(turn: Turn, data: dict[str, Any]) -> Escalation | None:
+    """The escalation this report already opened, if any (the crisis path takes it over)."""
     escalation_id = data.get("escalation_id")
     if escalation_id is None:
         return None
@@ -96,7 +96,7 @@ async def _finish(turn: Turn, data: dict[str, Any]) -> None:
     person = turn.person
     if person is None:
         return
-    escalation = await _escalation(turn, data)
+    escalation = await current_escalation(turn, data)
     if escalation is None:
         escalation = await turn.escalator.open(
             turn.session, person, turn.now, patient(turn), source="report", category=data["what"]
@@ -155,16 +155,11 @@ def send_alert(turn: Turn, escalation: Escalation, person: Person) -> None:
 async def abandon(turn: Turn, data: dict[str, Any]) -> None:
     """The patient left the report: what they said reaches staff if it was serious."""
     person = turn.person
-    escalation = await _escalation(turn, data)
+    escalation = await current_escalation(turn, data)
     if person is None or escalation is None or escalation.status != "reported":
         return
     _fill(escalation, data)
     send_alert(turn, escalation, person)
-
-
-async def current_escalation(turn: Turn, data: dict[str, Any]) -> Escalation | None:
-    """The escalation a report in progress has opened (for the crisis path to take over)."""
-    return await _escalation(turn, data)
 
 
 FORM = Form(

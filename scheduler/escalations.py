@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Escalation, OutboxMessage, Person
@@ -176,30 +176,28 @@ class EscalationWatchdog:
         session: AsyncSession, escalation_id: int, channel: str, chat: str, row: OutboxMessage
     ) -> bool:
         """Whether this escalation already has an alert on that route since this one."""
-        found = await session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(
-                OutboxMessage.escalation_id == escalation_id,
-                OutboxMessage.kind == "alert",
-                OutboxMessage.channel == channel,
-                OutboxMessage.chat_id == chat,
-                OutboxMessage.created_at >= row.created_at,
-            )
+        return await _alerts_since(
+            session, row, OutboxMessage.channel == channel, OutboxMessage.chat_id == chat
         )
-        return bool(found)
 
     @staticmethod
     async def _sent_anywhere(session: AsyncSession, row: OutboxMessage) -> bool:
         """Whether any alert of this escalation has got through since this one was written."""
-        sent = await session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(
-                OutboxMessage.escalation_id == row.escalation_id,
-                OutboxMessage.kind == "alert",
-                OutboxMessage.status == "sent",
-                OutboxMessage.created_at >= row.created_at,
-            )
+        return await _alerts_since(session, row, OutboxMessage.status == "sent")
+
+
+async def _alerts_since(
+    session: AsyncSession, row: OutboxMessage, *conditions: ColumnElement[bool]
+) -> bool:
+    """Whether the escalation of `row` has alert rows, written since it, meeting `conditions`."""
+    found = await session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.escalation_id == row.escalation_id,
+            OutboxMessage.kind == "alert",
+            OutboxMessage.created_at >= row.created_at,
+            *conditions,
         )
-        return bool(sent)
+    )
+    return bool(found)
