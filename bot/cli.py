@@ -330,6 +330,7 @@ def cohort_move_event(
                 new_date.date(),
                 runtime.clock.now(),
                 start_time,
+                Planner.of(runtime.content, runtime.settings).times,
             )
             return {
                 "cohort_id": cohort_id,
@@ -378,7 +379,7 @@ def cohort_set_days(
             item = await cohorts.get_cohort(session, cohort_id)
             await cohorts.set_days(session, item, qa_day, family_day)
             # The reminders' wording follows at once; their times may change with the day.
-            planner = Planner(runtime.content, runtime.settings.tz)
+            planner = Planner.of(runtime.content, runtime.settings)
             await planner.plan_cohort(session, runtime.clock.now(), cohort_id)
             return await _cohort_dict(session, item, runtime.content)
 
@@ -456,7 +457,7 @@ def patient_book_review(reference: str, months: str, cohort_id: int, as_json: bo
             if review.on_date < now.astimezone(runtime.settings.tz).date():
                 raise CohortError(f"That review was on {events.nice(review.on_date)}.")
             await attendance.book_review(session, person, review, now)
-            await Planner(runtime.content, runtime.settings.tz).plan(session, now, [person.id])
+            await Planner.of(runtime.content, runtime.settings).plan(session, now, [person.id])
             return {
                 "reference": people.reference(person),
                 "cohort_id": cohort_id,

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     # A report left unfinished this long still reaches staff if it is serious.
     report_unfinished_minutes: int = Field(default=10, ge=1)
 
+    # Questions for the doctor: invited this many days before the session, closed this many
+    # hours before it.
+    questions_open_days: int = Field(default=5, ge=1, le=30)
+    questions_deadline_hours: int = Field(default=24, ge=1, le=24 * 7)
+    # Friends-and-family day: guests per patient, and days their details are kept after it.
+    family_max_guests: int = Field(default=3, ge=0, le=10)
+    family_keep_days: int = Field(default=30, ge=1, le=365)
+
     telegram_max_messages_per_second: float = Field(default=25, ge=0)
     invite_valid_days: int = Field(default=14, ge=1, le=365)
     log_level: str = "INFO"

@@ -48,7 +48,7 @@ class Content:
         self.env.filters["short_date"] = _short_date
         self.env.filters["clock"] = _clock_time
         self.env.filters["local"] = lambda moment: moment.astimezone(self.tz)
-        self._labels = _load_toml(root / "labels.toml")
+        self._labels = _labels(root)
 
     def render(self, name: str, /, **variables: Any) -> str:
         """Render `content/<name>.j2`; the text is trimmed and never over Telegram's limit."""
@@ -94,6 +94,18 @@ class Content:
     def review_sessions(self) -> list[dict[str, str]]:
         """A group review's sessions."""
         return list(_load_toml(self.root / "timetable.toml")["review"]["session"])
+
+
+def _labels(root: Path) -> dict[str, Any]:
+    """`content/labels.toml` and each flow's own `content/<flow>/labels.toml`, as one."""
+    labels = dict(_load_toml(root / "labels.toml"))
+    for path in sorted(root.glob("*/labels.toml")):
+        own = _load_toml(path)
+        twice = set(own) & set(labels)
+        if twice:
+            raise ValueError(f"{path} repeats labels: {', '.join(sorted(twice))}")
+        labels.update(own)
+    return labels
 
 
 @cache

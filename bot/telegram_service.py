@@ -128,7 +128,7 @@ class TelegramService:
             urgent_senders=urgent_senders,
         )
         self.watchdog = EscalationWatchdog(runtime.sessions, runner.escalator)
-        self.planner = Planner(runtime.content, settings.tz)
+        self.planner = Planner.of(runtime.content, settings)
         self.scheduler = AsyncIOScheduler(timezone=settings.tz)
         self.poll_seconds = poll_seconds
         self._stop = asyncio.Event()

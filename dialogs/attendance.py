@@ -108,7 +108,7 @@ async def choose_review(turn: Turn, payload: str) -> None:
     event, cohort = chosen
     await attendance.book_review(turn.session, person, event, turn.now)
     # The reminders follow the new date at once.
-    await Planner(turn.content, turn.settings.tz).plan(turn.session, turn.now, [person.id])
+    await Planner.of(turn.content, turn.settings).plan(turn.session, turn.now, [person.id])
     start = f"{first_session(turn.content, event, cohort):%H:%M}"
     turn.say(
         "attendance/review_booked",

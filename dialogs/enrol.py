@@ -114,7 +114,7 @@ async def _enrol(turn: Turn, invite_id: int, role: str, name: str) -> None:
         return
     cohort = await cohorts.get_cohort(turn.session, invite.cohort_id)
     # Reminders for every programme day and review are planned as soon as they join.
-    await Planner(turn.content, turn.settings.tz).plan(turn.session, turn.now, [person.id])
+    await Planner.of(turn.content, turn.settings).plan(turn.session, turn.now, [person.id])
     first_day = min(day_dates(await events_of(turn.session, cohort)))
     turn.say("enrol/done", name=name, cohort=cohort, first_day=first_day)
     reference = people.reference(person)

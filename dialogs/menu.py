@@ -15,7 +15,14 @@ from scheduler.planner import first_session, sessions_of
 MENU_PREFIX = "m"
 
 
-MENU_LAYOUT = (("report",), ("today", "programme"), ("settings",), ("help", "privacy"))
+MENU_LAYOUT = (
+    ("report",),
+    ("today", "programme"),
+    ("question", "challenge"),
+    ("plan", "relax"),
+    ("family", "settings"),
+    ("help", "privacy"),
+)
 MENU_ACTIONS = tuple(action for row in MENU_LAYOUT for action in row)
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from bot.services import escalations
 from bot.services.invites import InviteState, check_code, normalise_code
-from dialogs import attendance, engine, enrol, menu, report, safety, settings, staff_alerts
+from dialogs import (
+    attendance,
+    engine,
+    enrol,
+    flows,
+    menu,
+    report,
+    safety,
+    settings,
+    staff_alerts,
+)
 from dialogs.engine import Form
 from dialogs.turn import Turn
 
@@ -17,13 +27,13 @@ FORMS: dict[str, Form] = {
         report.FORM,
         staff_alerts.RESOLVE_FORM,
     )
-}
+} | flows.FORMS
 # Stateless buttons that work from any old message: they name what they are about.
 ASIDE_BUTTONS = {
     attendance.ANSWER_PREFIX: attendance.answer,
     attendance.REVIEW_PREFIX: attendance.choose_review,
     safety.CHECK_PREFIX: safety.answer,
-}
+} | flows.ASIDES
 ENROLMENT_FORMS = {enrol.PATIENT_FORM.name, enrol.STAFF_FORM.name}
 
 
@@ -122,6 +132,9 @@ async def _route(turn: Turn, form: Form | None) -> None:
         )
         _prompt_again(turn, form)
         return
+    for intercept in flows.INTERCEPTS:
+        if await intercept(turn, form):
+            return
     if incoming.kind == "button" and _not_for_the_presser(turn):
         # Only the presser sees this: nothing is posted in a chat that is not theirs.
         turn.alert = turn.text("common/not_your_button")
@@ -227,6 +240,12 @@ async def _command(turn: Turn, form: Form | None) -> None:
     elif command == "report" and _is_patient(turn):
         await _end_form(turn, form)
         await report.begin(turn)
+    elif command in flows.BY_NAME and _is_patient(turn):
+        await _end_form(turn, form)
+        await flows.BY_NAME[command].begin(turn)
+    elif command in flows.STAFF_COMMANDS and _is_staff(turn):
+        await flows.STAFF_COMMANDS[command](turn)
+        _prompt_again(turn, form)
     elif command == "report" and turn.person is None and form is None:
         turn.say("report/not_enrolled")
     elif turn.person is None and form is None:
@@ -317,6 +336,8 @@ async def _button(turn: Turn, form: Form | None) -> None:
             await settings.start(turn)
         elif action == "report":
             await report.begin(turn)
+        elif action in flows.BY_NAME:
+            await flows.BY_NAME[action].begin(turn)
         else:
             await menu.run_action(turn, action)
         return

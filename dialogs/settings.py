@@ -110,7 +110,7 @@ async def _finish(turn: Turn, data: dict[str, Any]) -> None:
         start_text, _, end_text = str(data["quiet"]).partition("-")
         person.quiet_start, person.quiet_end = (start_text, end_text) if end_text else (None, None)
     if choice in ("evening", "morning", "quiet"):
-        await Planner(turn.content, turn.settings.tz).plan(turn.session, turn.now, [person.id])
+        await Planner.of(turn.content, turn.settings).plan(turn.session, turn.now, [person.id])
     today = menu.local_today(turn)
     turn.say(template, **summary(turn), in_quiet=_in_quiet(person, turn.settings.tz, today))
     await menu.show(turn)

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Person, ReviewBooking, ScheduledMessage
 from bot.services.events import DAY, events_for_cohorts, events_of
@@ -28,10 +29,38 @@ MORNING = "morning"
 WEEK_BEFORE = "week_before"
 DAY_BEFORE = "day_before"
 DISCHARGE = "discharge"
+# The programme's own flows (see dialogs/flows.py for who words them).
+PRACTICE_PLAN = "practice_plan"  # after a programme day: set tonight's and tomorrow's practice
+PRACTICE_CHECK = "practice_check"  # before the next day's 09:30 review: how did it go?
+PRACTICE_WEEKEND = "practice_weekend"  # the lighter, optional check-in after a Thursday
+QA_INVITE = "qa_invite"  # questions for the doctor are open
+QA_REMINDER = "qa_reminder"  # two days before they close, to those who sent none
+CHALLENGE_NUDGE = "challenge_nudge"  # the time the patient chose to do their challenge
+CHALLENGE_REFLECT = "challenge_reflect"  # time to reflect, ready for the feedback session
+EVENT_SLOTS = (
+    EVENING,
+    MORNING,
+    WEEK_BEFORE,
+    DAY_BEFORE,
+    DISCHARGE,
+    PRACTICE_PLAN,
+    PRACTICE_CHECK,
+    PRACTICE_WEEKEND,
+    QA_INVITE,
+    QA_REMINDER,
+)
 
 # The discharge message goes mid-morning the day after the 12-month review.
 DISCHARGE_TIME = time(10, 0)
 DISCHARGE_USEFUL_FOR = timedelta(days=7)
+# Home practice: the plan is asked for half an hour after the day finishes; the check-in comes
+# a quarter of an hour after the morning reminder; the weekend one on Saturday morning.
+PRACTICE_PLAN_AFTER_FINISH = timedelta(minutes=30)
+PRACTICE_CHECK_AFTER_MORNING = timedelta(minutes=15)
+WEEKEND_CHECK_TIME = time(10, 0)
+QA_INVITE_TIME = time(10, 0)
+QA_REMINDER_BEFORE_DEADLINE = timedelta(days=2)
+LAST_DAY = 12
 CHUNK = 500  # people planned per query batch
 
 Key = tuple[int, str, date]  # (event id, slot, event date)
@@ -56,6 +85,14 @@ class Preferences:
 
 
 @dataclass(frozen=True)
+class FlowTimes:
+    """When questions for the doctor open and close, relative to the session."""
+
+    open_days: int = 5
+    deadline_hours: int = 24
+
+
+@dataclass(frozen=True)
 class Occasion:
     """An event a patient is expected at, with the local time it begins."""
 
@@ -64,6 +101,8 @@ class Occasion:
     number: int
     on_date: date
     start: time
+    finish: time | None = None  # a programme day's last session ("Finish")
+    qa_at: time | None = None  # the doctor's session, on the day that holds it
 
 
 @dataclass(frozen=True)
@@ -101,8 +140,42 @@ def outside_quiet(
     return quiet.start_before(due, tz) - timedelta(minutes=1)
 
 
+def qa_deadline(qa_at: datetime, times: FlowTimes) -> datetime:
+    """When questions for the doctor close."""
+    return qa_at - timedelta(hours=times.deadline_hours)
+
+
+def _flow_slots(
+    prefs: Preferences, occasion: Occasion, tz: ZoneInfo, times: FlowTimes
+) -> list[tuple[str, datetime, datetime]]:
+    """A programme day's home-practice and question nudges: (slot, due, useful until)."""
+    day = occasion.on_date
+    slots = []
+    if occasion.number > 1:
+        # How last night's and this morning's practice went, before the 09:30 review.
+        checked = at(day, prefs.morning, tz) + PRACTICE_CHECK_AFTER_MORNING
+        slots.append((PRACTICE_CHECK, checked, at(day, occasion.start, tz)))
+    if occasion.number < LAST_DAY and occasion.finish is not None:
+        finished = at(day, occasion.finish, tz)
+        slots.append((PRACTICE_PLAN, finished + PRACTICE_PLAN_AFTER_FINISH, at(day, time(23), tz)))
+    if occasion.number < LAST_DAY and day.weekday() == 3:  # a Thursday: the weekend follows
+        saturday = day + timedelta(days=2)
+        weekend = at(saturday, WEEKEND_CHECK_TIME, tz)
+        slots.append((PRACTICE_WEEKEND, weekend, at(saturday + timedelta(days=1), time(20), tz)))
+    if occasion.qa_at is not None:
+        deadline = qa_deadline(at(day, occasion.qa_at, tz), times)
+        opens = at(day - timedelta(days=times.open_days), QA_INVITE_TIME, tz)
+        slots.append((QA_INVITE, opens, deadline))
+        slots.append((QA_REMINDER, deadline - QA_REMINDER_BEFORE_DEADLINE, deadline))
+    return slots
+
+
 def wanted(
-    prefs: Preferences, occasions: Iterable[Occasion], tz: ZoneInfo, now: datetime
+    prefs: Preferences,
+    occasions: Iterable[Occasion],
+    tz: ZoneInfo,
+    now: datetime,
+    times: FlowTimes | None = None,
 ) -> list[Wanted]:
     """The reminders a patient should get from now on, for these occasions."""
     plan: list[Wanted] = []
@@ -114,6 +187,7 @@ def wanted(
             slots = [
                 (EVENING, at(day - timedelta(days=1), prefs.evening, tz), midnight_before),
                 (MORNING, at(day, prefs.morning, tz), starts),
+                *_flow_slots(prefs, occasion, tz, times or FlowTimes()),
             ]
         else:
             slots = [
@@ -128,8 +202,9 @@ def wanted(
                 after = at(day + timedelta(days=1), DISCHARGE_TIME, tz)
                 slots.append((DISCHARGE, after, after + DISCHARGE_USEFUL_FOR))
         for slot, asked, until in slots:
-            # A morning reminder moved to the evening before would say "Good morning" at night.
-            due = outside_quiet(asked, until, prefs.quiet, tz, earlier=slot != MORNING)
+            # A morning message moved to the evening before would say "Good morning" at night.
+            earlier = slot not in (MORNING, PRACTICE_CHECK)
+            due = outside_quiet(asked, until, prefs.quiet, tz, earlier=earlier)
             if due is not None and until > now and due < until:
                 plan.append(Wanted(occasion.event_id, slot, day, due, until))
     return plan
@@ -138,6 +213,18 @@ def wanted(
 def first_session(content: Content, event: CohortEvent, cohort: Cohort | None) -> time:
     """When an event begins: its first session (moved to any start time staff set)."""
     return parse_clock(sessions_of(content, event, cohort)[0]["time"]) or time(9, 30)
+
+
+def qa_time(content: Content, event: CohortEvent, cohort: Cohort | None) -> time | None:
+    """When the doctor's session begins, on the programme day that holds it (else None)."""
+    if cohort is None or event.kind != DAY or cohort.qa_day != event.number:
+        return None
+    if cohort.qa_time and (chosen := parse_clock(cohort.qa_time)) is not None:
+        return chosen
+    for session in sessions_of(content, event, cohort):
+        if session.get("kind") == "qa":
+            return parse_clock(session["time"])
+    return first_session(content, event, cohort)
 
 
 def sessions_of(
@@ -185,9 +272,16 @@ class PlanCounts:
 class Planner:
     """Plans reminders inside a caller's transaction: a turn, a staff command or the tick."""
 
-    def __init__(self, content: Content, tz: ZoneInfo) -> None:
+    def __init__(self, content: Content, tz: ZoneInfo, times: FlowTimes | None = None) -> None:
         self.content = content
         self.tz = tz
+        self.times = times or FlowTimes()
+
+    @classmethod
+    def of(cls, content: Content, settings: Settings) -> Planner:
+        """A planner with the configured times for questions to the doctor."""
+        times = FlowTimes(settings.questions_open_days, settings.questions_deadline_hours)
+        return cls(content, settings.tz, times)
 
     async def plan(
         self, session: AsyncSession, now: datetime, person_ids: Collection[int] | None = None
@@ -248,7 +342,7 @@ class Planner:
         for person in people:
             same = (Preferences.of(person), tuple(occasions[person.id]))
             if same not in memo:
-                memo[same] = wanted(same[0], same[1], self.tz, now)
+                memo[same] = wanted(same[0], same[1], self.tz, now, self.times)
             plans[person.id] = memo[same]
         today = now.astimezone(self.tz).date()
         existing = await session.execute(
@@ -264,10 +358,12 @@ class Planner:
             ).where(
                 ScheduledMessage.person_id.in_(ids),
                 ScheduledMessage.event_date >= today - timedelta(days=2),
+                # A thought challenge's nudges are the patient's own, not the calendar's.
+                ScheduledMessage.event_id.is_not(None),
             )
         )
         have: dict[tuple[int, Key], tuple[int, str, datetime, datetime]] = {
-            (person_id, (event_id, slot, event_date)): (row_id, status, due_at, until)
+            (person_id, (cast(int, event_id), slot, event_date)): (row_id, status, due_at, until)
             for row_id, person_id, event_id, slot, event_date, status, due_at, until in existing
         }
         new_rows: list[dict[str, object]] = []
@@ -371,8 +467,19 @@ class Planner:
 
         def occasion(event: CohortEvent) -> Occasion:
             if event.id not in made:
-                start = first_session(self.content, event, cohorts.get(event.cohort_id))
-                made[event.id] = Occasion(event.id, event.kind, event.number, event.on_date, start)
+                cohort = cohorts.get(event.cohort_id)
+                sessions = sessions_of(self.content, event, cohort)
+                start = parse_clock(sessions[0]["time"]) or time(9, 30)
+                finish = parse_clock(sessions[-1]["time"]) if event.kind == DAY else None
+                made[event.id] = Occasion(
+                    event.id,
+                    event.kind,
+                    event.number,
+                    event.on_date,
+                    start,
+                    finish,
+                    qa_time(self.content, event, cohort),
+                )
             return made[event.id]
 
         result: dict[int, list[Occasion]] = {}

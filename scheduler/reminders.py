@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -26,11 +27,14 @@ from bot.db.models import (
     Person,
     ScheduledMessage,
 )
+from scheduler.nudges import NudgeContext, NudgeRenderer
 from scheduler.planner import (
     DAY_BEFORE,
     DISCHARGE,
     EVENING,
     MORNING,
+    QA_INVITE,
+    QA_REMINDER,
     WEEK_BEFORE,
     sessions_of,
 )
@@ -50,6 +54,8 @@ _TEMPLATES = {
     DAY_BEFORE: "reminders/review_day_before",
     DISCHARGE: "reminders/discharge",
 }
+# Questions for the doctor are worth sending even on a day the patient can't come to.
+_WHATEVER_THE_ANSWER = (QA_INVITE, QA_REMINDER)
 
 
 def attendance_buttons(content: Content, event_id: int) -> tuple[tuple[Button, ...], ...]:
@@ -98,11 +104,21 @@ class ReminderReleaser:
     """Turns due reminders into outbox messages."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], content: Content, tz: ZoneInfo
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        content: Content,
+        tz: ZoneInfo,
+        renderers: Mapping[str, NudgeRenderer] | None = None,
     ) -> None:
         self.sessions = sessions
         self.content = content
         self.tz = tz
+        if renderers is None:
+            # The flows word their own nudges; imported here because they build on this module.
+            from dialogs.flows import NUDGE_RENDERERS
+
+            renderers = NUDGE_RENDERERS
+        self.renderers = renderers
 
     async def release(self, now: datetime, limit: int = 500) -> int:
         """Release up to `limit` due reminders; returns how many were settled."""
@@ -119,7 +135,9 @@ class ReminderReleaser:
             if not due:
                 return 0
             people = await _by_id(session, Person, {r.person_id for r in due})
-            events = await _by_id(session, CohortEvent, {r.event_id for r in due})
+            events = await _by_id(
+                session, CohortEvent, {r.event_id for r in due if r.event_id is not None}
+            )
             cohorts = await _by_id(session, Cohort, {e.cohort_id for e in events.values()})
             answers = await _answers(session, due)
             decisions: defaultdict[tuple[str, str | None], list[int]] = defaultdict(list)
@@ -136,8 +154,13 @@ class ReminderReleaser:
                 if verdict is not None:
                     decisions[verdict].append(reminder.id)
                     continue
-                event = events[reminder.event_id]
-                rows.append(self._message(reminder, person, event, cohorts[event.cohort_id], now))
+                event = events[reminder.event_id] if reminder.event_id is not None else None
+                cohort = cohorts[event.cohort_id] if event is not None else None
+                row = await self._message(session, reminder, person, event, cohort, now)
+                if row is None:
+                    decisions[("skipped", "not_needed")].append(reminder.id)
+                    continue
+                rows.append(row)
                 decisions[("queued", None)].append(reminder.id)
             released: set[int] = set()
             for (status, reason), ids in decisions.items():
@@ -179,7 +202,11 @@ class ReminderReleaser:
         """None to send now; DEFER in quiet hours; else the (status, reason) to record."""
         if person.discharged_at is not None:
             return ("skipped", "discharged")
-        if answer is not None and (answer.answer == "no" or answer.date_requested_at):
+        if (
+            answer is not None
+            and (answer.answer == "no" or answer.date_requested_at)
+            and reminder.slot not in _WHATEVER_THE_ANSWER
+        ):
             # They said they can't come (to the 12-month review: not discharged until staff
             # have seen them); reminding them, or saying goodbye, would be wrong.
             reason = "review_missed" if reminder.slot == DISCHARGE else "not_coming"
@@ -198,16 +225,25 @@ class ReminderReleaser:
             return ("skipped", "quiet_hours")
         return None
 
-    def _message(
+    async def _message(
         self,
+        session: AsyncSession,
         reminder: ScheduledMessage,
         person: Person,
-        event: CohortEvent,
-        cohort: Cohort,
+        event: CohortEvent | None,
+        cohort: Cohort | None,
         now: datetime,
-    ) -> OutboxMessage:
-        """The outbox row that delivers a reminder."""
-        reply = self.render(reminder.slot, person, event, cohort)
+    ) -> OutboxMessage | None:
+        """The outbox row that delivers a reminder; None when a flow's nudge is not needed."""
+        if reminder.slot in _TEMPLATES and event is not None and cohort is not None:
+            reply: Reply | None = self.render(reminder.slot, person, event, cohort)
+        else:
+            context = NudgeContext(
+                session, self.content, self.tz, reminder, person, event, cohort, now
+            )
+            reply = await self.renderers[reminder.slot](context)
+        if reply is None:
+            return None
         row = patient_message(person, "reminder", reply, now, now)
         row.expires_at = self._expiry(reminder, person, now)
         row.scheduled_id = reminder.id
@@ -263,7 +299,7 @@ M = TypeVar("M", Person, CohortEvent, Cohort)
 
 async def _answers(session: AsyncSession, due: list[ScheduledMessage]) -> dict[int, Attendance]:
     """The patient's answer about each reminder's event, by reminder id, in one query."""
-    pairs = {(r.person_id, r.event_id) for r in due}
+    pairs = {(r.person_id, r.event_id) for r in due if r.event_id is not None}
     found = await session.scalars(
         select(Attendance).where(tuple_(Attendance.person_id, Attendance.event_id).in_(pairs))
     )
@@ -271,7 +307,7 @@ async def _answers(session: AsyncSession, due: list[ScheduledMessage]) -> dict[i
     return {
         r.id: by_pair[(r.person_id, r.event_id)]
         for r in due
-        if (r.person_id, r.event_id) in by_pair
+        if r.event_id is not None and (r.person_id, r.event_id) in by_pair
     }
 
 

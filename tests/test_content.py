@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
@@ -103,6 +104,19 @@ SAMPLES: dict[str, Any] = {
 }
 
 
+def samples_for(name: str) -> dict[str, Any]:
+    """The shared samples, with any of the template's own folder (tests/content_samples)."""
+    folder = name.partition("/")[0]
+    module = f"tests.content_samples.{folder}"
+    try:
+        own = importlib.import_module(module).SAMPLES
+    except ModuleNotFoundError as missing:
+        if missing.name != module:
+            raise  # a samples file that itself fails to import must fail the test
+        own = {}
+    return SAMPLES | own
+
+
 def documented(name: str) -> set[str]:
     """The variables a template's first-line comment lists."""
     source = (CONTENT_DIR / f"{name}.j2").read_text(encoding="utf-8")
@@ -121,7 +135,8 @@ def test_template_documents_the_variables_it_uses(name: str) -> None:
 
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_template_renders_with_its_documented_variables(name: str) -> None:
-    text = content.render(name, **{key: SAMPLES[key] for key in documented(name)})
+    samples = samples_for(name)
+    text = content.render(name, **{key: samples[key] for key in documented(name)})
     assert text.strip()
     assert len(text) <= 4096
 
@@ -162,6 +177,7 @@ def test_commands_have_descriptions() -> None:
     "name", ["enrol/welcome", "common/help", "common/not_understood", "common/stranger"]
 )
 def test_crisis_numbers_are_where_someone_in_distress_may_look(name: str) -> None:
-    text = content.render(name, **{key: SAMPLES[key] for key in documented(name)})
+    samples = samples_for(name)
+    text = content.render(name, **{key: samples[key] for key in documented(name)})
     for number in ("999", "NHS 111 and choose option 2", "116 123"):
         assert number in text, (name, number)

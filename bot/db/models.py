@@ -57,6 +57,9 @@ class Cohort(Base):
     qa_day: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     family_day: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
     created_at: Mapped[datetime]
+    # "HH:MM" (Europe/London) of the doctor's session on `qa_day`, when staff set one other
+    # than the timetable's; questions close a configurable time before it.
+    qa_time: Mapped[str | None] = mapped_column(String(5))
 
 
 class CohortEvent(Base):
@@ -202,6 +205,8 @@ class OutboxMessage(Base):
     sent_message_id: Mapped[str | None] = mapped_column(String(64))
     # Set on a row that edits an earlier message (an alert marked acknowledged) instead.
     edit_message_id: Mapped[str | None] = mapped_column(String(64))
+    # Set when the message is a file (the doctor's question list): `text` is its content.
+    document_name: Mapped[str | None] = mapped_column(String(100))
     # Lets SQLite insert a turn's rows in one statement and still match the returned ids to
     # them (it cannot order RETURNING by an autoincrement key); SQLAlchemy fills it in.
     _sentinel: Mapped[int | None] = orm_insert_sentinel()
@@ -249,9 +254,13 @@ class ScheduledMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
-    event_id: Mapped[int] = mapped_column(ForeignKey("cohort_event.id"))
+    # The programme day or review it is about; None for a nudge the patient chose the time of
+    # (a thought challenge), which names its challenge instead.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("cohort_event.id"))
+    challenge_id: Mapped[int | None] = mapped_column(ForeignKey("thought_challenge.id"), index=True)
     # "evening" | "morning" (programme days), "week_before" | "day_before" (reviews),
-    # "discharge" (after the 12-month review).
+    # "discharge" (after the 12-month review); the programme's own flows add theirs
+    # (see scheduler/planner.py and dialogs/flows.py).
     slot: Mapped[str] = mapped_column(String(16))
     event_date: Mapped[date]
     due_at: Mapped[datetime]
@@ -319,3 +328,100 @@ class EscalationEvent(Base):
     # "telegram:123" | "console:demo-staff" | "cli:<id>" | "system"
     actor: Mapped[str] = mapped_column(String(80))
     detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class DoctorQuestion(Base):
+    """A patient's question for the doctor's question-and-answer session of their group."""
+
+    __tablename__ = "doctor_question"
+    __table_args__ = (Index("ix_doctor_question_cohort", "cohort_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohort.id"))
+    text: Mapped[str] = mapped_column(Text)
+    # Whether the group may hear the patient's first name with it (else asked anonymously).
+    share_name: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # "open" | "withdrawn" | "answered"
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    # Sent after questions closed: passed to the team, not on the doctor's list.
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+
+
+class ThoughtChallenge(Base):
+    """A practical the patient plans to test an unhelpful thought, and what they found."""
+
+    __tablename__ = "thought_challenge"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    # "planned" | "reflected"
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    thought: Mapped[str] = mapped_column(Text)
+    belief_before: Mapped[int] = mapped_column(Integer)
+    practical: Mapped[str] = mapped_column(Text)  # what, when and where, in their words
+    expected: Mapped[str] = mapped_column(Text)
+    obstacles: Mapped[str | None] = mapped_column(Text)  # what might get in the way, and then
+    nudge_at: Mapped[datetime | None]
+    reflect_at: Mapped[datetime | None]
+    happened: Mapped[str | None] = mapped_column(Text)
+    came_true: Mapped[str | None] = mapped_column(String(16))  # "yes" | "partly" | "no"
+    learned: Mapped[str | None] = mapped_column(Text)
+    balanced: Mapped[str | None] = mapped_column(Text)
+    belief_after: Mapped[int | None] = mapped_column(Integer)
+    # Staff see a challenge only once the patient chooses to share it.
+    shared_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    reflected_at: Mapped[datetime | None]
+
+
+class PracticePlan(Base):
+    """Tonight's and tomorrow morning's home practice, set after a programme day, and how it
+    went."""
+
+    __tablename__ = "practice_plan"
+    __table_args__ = (UniqueConstraint("person_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    # The programme day after which it was set.
+    event_id: Mapped[int] = mapped_column(ForeignKey("cohort_event.id"))
+    # [{"area": "pacing", "target": "...", "when": "tonight" | "morning",
+    #   "outcome": "done" | "partly" | "not" | None}]
+    items: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    obstacles: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    reviewed_at: Mapped[datetime | None]
+
+
+class FamilyGuest(Base):
+    """Someone a patient invited to the friends-and-family day; removed 30 days after it."""
+
+    __tablename__ = "family_guest"
+    __table_args__ = (
+        UniqueConstraint("channel", "channel_user_id"),
+        Index("ix_family_guest_cohort", "cohort_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohort.id"))
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime]
+    # Filled when the guest opens the link: the link then works for nobody else.
+    channel: Mapped[str | None] = mapped_column(String(16))
+    channel_user_id: Mapped[str | None] = mapped_column(String(64))
+    chat_id: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(80))
+    opened_at: Mapped[datetime | None]
+    # "yes" | "no" | None (not answered yet)
+    reply: Mapped[str | None] = mapped_column(String(8))
+    replied_at: Mapped[datetime | None]
+    access_needs: Mapped[str | None] = mapped_column(Text)
+    question: Mapped[str | None] = mapped_column(Text)
+    day_before_sent_at: Mapped[datetime | None]
+    morning_sent_at: Mapped[datetime | None]

@@ -19,7 +19,7 @@ from bot.db.models import (
     ScheduledMessage,
 )
 from bot.services.events import REVIEW, Move, move_event
-from scheduler.planner import Planner, first_session
+from scheduler.planner import FlowTimes, Planner, first_session
 from scheduler.reminders import after_quiet_hours, patient_message
 
 
@@ -65,6 +65,7 @@ async def move_and_tell(
     new_date: date,
     now: datetime,
     start_time: str | None = None,
+    times: FlowTimes | None = None,
 ) -> tuple[Move, int]:
     """Move an event, re-plan everyone it concerns, and queue a message to each of them."""
     today = now.astimezone(tz).date()
@@ -73,7 +74,7 @@ async def move_and_tell(
     if not move.changed:
         return move, 0
     await _withdraw_unsent(session, move)
-    await Planner(content, tz).plan_cohort(session, now, cohort.id)
+    await Planner(content, tz, times).plan_cohort(session, now, cohort.id)
     # Someone who blocked the bot can't be told; staff already know they are unreachable.
     patients = [
         p for p in await affected_patients(session, cohort, move.event) if p.unreachable_at is None

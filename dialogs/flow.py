@@ -1,0 +1,30 @@
+"""What a programme flow declares: its menu action and command, forms, buttons and nudges."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from dialogs.engine import Form
+from dialogs.turn import Turn
+from scheduler.nudges import NudgeRenderer
+
+Handler = Callable[[Turn], Awaitable[None]]
+# A stateless button's handler: (turn, payload).
+Aside = Callable[[Turn, str], Awaitable[None]]
+# Given the turn and the form under way, handle it and return True, or return False to let
+# routing go on (the friends-and-family flow takes the turns of guests this way).
+Intercept = Callable[[Turn, Form | None], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One flow: its menu action and command (`name`), forms, buttons and nudges."""
+
+    name: str
+    begin: Handler
+    forms: tuple[Form, ...] = ()
+    asides: Mapping[str, Aside] = field(default_factory=dict)
+    nudges: Mapping[str, NudgeRenderer] = field(default_factory=dict)
+    staff_commands: Mapping[str, Handler] = field(default_factory=dict)
+    intercept: Intercept | None = None
