@@ -342,8 +342,12 @@ async def _button(turn: Turn, form: Form | None) -> None:
             await menu.run_action(turn, action)
         return
     if prefix in ASIDE_BUTTONS and turn.person is not None:
+        step = turn.conversation.step if turn.conversation is not None else None
         await ASIDE_BUTTONS[prefix](turn, payload)
-        _prompt_again(turn, form)
+        # An aside may start a form of its own (a nudge's "reflect now"): then that form's
+        # prompt stands, and the old one is not shown again.
+        if form is not None and active_form(turn) is form and turn.state().step == step:
+            _prompt_again(turn, form)
         return
     if form is not None:
         await engine.handle(turn, form)

@@ -37,6 +37,8 @@ QA_INVITE = "qa_invite"  # questions for the doctor are open
 QA_REMINDER = "qa_reminder"  # two days before they close, to those who sent none
 CHALLENGE_NUDGE = "challenge_nudge"  # the time the patient chose to do their challenge
 CHALLENGE_REFLECT = "challenge_reflect"  # time to reflect, ready for the feedback session
+# The calendar's own reminders, as against the flows' nudges.
+REMINDER_SLOTS = (EVENING, MORNING, WEEK_BEFORE, DAY_BEFORE, DISCHARGE)
 EVENT_SLOTS = (
     EVENING,
     MORNING,
@@ -242,14 +244,24 @@ def sessions_of(
     chosen = parse_clock(event.start_time) if event.start_time else None
     planned = parse_clock(sessions[0]["time"]) if sessions else None
     if chosen is None or planned is None or chosen == planned:
-        return sessions
+        return _at_qa_time(sessions, event, cohort)
     shift = datetime.combine(date.min, chosen) - datetime.combine(date.min, planned)
     moved = []
     for session in sessions:
         clock = parse_clock(session["time"]) or planned
         new = (datetime.combine(date.min, clock) + shift).time()
         moved.append({**session, "time": f"{new:%H:%M}"})
-    return moved
+    return _at_qa_time(moved, event, cohort)
+
+
+def _at_qa_time(
+    sessions: list[dict[str, str]], event: CohortEvent, cohort: Cohort | None
+) -> list[dict[str, str]]:
+    """The doctor's session at the time staff chose for it, if they did."""
+    if cohort is None or not cohort.qa_time or event.kind != DAY or cohort.qa_day != event.number:
+        return sessions
+    moved = [{**s, "time": cohort.qa_time} if s.get("kind") == "qa" else s for s in sessions]
+    return sorted(moved, key=lambda s: s["time"])
 
 
 @dataclass

@@ -232,7 +232,7 @@ async def test_move_event_text(cli: CliRunner, runtime: Runtime) -> None:
     )
     assert (
         await count(runtime, ScheduledMessage, ScheduledMessage.event_date == date(2026, 12, 28))
-        == 4
+        == 6  # each patient's evening and morning reminders and home-practice check-in
     )
     shown = await run_json(cli, "cohort", "show", str(cohort.id))
     day12 = next(e for e in shown["calendar"] if e["event"] == "day12")
@@ -372,6 +372,8 @@ async def test_reminders_show_local_and_utc_times_in_summer_and_winter(
     assert result.output.splitlines() == [
         f"{'P' + str(robin):>6}  Day 1            morning          2027-06-07 07:45 "
         "(2027-06-07 06:45 UTC)  planned",
+        f"{'P' + str(robin):>6}  Day 1            practice_plan    2027-06-07 15:30 "
+        "(2027-06-07 14:30 UTC)  planned",
         f"{'P' + str(robin):>6}  Day 2            evening          2027-06-07 18:00 "
         "(2027-06-07 17:00 UTC)  planned",
     ]
@@ -380,6 +382,7 @@ async def test_reminders_show_local_and_utc_times_in_summer_and_winter(
         (r["reference"], r["event"], r["slot"], r["due_local"], r["due_utc"]) for r in found
     ] == [
         (f"P{sam}", "Day 1", "morning", "2026-12-07 07:45", "2026-12-07 07:45"),
+        (f"P{sam}", "Day 1", "practice_plan", "2026-12-07 15:30", "2026-12-07 15:30"),
         (f"P{sam}", "Day 2", "evening", "2026-12-07 18:00", "2026-12-07 18:00"),
     ]
     # The summer group's reminders are not the winter group's.
@@ -390,8 +393,9 @@ async def test_reminders_json_fields(cli: CliRunner, runtime: Runtime) -> None:
     cohort = await make_cohort(runtime, start=WINTER)
     await enrol(runtime, cohort.id, "Robin", "Sam")
     found = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-24")
-    assert len(found) == 2
-    for item in found:
+    # Each: day 12's morning reminder and home-practice check-in (the last day has no plan).
+    assert [r["slot"] for r in found] == ["morning", "morning", "practice_check", "practice_check"]
+    for item in found[:2]:
         assert {"reference", "event", "slot", "due_local", "due_utc", "state", "detail"} <= set(
             item
         )
@@ -403,7 +407,7 @@ async def test_reminders_json_fields(cli: CliRunner, runtime: Runtime) -> None:
         )
         datetime.strptime(item["due_local"], "%Y-%m-%d %H:%M")
         datetime.strptime(item["due_utc"], "%Y-%m-%d %H:%M")
-    assert [item["reference"] for item in found] == ["P1", "P2"]
+    assert [item["reference"] for item in found] == ["P1", "P2", "P1", "P2"]
 
 
 async def test_reminders_show_sent_after_the_dispatcher_ran(
@@ -481,6 +485,7 @@ async def test_reminders_show_skipped_when_released_too_late(
     today = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-07")
     assert [(r["slot"], r["state"]) for r in today] == [
         ("morning", "planned"),
+        ("practice_plan", "planned"),
         ("evening", "planned"),
     ]
 

@@ -28,7 +28,9 @@ async def test_demo_from_enrolment_to_menu_and_today(tmp_path: Path) -> None:
     assert "What would you like us to call you?" in transcript
     assert "Thank you, Robin. You have joined Demo group." in transcript
     assert "[1] More pain or distress   [2] Today   [3] My programme" in transcript
-    assert "[4] Reminder settings" in transcript
+    assert "[4] Questions for the doctor   [5] Thought challenge" in transcript
+    assert "[6] Home practice   [7] Relaxation" in transcript
+    assert "[8] Friends and family day   [9] Reminder settings" in transcript
     # Moving the clock to a programme day brings its morning reminder; "1" answers it.
     assert "Good morning Robin. Today is day 1 of 12. We start at 09:30." in transcript
     assert "[1] I'll be there   [2] Running late   [3] Can't make it" in transcript

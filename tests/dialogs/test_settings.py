@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.clock import ManualClock
 from bot.db.models import Conversation, Person, ScheduledMessage
 from bot.runtime import Runtime
+from scheduler.planner import REMINDER_SLOTS
 from scheduler.reminders import ReminderReleaser
 from tests.helpers import Chat, enrol_patient
 
@@ -263,8 +264,14 @@ async def test_pause_for_a_week_skips_that_weeks_reminders_only(
     await release_until(runtime, clock, datetime(2026, 12, 14, 12, 0, tzinfo=UTC))
     done = await reminders(runtime, status=None)
     in_week = [r for r in done if r.due_at < person.paused_until]
-    after = [r for r in done if person.paused_until <= r.due_at <= clock.now()]
-    assert len(in_week) == 8  # evening and morning for days 1 to 4
+    after = [
+        r
+        for r in await reminders(runtime, REMINDER_SLOTS, status=None)
+        if person.paused_until <= r.due_at <= clock.now()
+    ]
+    # Evening and morning for days 1 to 4, and the flows' nudges: home-practice plans for days
+    # 1 to 4, check-ins for days 2 to 4 and the weekend's.
+    assert len(in_week) == 8 + 4 + 3 + 1
     assert {(r.status, r.reason) for r in in_week} == {("skipped", "paused")}
     assert [(r.slot, r.event_date.day) for r in after] == [("evening", 14), ("morning", 14)]
     assert {(r.status, r.reason) for r in after} == {("queued", None)}
@@ -286,7 +293,8 @@ async def test_pause_until_turned_back_on(runtime: Runtime, clock: ManualClock) 
 
     await release_until(runtime, clock, datetime(2026, 12, 9, 12, 0, tzinfo=UTC))
     skipped = [r for r in await reminders(runtime, status=None) if r.status != "planned"]
-    assert len(skipped) == 6  # days 1 to 3
+    # Days 1 to 3, with the home-practice plans of days 1 and 2 and check-ins of days 2 and 3.
+    assert len(skipped) == 6 + 2 + 2
     assert {(r.status, r.reason) for r in skipped} == {("skipped", "paused")}
     skipped_ids = {r.id for r in skipped}
 
@@ -299,7 +307,7 @@ async def test_pause_until_turned_back_on(runtime: Runtime, clock: ManualClock) 
     assert (person.paused_at, person.paused_until) == (None, None)
 
     await release_until(runtime, clock, datetime(2026, 12, 10, 12, 0, tzinfo=UTC))
-    rows = await reminders(runtime, status=None)
+    rows = await reminders(runtime, REMINDER_SLOTS, status=None)
     sent = [r for r in rows if r.status != "planned" and r.id not in skipped_ids]
     assert [(r.slot, r.event_date.day, r.status) for r in sent] == [
         ("evening", 10, "queued"),

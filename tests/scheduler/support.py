@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -14,7 +15,7 @@ from bot.runtime import Runtime
 from bot.services import people
 from scheduler.dispatcher import Dispatcher
 from scheduler.failures import FailureReporter
-from scheduler.planner import Planner
+from scheduler.planner import REMINDER_SLOTS, Planner
 from scheduler.reminders import ReminderReleaser
 
 STAFF = "staff"
@@ -107,9 +108,16 @@ async def run_until(
     return rounds
 
 
-async def scheduled(runtime: Runtime, person_id: int | None = None) -> list[ScheduledMessage]:
-    """Scheduled messages, optionally of one person, by due time."""
+async def scheduled(
+    runtime: Runtime,
+    person_id: int | None = None,
+    slots: Collection[str] | None = REMINDER_SLOTS,
+) -> list[ScheduledMessage]:
+    """Scheduled messages (the calendar's reminders unless `slots` says otherwise; None: all),
+    optionally of one person, by due time."""
     query = select(ScheduledMessage).order_by(ScheduledMessage.due_at, ScheduledMessage.id)
+    if slots is not None:
+        query = query.where(ScheduledMessage.slot.in_(slots))
     if person_id is not None:
         query = query.where(ScheduledMessage.person_id == person_id)
     async with runtime.sessions() as session:

@@ -137,7 +137,9 @@ async def test_two_planners_at_once_plan_each_reminder_once(runtime: Runtime) ->
             (r.person_id, r.event_id, r.slot, r.event_date)
             for r in await session.scalars(select(ScheduledMessage))
         ]
-    assert len(keys) == len(set(keys)) == 5 * 31
+    # 31 calendar reminders and 26 flow nudges each: 11 home-practice plans, 11 check-ins,
+    # 2 weekend check-ins, and the doctor's questions opening and closing.
+    assert len(keys) == len(set(keys)) == 5 * (31 + 26)
 
 
 async def test_discharged_patients_are_not_planned(runtime: Runtime, clock: ManualClock) -> None:

@@ -30,7 +30,7 @@ from scheduler.calendar import (
     review_dates,
 )
 from scheduler.dispatcher import Dispatcher
-from scheduler.planner import Planner
+from scheduler.planner import REMINDER_SLOTS, Planner
 from scheduler.reminders import ReminderReleaser
 from tests.helpers import RecordingSender, make_cohort
 
@@ -367,7 +367,9 @@ async def reminders_for(
     async with runtime.sessions() as session:
         found = await session.scalars(
             select(ScheduledMessage).where(
-                ScheduledMessage.person_id == person_id, ScheduledMessage.event_id == event_id
+                ScheduledMessage.person_id == person_id,
+                ScheduledMessage.event_id == event_id,
+                ScheduledMessage.slot.in_(REMINDER_SLOTS),  # the flows' nudges move alike
             )
         )
         return {(r.slot, r.event_date): r for r in found}
