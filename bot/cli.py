@@ -26,6 +26,7 @@ from bot.services import (
     events,
     invites,
     people,
+    questions,
 )
 from bot.services.cohorts import CohortError, CohortRequest
 from scheduler import delivery
@@ -366,29 +367,50 @@ def cohort_move_event(
 @click.argument("cohort_id", type=int)
 @click.option("--qa-day", type=click.IntRange(1, 12), default=None, help="Day 1 to 12.")
 @click.option("--family-day", type=click.IntRange(5, 8), default=None, help="Day 5 to 8.")
+@click.option(
+    "--qa-time", default=None, help="When the doctor's session starts, HH:MM (e.g. 14:00)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def cohort_set_days(
-    cohort_id: int, qa_day: int | None, family_day: int | None, as_json: bool
+    cohort_id: int, qa_day: int | None, family_day: int | None, qa_time: str | None, as_json: bool
 ) -> None:
-    """Choose the day of the doctor's question-and-answer session or the family day."""
-    if qa_day is None and family_day is None:
-        raise click.UsageError("Give --qa-day, --family-day or both.")
+    """Choose the day (and time) of the doctor's question-and-answer session or the family day.
+
+    Questions for the doctor open and close relative to the session, so they move with it.
+    """
+    if qa_day is None and family_day is None and qa_time is None:
+        raise click.UsageError("Give --qa-day, --qa-time, --family-day or more than one.")
+    if qa_time is not None:
+        parsed = parse_clock(qa_time)
+        if parsed is None:
+            raise click.UsageError(f"'{qa_time}' is not a time: use HH:MM, like 14:00.")
+        qa_time = hhmm(parsed)
 
     async def work(runtime: Runtime) -> dict[str, Any]:
         async with runtime.sessions() as session, session.begin():
             item = await cohorts.get_cohort(session, cohort_id)
             await cohorts.set_days(session, item, qa_day, family_day)
+            if qa_time is not None:
+                item.qa_time = qa_time
             # The reminders' wording follows at once; their times may change with the day.
             planner = Planner.of(runtime.content, runtime.settings)
             await planner.plan_cohort(session, runtime.clock.now(), cohort_id)
-            return await _cohort_dict(session, item, runtime.content)
+            data = await _cohort_dict(session, item, runtime.content)
+            window = await questions.window_of(
+                session, runtime.content, item, planner.times, runtime.settings.tz
+            )
+            data["qa_time"] = (
+                f"{window.qa_at.astimezone(runtime.settings.tz):%H:%M}" if window else None
+            )
+            return data
 
     try:
         data = _with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
+    at_time = f" at {data['qa_time']}" if data["qa_time"] else ""
     lines = [
-        f"Group {cohort_id}: question-and-answer session on day {data['qa_day']},"
+        f"Group {cohort_id}: question-and-answer session on day {data['qa_day']}{at_time},"
         f" friends and family day on day {data['family_day']}."
     ]
     lines += _calendar_lines(data)
@@ -585,9 +607,13 @@ def invite_create(cohort_id: int, count: int, role: str, as_json: bool) -> None:
 
 # Registered last: those commands use the helpers above.
 from bot.cli_escalations import escalations, screen  # noqa: E402
+from bot.cli_family import family  # noqa: E402
+from bot.cli_questions import questions_command  # noqa: E402
 
 main.add_command(screen)
 main.add_command(escalations)
+main.add_command(family)
+main.add_command(questions_command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

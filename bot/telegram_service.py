@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -247,12 +247,21 @@ class TelegramService:
 
     async def _housekeeping(self) -> None:
         """Delete what we no longer need to keep."""
-        inbox, replies, unfinished = await housekeeping.purge(
-            self.runtime.sessions, self.runtime.clock.now()
+        settings = self.runtime.settings
+        inbox, replies, unfinished, guests = await housekeeping.purge(
+            self.runtime.sessions,
+            self.runtime.clock.now(),
+            timedelta(days=settings.family_keep_days),
+            settings.tz,
         )
         log.info(
             "housekeeping",
-            extra={"inbox": inbox, "replies": replies, "unfinished_enrolments": unfinished},
+            extra={
+                "inbox": inbox,
+                "replies": replies,
+                "unfinished_enrolments": unfinished,
+                "family_guests": guests,
+            },
         )
 
     def _send_now(self, rows: list[OutboxMessage]) -> None:

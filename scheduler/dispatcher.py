@@ -159,7 +159,7 @@ class SendRound:
         if sender is None:
             self.stalled.add(chat)
             return Outcome(row.id, "retry", "no sender for channel")
-        reply = Reply(row.text, buttons_from_json(row.buttons))
+        reply = Reply(row.text, buttons_from_json(row.buttons), row.document_name)
         try:
             message_id = await _send_or_edit(sender, row, reply)
         except RecipientBlocked as error:
@@ -338,8 +338,13 @@ async def _record_failure(
 
 def _keeps_nothing(row: OutboxMessage) -> bool:
     """Replies to someone not enrolled, and a patient's words shown privately to a member of
-    staff, are not kept once they are done with (the escalation keeps the words once)."""
-    return (row.kind == "reply" and row.person_id is None) or row.kind == "details"
+    staff, are not kept once they are done with (the escalation keeps the words once); nor is
+    a document such as the doctor's list, which is made afresh from the database on request."""
+    return (
+        (row.kind == "reply" and row.person_id is None)
+        or row.kind == "details"
+        or row.document_name is not None
+    )
 
 
 def _due(now: datetime, row: type[OutboxMessage] = OutboxMessage) -> ColumnElement[bool]:
@@ -491,6 +496,10 @@ class Dispatcher:
         async with self.round:
             now = self.clock.now()
             released = await self.reminders.release(now) if self.reminders else 0
+            if self.reminders:  # friends-and-family guests: the day before and the morning
+                from scheduler.guests import remind_from  # its only caller: kept beside it
+
+                released += await remind_from(self.reminders, now)
             waiting = [channel for channel, until in self.resume_at.items() if now < until]
             rows = await claim_due(self.sessions, now, limit, skip_channels=waiting)
             if not rows:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, exists, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Conversation, InboxUpdate, OutboxMessage, Person
+from bot.services.family import purge_guests
 from scheduler.reminders import BULK_PRIORITY
 
 # Telegram keeps unconfirmed updates about a day; a week covers any redelivery with margin.
@@ -18,10 +20,19 @@ REPLY_KEEP = timedelta(days=30)
 # Someone who opened a link and never finished joining: forget them after two days.
 UNFINISHED_ENROLMENT_KEEP = timedelta(days=2)
 ENROLMENT_DIALOGS = ("enrol", "enrol_staff")
+# Friends-and-family guests are deleted this long after their day (FAMILY_KEEP_DAYS).
+FAMILY_KEEP = timedelta(days=30)
+LONDON = ZoneInfo("Europe/London")
 
 
-async def purge(sessions: async_sessionmaker[AsyncSession], now: datetime) -> tuple[int, int, int]:
-    """Delete what is past its keeping time; return (inbox rows, replies, conversations)."""
+async def purge(
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    family_keep: timedelta = FAMILY_KEEP,
+    tz: ZoneInfo = LONDON,
+) -> tuple[int, int, int, int]:
+    """Delete what is past its keeping time; return (inbox rows, replies, conversations,
+    friends-and-family guests)."""
     async with sessions() as session, session.begin():
         inbox = await session.execute(
             delete(InboxUpdate).where(InboxUpdate.received_at < now - INBOX_KEEP)
@@ -48,8 +59,10 @@ async def purge(sessions: async_sessionmaker[AsyncSession], now: datetime) -> tu
                 ),
             )
         )
+        guests = await purge_guests(session, now.astimezone(tz).date(), family_keep)
     return (
         int(inbox.rowcount or 0),  # type: ignore[attr-defined]
         int(replies.rowcount or 0),  # type: ignore[attr-defined]
         int(unfinished.rowcount or 0),  # type: ignore[attr-defined]
+        guests,
     )

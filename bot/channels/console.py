@@ -24,6 +24,8 @@ class ConsoleSender:
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         """Print a reply for the patient, or a message in the staff group; return its number."""
+        if reply.document_name is not None:
+            reply = Reply(f"[file {reply.document_name}]\n{reply.text}", reply.buttons)
         if chat_id == STAFF_CHAT:
             self.staff_messages.append(reply)
             number = len(self.staff_messages)

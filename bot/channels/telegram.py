@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
@@ -35,6 +35,7 @@ from bot.channels.types import (
 from bot.db.models import OutboxMessage
 from bot.safety.first_response import FirstResponder
 from bot.turns import TurnBatcher, TurnRunner
+from dialogs.flows import STAFF_COMMANDS
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,16 @@ class TelegramSender:
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         """Send one message; return its id; translate Telegram errors into delivery errors."""
         with _delivery_errors():
-            message = await self.bot.send_message(
-                chat_id=int(chat_id), text=reply.text, reply_markup=keyboard(reply)
-            )
+            if reply.document_name is not None:
+                # A file built from the text (the doctor's list), never parsed as markup.
+                data = InputFile(reply.text.encode("utf-8"), filename=reply.document_name)
+                message = await self.bot.send_document(
+                    chat_id=int(chat_id), document=data, reply_markup=keyboard(reply)
+                )
+            else:
+                message = await self.bot.send_message(
+                    chat_id=int(chat_id), text=reply.text, reply_markup=keyboard(reply)
+                )
         return str(message.message_id)
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
@@ -169,9 +177,14 @@ def to_incoming(update: Update) -> Incoming | None:
     text = message.text
     if not private:
         # The bot does not converse in groups; it answers only /id there, which whoever sets
-        # it up uses to learn the staff group's chat id.
-        if text and _command(message) == ("id", ""):
+        # it up uses to learn the staff group's chat id, and the flows' staff commands (the
+        # router checks the sender against the staff list).
+        parsed = _command(message) if text else None
+        if parsed == ("id", ""):
             return Incoming(kind="command", command="id", **base)  # type: ignore[arg-type]
+        if parsed is not None and parsed[0] in STAFF_COMMANDS:
+            command, rest = parsed
+            return Incoming(kind="command", command=command, text=rest, **base)  # type: ignore[arg-type]
         return None
     if text is None:
         # A photo or file is not read, but its caption is screened for risk language.

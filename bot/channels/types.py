@@ -48,10 +48,12 @@ ButtonRows = tuple[tuple[Button, ...], ...]
 
 @dataclass(frozen=True)
 class Reply:
-    """A text for a person, optionally with rows of buttons."""
+    """A text for a person, optionally with rows of buttons; with `document_name`, the text
+    is sent as a file of that name instead (the doctor's list of questions)."""
 
     text: str
     buttons: ButtonRows = field(default_factory=tuple)
+    document_name: str | None = None
 
     def to_json(self) -> dict[str, list[list[list[str]]]] | None:
         """The buttons as stored in the outbox."""

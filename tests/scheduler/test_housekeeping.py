@@ -23,11 +23,11 @@ async def test_purge_keeps_recent_and_undelivered_rows(
         staff_rows_before = list(
             await session.scalars(select(OutboxMessage).where(OutboxMessage.kind != "reply"))
         )
-    inbox, replies, unfinished = await purge(runtime.sessions, clock.now())
-    assert (inbox, replies, unfinished) == (3, 0, 0)  # the three enrolment updates
+    inbox, replies, unfinished, guests = await purge(runtime.sessions, clock.now())
+    assert (inbox, replies, unfinished, guests) == (3, 0, 0, 0)  # the three enrolment updates
     clock.advance(timedelta(days=31))
-    inbox, replies, unfinished = await purge(runtime.sessions, clock.now())
-    assert inbox == 1 and replies > 0 and unfinished == 0
+    inbox, replies, unfinished, guests = await purge(runtime.sessions, clock.now())
+    assert inbox == 1 and replies > 0 and unfinished == 0 and guests == 0
     async with runtime.sessions() as session:
         assert list(await session.scalars(select(InboxUpdate))) == []
         remaining = list(await session.scalars(select(OutboxMessage)))
