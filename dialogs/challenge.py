@@ -1,21 +1,587 @@
-"""The thought challenge (being built: see issue 5)."""
+"""The thought challenge: plan a practical to test a thought, get nudged, reflect, share a card."""
+
+# Planning and reflecting are small engine forms chained together. A belief rating and the
+# nudge time are one-step forms of their own, so their buttons (0 to 100, "This evening") sit
+# beside a typed answer ("70%", "tomorrow 4pm") and a time can be checked against the clock.
+# Buttons on nudges, cards and lists are stateless (`c:<action>:<id>`): they name the challenge,
+# work from any old message, and only for the challenge's owner.
 
 from __future__ import annotations
 
-from bot.channels.types import Reply
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from bot.channels.types import Button, ButtonRows, Reply
+from bot.db.models import ThoughtChallenge
+from bot.numbers import whole_number
+from bot.services import challenges, people
+from bot.services.challenges import NUDGE_USEFUL_FOR, PLANNED, REFLECT_SLOT, Plan, Reflection
+from dialogs import engine
+from dialogs.engine import Form, Option, Step, button_payload, start
 from dialogs.flow import Flow
+from dialogs.menu import MENU_PREFIX
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
-from scheduler.planner import CHALLENGE_NUDGE, CHALLENGE_REFLECT
+from scheduler.planner import CHALLENGE_NUDGE
+from scheduler.times import at, parse_clock
+
+NAME = "challenge"
+PREFIX = "c"
+# Aside actions: reflect, view the card, share (ask), share (yes), keep private, new, list.
+REFLECT, CARD, SHARE, SHARE_YES, KEEP, NEW, LIST = "r", "v", "s", "y", "k", "n", "l"
+SHORT_MAX = 500
+LONG_MAX = 1000
+BELIEF_MAX = 20
+WHEN_MAX = 60
+LISTED_BUTTONS = 5
+TEXT_INVALID = "challenge/text_invalid"
+BELIEF_CHOICES = tuple((str(n), f"ch_belief_{n}") for n in (0, 25, 50, 75, 100))
+EVENING, MORNING, TOMORROW_EVENING, NO_NUDGE = "evening", "morning", "tomorrow_evening", "none"
+WHEN_LABELS = {
+    EVENING: "ch_when_evening",
+    MORNING: "ch_when_morning",
+    TOMORROW_EVENING: "ch_when_tomorrow_evening",
+    NO_NUDGE: "ch_when_none",
+}
+_WHEN_WORDS = {
+    "this evening": EVENING,
+    "tonight": EVENING,
+    "evening": EVENING,
+    "tomorrow morning": MORNING,
+    "morning": MORNING,
+    "tomorrow evening": TOMORROW_EVENING,
+    "tomorrow night": TOMORROW_EVENING,
+    "no reminder": NO_NUDGE,
+    "no reminders": NO_NUDGE,
+    "none": NO_NUDGE,
+    "no": NO_NUDGE,
+    "no thanks": NO_NUDGE,
+    "no thank you": NO_NUDGE,
+}
+_DAYS = {
+    "today": "today",
+    "tomorrow": "tomorrow",
+    "tomorow": "tomorrow",
+    "tmrw": "tomorrow",
+    "tmr": "tomorrow",
+}
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_FILLER = {"at", "on", "this", "next", "by", "around", "about"}
+_PERCENT = re.compile(r"^(\d{1,3})\s*(?:%|percent|per cent)?$")
 
 
-async def begin(turn: Turn) -> None:
-    """Start the flow."""
-    turn.say("common/coming_soon")
+# --- reading answers -------------------------------------------------------------------------
 
 
-async def _nothing(_context: NudgeContext) -> Reply | None:
+def percent(text: str) -> str | None:
+    """'70', '70%', '70 percent' → '70'; None unless a whole number from 0 to 100."""
+    match = _PERCENT.match(text.strip().lower())
+    number = whole_number(match.group(1)) if match else None
+    return str(number) if number is not None and 0 <= number <= 100 else None
+
+
+def _weekday(word: str) -> str | None:
+    """'sat', 'Saturday', 'tues' → 'sat'."""
+    if len(word) < 3:
+        return None
+    for short, full in zip(_WEEKDAYS, _WEEKDAY_NAMES, strict=True):
+        if full.startswith(word):
+            return short
     return None
 
 
-FLOW = Flow("challenge", begin, nudges={CHALLENGE_NUDGE: _nothing, CHALLENGE_REFLECT: _nothing})
+def when_text(text: str) -> str | None:
+    """'This evening' → 'evening', 'tomorrow 4pm' → 'tomorrow@16:00', '18:30' → '@18:30'."""
+    # Read without the clock (the engine's check); whether it has gone is seen on finishing.
+    words = " ".join(text.strip().lower().rstrip(".!").split())
+    if words in WHEN_LABELS:  # a button's value
+        return words
+    if words in _WHEN_WORDS:
+        return _WHEN_WORDS[words]
+    day = ""
+    rest = []
+    for word in words.replace(",", " ").split():
+        found = _DAYS.get(word) or _weekday(word)
+        if found and not day:
+            day = found
+        elif word not in _FILLER:
+            rest.append(word)
+    clock = parse_clock(" ".join(rest)) if rest else None
+    return f"{day}@{clock:%H:%M}" if clock is not None else None
+
+
+def when_moment(value: str, turn: Turn) -> datetime | None:
+    """The moment a canonical nudge time means now, for this person; None for no nudge."""
+    person = turn.person
+    assert person is not None
+    tz = turn.settings.tz
+    today = turn.now.astimezone(tz).date()
+    evening = parse_clock(person.evening_time) or time(18, 0)
+    morning = parse_clock(person.morning_time) or time(7, 45)
+    tomorrow = today + timedelta(days=1)
+    if value == NO_NUDGE:
+        return None
+    if value == EVENING:
+        return at(today, evening, tz)
+    if value == MORNING:
+        return at(tomorrow, morning, tz)
+    if value == TOMORROW_EVENING:
+        return at(tomorrow, evening, tz)
+    day, _, clock_text = value.partition("@")
+    clock = parse_clock(clock_text) or evening
+    if day == "tomorrow":
+        return at(tomorrow, clock, tz)
+    if day in _WEEKDAYS:
+        ahead = (_WEEKDAYS.index(day) - today.weekday()) % 7
+        if ahead == 0 and at(today, clock, tz) <= turn.now:
+            ahead = 7  # "Thu 10:00" said on a Thursday afternoon: next week's
+        return at(today + timedelta(days=ahead), clock, tz)
+    return at(today, clock, tz)
+
+
+# --- asking ----------------------------------------------------------------------------------
+
+
+def _prompt_vars(turn: Turn, data: dict[str, Any]) -> Mapping[str, Any]:
+    """The thought (kept in view) and the current step's length limit."""
+    form = engine_form(turn)
+    step = form.step(turn.state().step or form.steps[0].name) if form else None
+    return {
+        "thought": data.get("thought", ""),
+        "belief": data.get("belief", 0),
+        "limit": step.max_length if step else SHORT_MAX,
+    }
+
+
+def engine_form(turn: Turn) -> Form | None:
+    """The challenge form under way, if any."""
+    state = turn.conversation
+    return FORMS.get(state.dialog or "") if state is not None else None
+
+
+async def _ask(
+    turn: Turn, form: Form, data: dict[str, Any], choices: Sequence[tuple[str, str]]
+) -> None:
+    """Start a one-step form and put its buttons (value, label key) on the prompt."""
+    await start(turn, form, data)
+    version = turn.state().version
+    rows: ButtonRows = tuple(
+        (Button(turn.content.label(label), button_payload(version, value)),)
+        for value, label in choices
+    )
+    prompt = turn.replies[-1]
+    turn.replies[-1] = Reply(prompt.text, rows)
+
+
+async def _ask_belief(turn: Turn, form: Form, data: dict[str, Any]) -> None:
+    await _ask(turn, form, data, BELIEF_CHOICES)
+
+
+async def _ask_when(turn: Turn, data: dict[str, Any]) -> None:
+    """Offer the nudge times that are still ahead."""
+    choices = [(value, label) for value, label in WHEN_LABELS.items()]
+    moment = when_moment(EVENING, turn)
+    if moment is not None and moment <= turn.now + timedelta(minutes=10):
+        choices = choices[1:]  # this evening's time has gone
+    await _ask(turn, WHEN_FORM, data, choices)
+
+
+def _text_step(name: str, limit: int = SHORT_MAX, **extra: Any) -> Step:
+    return Step(
+        name, f"challenge/ask_{name}", "text", max_length=limit, invalid=TEXT_INVALID, **extra
+    )
+
+
+def _percent_step(name: str) -> Step:
+    return Step(
+        name,
+        f"challenge/ask_{name}",
+        "text",
+        max_length=BELIEF_MAX,
+        invalid="challenge/belief_invalid",
+        clean=percent,
+        suggest_label="ch_answer",  # lets the engine take the 0 to 100 buttons
+    )
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+async def begin(turn: Turn) -> None:
+    """`/challenge`: reflect on one awaiting, or plan a new one."""
+    person = turn.person
+    if person is None or person.role != "patient":
+        turn.say("challenge/patients_only")
+        return
+    waiting = await challenges.awaiting(turn.session, person)
+    if waiting is None:
+        await _plan_new(turn)
+        return
+    buttons = (
+        (_aside(turn, "ch_reflect_now", REFLECT, waiting.id),),
+        (_aside(turn, "ch_new", NEW),),
+        (_aside(turn, "ch_past", LIST),),
+    )
+    turn.say("challenge/awaiting", buttons, challenge=waiting)
+
+
+async def _plan_new(turn: Turn) -> None:
+    turn.say("challenge/intro")
+    await start(turn, THOUGHT_FORM)
+
+
+async def _thought_given(turn: Turn, data: dict[str, Any]) -> None:
+    await _ask_belief(turn, BELIEF_FORM, data)
+
+
+async def _belief_given(turn: Turn, data: dict[str, Any]) -> None:
+    data["belief"] = int(data["belief"])
+    await start(turn, PLAN_FORM, data)
+
+
+async def _plan_given(turn: Turn, data: dict[str, Any]) -> None:
+    await _ask_when(turn, data)
+
+
+async def _when_given(turn: Turn, data: dict[str, Any]) -> None:
+    """Check the time against the clock, then save the challenge and its nudges."""
+    person = turn.person
+    if person is None:
+        return
+    value = data.pop("when")
+    asked = when_moment(value, turn)
+    if asked is not None and asked <= turn.now:
+        turn.say("challenge/when_past", asked=asked)
+        await _ask_when(turn, data)
+        return
+    tz = turn.settings.tz
+    nudge = None
+    if asked is not None:
+        nudge = (challenges.nudge_time(person, asked, tz), asked + NUDGE_USEFUL_FOR)
+    reflect_at = await challenges.reflect_time(
+        turn.session, turn.content, person, asked or turn.now, tz
+    )
+    plan = Plan(
+        thought=data["thought"],
+        belief=data["belief"],
+        practical=data["practical"],
+        expected=data["expected"],
+        obstacles=data.get("obstacles") or None,
+    )
+    challenge = await challenges.create(turn.session, person, plan, nudge, reflect_at, turn.now, tz)
+    turn.say(
+        "challenge/saved",
+        ((_aside(turn, "ch_reflect_now", REFLECT, challenge.id),),),
+        asked=asked,
+        nudge_at=nudge[0] if nudge else None,
+        reflect_at=reflect_at,
+    )
+
+
+# --- reflecting ------------------------------------------------------------------------------
+
+
+async def _reflect(turn: Turn, challenge: ThoughtChallenge) -> None:
+    data = {
+        "challenge_id": challenge.id,
+        "thought": challenge.thought,
+        "belief": challenge.belief_before,
+    }
+    await start(turn, REFLECT_FORM, data)
+
+
+async def _words_given(turn: Turn, data: dict[str, Any]) -> None:
+    await _ask_belief(turn, BELIEF_AFTER_FORM, data)
+
+
+async def _reflection_given(turn: Turn, data: dict[str, Any]) -> None:
+    """Save the reflection (all of it at once) and show the card."""
+    person = turn.person
+    if person is None:
+        return
+    challenge = await challenges.owned(turn.session, person, int(data["challenge_id"]))
+    if challenge is None:
+        turn.say("challenge/not_found")
+        return
+    reflection = Reflection(
+        happened=data["happened"],
+        came_true=data["came_true"],
+        learned=data["learned"],
+        balanced=data["balanced"],
+        belief_after=int(data["belief_after"]),
+    )
+    if not challenges.reflect(challenge, reflection, turn.now):
+        turn.say("challenge/already_reflected")
+    _card(turn, challenge, fresh=True)
+
+
+def _card(turn: Turn, challenge: ThoughtChallenge, fresh: bool = False) -> None:
+    """The summary card to bring to the feedback session."""
+    rows: list[tuple[Button, ...]] = []
+    if challenge.status == PLANNED:
+        rows.append((_aside(turn, "ch_reflect_now", REFLECT, challenge.id),))
+    elif challenge.shared_at is None:
+        rows.append((_aside(turn, "ch_share", SHARE, challenge.id),))
+    rows.append((_aside(turn, "ch_past", LIST),))
+    turn.say("challenge/card", tuple(rows), challenge=challenge, fresh=fresh)
+
+
+# --- stateless buttons -----------------------------------------------------------------------
+
+
+def _aside(turn: Turn, label: str, action: str, challenge_id: int | None = None) -> Button:
+    tail = f":{challenge_id}" if challenge_id is not None else ""
+    return Button(turn.content.label(label), f"{PREFIX}:{action}{tail}")
+
+
+def _past(turn: Turn) -> ButtonRows:
+    """A button to the list of past challenges."""
+    return ((_aside(turn, "ch_past", LIST),),)
+
+
+async def aside(turn: Turn, payload: str) -> None:
+    """A press on a challenge button from any message (the router re-prompts any form)."""
+    person = turn.person
+    _prefix, _, rest = payload.partition(":")
+    action, _, id_text = rest.partition(":")
+    if person is None or person.role != "patient":
+        turn.say("challenge/patients_only")
+        return
+    if action == LIST:
+        await _list(turn)
+        return
+    if action == NEW:
+        if _busy(turn):
+            return
+        await _plan_new(turn)
+        return
+    number = whole_number(id_text)
+    challenge = await challenges.owned(turn.session, person, number) if number else None
+    if challenge is None or action not in (REFLECT, CARD, SHARE, SHARE_YES, KEEP):
+        # Someone else's, or a button we never made: say nothing about whose it is.
+        turn.say("challenge/not_found")
+        return
+    if action == REFLECT:
+        if challenge.status != PLANNED:
+            turn.say("challenge/already_reflected")
+            _card(turn, challenge)
+        elif not _busy(turn):
+            await _reflect(turn, challenge)
+    elif action == CARD:
+        _card(turn, challenge)
+    elif action == SHARE:
+        _ask_share(turn, challenge)
+    elif action == SHARE_YES:
+        _share(turn, challenge)
+    else:
+        turn.say("challenge/kept_private", _past(turn))
+
+
+def _busy(turn: Turn) -> bool:
+    """Part way through a form: they finish or /cancel it first."""
+    # Starting another form here would leave the router re-prompting one no longer under way.
+    state = turn.conversation
+    if state is None or state.dialog is None:
+        return False
+    turn.say("challenge/busy")
+    return True
+
+
+def _ask_share(turn: Turn, challenge: ThoughtChallenge) -> None:
+    person = turn.person
+    assert person is not None
+    if challenge.shared_at is not None:
+        turn.say("challenge/already_shared", _past(turn), shared_at=challenge.shared_at)
+        return
+    buttons = (
+        (_aside(turn, "ch_share_yes", SHARE_YES, challenge.id),),
+        (_aside(turn, "ch_share_no", KEEP, challenge.id),),
+    )
+    turn.say("challenge/share_ask", buttons, reference=people.reference(person))
+
+
+def _share(turn: Turn, challenge: ThoughtChallenge) -> None:
+    """Only now does the team see it: the card, with the patient's reference and first name."""
+    person = turn.person
+    assert person is not None
+    if not challenges.share(challenge, turn.now):
+        turn.say("challenge/already_shared", _past(turn), shared_at=challenge.shared_at)
+        return
+    turn.tell_staff(
+        "challenge_shared",
+        "challenge/staff_card",
+        reference=people.reference(person),
+        first_name=person.display_name,
+        challenge=challenge,
+    )
+    turn.say("challenge/shared", _past(turn))
+
+
+async def _list(turn: Turn) -> None:
+    """Past challenges, newest first, with buttons to reflect on or see the latest few."""
+    person = turn.person
+    assert person is not None
+    found = await challenges.recent(turn.session, person)
+    if not found:
+        turn.say("challenge/list_empty", ((_aside(turn, "ch_new", NEW),),))
+        return
+    rows: list[tuple[Button, ...]] = []
+    for number, challenge in enumerate(found[:LISTED_BUTTONS], start=1):
+        planned = challenge.status == PLANNED
+        label = turn.content.label("ch_list_reflect" if planned else "ch_list_card")
+        action = REFLECT if planned else CARD
+        rows.append((Button(label.format(value=number), f"{PREFIX}:{action}:{challenge.id}"),))
+    rows.append((_aside(turn, "ch_new", NEW),))
+    turn.say("challenge/list", tuple(rows), challenges=found)
+
+
+# --- words that would start a report ---------------------------------------------------------
+
+
+async def intercept(turn: Turn, form: Form | None) -> bool:
+    """Keep an answer like "I'll be in more pain" as the answer it is; offer the report."""
+    # A thought challenge is about predictions of pain, so words that elsewhere start a pain
+    # report are the answer here. Risk language was screened before this (crisis wins) and
+    # a check phrase is still asked about after it.
+    incoming = turn.incoming
+    if form is None or form.name not in FORMS or incoming.kind != "text" or incoming.forwarded:
+        return False
+    person = turn.person
+    if (
+        person is None
+        or person.role != "patient"
+        or not turn.lexicon.wants_to_report(incoming.text)
+    ):
+        return False
+    before = len(turn.replies)
+    await engine.handle(turn, form)
+    note = Reply(
+        turn.text("challenge/report_offer"),
+        ((Button(turn.content.label("menu_report"), f"{MENU_PREFIX}:report"),),),
+    )
+    turn.replies.insert(before, note)
+    return True
+
+
+# --- nudges ----------------------------------------------------------------------------------
+
+
+async def _nudged(context: NudgeContext) -> ThoughtChallenge | None:
+    """The challenge a nudge is about, while it still waits for its reflection."""
+    challenge_id = context.reminder.challenge_id
+    if challenge_id is None:
+        return None
+    challenge = await context.session.get(ThoughtChallenge, challenge_id)
+    if challenge is None or challenge.person_id != context.person.id:
+        return None
+    return challenge if challenge.status == PLANNED else None
+
+
+def _nudge_button(context: NudgeContext, label: str, challenge: ThoughtChallenge) -> ButtonRows:
+    return ((Button(context.content.label(label), f"{PREFIX}:{REFLECT}:{challenge.id}"),),)
+
+
+async def render_nudge(context: NudgeContext) -> Reply | None:
+    """Time to do the practical (None once they have reflected)."""
+    challenge = await _nudged(context)
+    if challenge is None:
+        return None
+    text = context.content.render(
+        "challenge/nudge", name=context.person.display_name, challenge=challenge
+    )
+    return Reply(text, _nudge_button(context, "ch_did_it", challenge))
+
+
+async def render_reflect(context: NudgeContext) -> Reply | None:
+    """Time to reflect, ready for the feedback session (None once they have)."""
+    challenge = await _nudged(context)
+    if challenge is None:
+        return None
+    text = context.content.render(
+        "challenge/reflect_nudge", name=context.person.display_name, challenge=challenge
+    )
+    return Reply(text, _nudge_button(context, "ch_reflect_now", challenge))
+
+
+# --- the forms -------------------------------------------------------------------------------
+
+THOUGHT_FORM = Form(
+    name="ch_thought",
+    steps=(_text_step("thought"),),
+    finish=_thought_given,
+    prompt_vars=_prompt_vars,
+)
+BELIEF_FORM = Form(
+    name="ch_belief",
+    steps=(_percent_step("belief"),),
+    finish=_belief_given,
+    prompt_vars=_prompt_vars,
+)
+PLAN_FORM = Form(
+    name="ch_plan",
+    steps=(
+        _text_step("practical"),
+        _text_step("expected"),
+        _text_step("obstacles", skip_label="skip"),
+    ),
+    finish=_plan_given,
+    prompt_vars=_prompt_vars,
+)
+WHEN_FORM = Form(
+    name="ch_when",
+    steps=(
+        Step(
+            "when",
+            "challenge/ask_when",
+            "text",
+            max_length=WHEN_MAX,
+            invalid="challenge/when_invalid",
+            clean=when_text,
+            suggest_label="ch_answer",  # lets the engine take the time buttons
+        ),
+    ),
+    finish=_when_given,
+    prompt_vars=_prompt_vars,
+)
+REFLECT_FORM = Form(
+    name="ch_reflect",
+    steps=(
+        _text_step("happened", LONG_MAX),
+        Step(
+            "came_true",
+            "challenge/ask_came_true",
+            "choice",
+            options=(
+                Option("yes", "ch_true_yes"),
+                Option("partly", "ch_true_partly"),
+                Option("no", "ch_true_no"),
+            ),
+        ),
+        _text_step("learned", LONG_MAX),
+        _text_step("balanced"),
+    ),
+    finish=_words_given,
+    prompt_vars=_prompt_vars,
+)
+BELIEF_AFTER_FORM = Form(
+    name="ch_belief_after",
+    steps=(_percent_step("belief_after"),),
+    finish=_reflection_given,
+    prompt_vars=_prompt_vars,
+)
+FORMS = {
+    form.name: form
+    for form in (THOUGHT_FORM, BELIEF_FORM, PLAN_FORM, WHEN_FORM, REFLECT_FORM, BELIEF_AFTER_FORM)
+}
+
+FLOW = Flow(
+    NAME,
+    begin,
+    forms=tuple(FORMS.values()),
+    asides={PREFIX: aside},
+    nudges={CHALLENGE_NUDGE: render_nudge, REFLECT_SLOT: render_reflect},
+    intercept=intercept,
+)
