@@ -116,7 +116,11 @@ async def start(turn: Turn, form: Form, data: dict[str, Any] | None = None) -> N
     state = turn.state()
     state.dialog = form.name
     state.data = dict(data or {})
-    await _enter(turn, form, form.steps[0])
+    first = form.steps[0]
+    if first.skip_if is not None and first.skip_if(state.data):
+        following = form.after(first.name, None, state.data)
+        first = form.step(following) if following else first
+    await _enter(turn, form, first)
 
 
 async def _enter(turn: Turn, form: Form, step: Step) -> None:

@@ -36,7 +36,7 @@ PRACTICE_WEEKEND = "practice_weekend"  # the lighter, optional check-in after a 
 QA_INVITE = "qa_invite"  # questions for the doctor are open
 QA_REMINDER = "qa_reminder"  # two days before they close, to those who sent none
 CHALLENGE_NUDGE = "challenge_nudge"  # the time the patient chose to do their challenge
-CHALLENGE_REFLECT = "challenge_reflect"  # time to reflect, ready for the feedback session
+CHALLENGE_REFLECT = "reflection"  # a thought challenge's: ready for the feedback session
 # The calendar's own reminders, as against the flows' nudges.
 REMINDER_SLOTS = (EVENING, MORNING, WEEK_BEFORE, DAY_BEFORE, DISCHARGE)
 EVENT_SLOTS = (

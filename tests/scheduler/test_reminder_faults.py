@@ -132,7 +132,15 @@ async def test_paused_reminders_are_skipped_and_resume_at_the_end_of_the_pause(
         runtime, clock, dispatcher(runtime, recorder), on(START + timedelta(days=3), 9, 0, runtime)
     )
     # Days 1-3 fell in the pause (Wednesday's evening reminder for Thursday did not).
-    received = [reply.text.split(".")[1].strip() for reply, _at in recorder.to("p0")]
+    received = [
+        reply.text.split(".")[1].strip()
+        for reply, _at in recorder.to("p0")
+        if "of 12" in reply.text
+    ]
+    # After the pause, day 3's invitation to plan home practice came as well.
+    assert [at for r, at in recorder.to("p0") if "home practice" in r.text] == [
+        on(START + timedelta(days=2), 15, 30, runtime)
+    ]
     assert received == [
         "Tomorrow, Thursday 10 December, is day 4 of 12 of your programme",
         "Today is day 4 of 12",
@@ -150,7 +158,10 @@ async def test_a_patient_who_blocked_the_bot_is_marked_and_staff_are_told_once(
     sender = Faulty(clock, blocked={"p0"})
     worker = dispatcher(runtime, sender)
     await run_until(runtime, clock, worker, on(START + timedelta(days=2), 12, 0, runtime))
-    assert sender.to("p0") == [] and len(sender.to("p1")) == 6
+    reminders = [r for r, _at in sender.to("p1") if "of 12" in r.text]
+    nudges = [r for r, _at in sender.to("p1") if "home practice" in r.text]
+    # Days 1 to 3's evening and morning reminders, and days 1 and 2's home-practice invitations.
+    assert sender.to("p0") == [] and (len(reminders), len(nudges)) == (6, 2)
     assert (await person(runtime, blocker)).unreachable_at is not None
     staff = [reply.text for reply, _at in sender.to(STAFF)]
     assert len(staff) == 1 and f"P{blocker}" in staff[0] and "can't be reached" in staff[0]

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
+from bot.channels.types import Reply
 from bot.clock import ManualClock
 from bot.runtime import Runtime
 from scheduler.planner import Planner
@@ -29,6 +30,10 @@ from tests.scheduler.support import (
 REMINDERS_PER_PATIENT = (
     12 * 2 + 3 * 2 + 1
 )  # days (evening, morning), reviews (week, day), discharge
+# For a patient who sets no plan and sends no question: an invitation to plan home practice
+# after days 1 to 11, a weekend check-in after each of those that is a Thursday, and the
+# doctor's questions opening and closing (check-ins about a plan never set are not sent).
+PLAN_INVITATIONS = 11
 
 
 @pytest.mark.parametrize(
@@ -58,8 +63,26 @@ async def test_a_group_from_enrolment_to_discharge(
         ("plain", time(18, 0), time(7, 45)),
         ("custom", time(19, 30), time(7, 30)),
     ):
-        received = recorder.to(chat)
+        everything = recorder.to(chat)
+        # None twice (the same words may come again on another day: a weekend check-in).
+        assert len(
+            {
+                (reply.text, str(reply.buttons), local(at, runtime).date())
+                for reply, at in everything
+            }
+        ) == len(everything)
+        for _reply, at in everything:  # nothing in quiet hours (21:00 to 07:30)
+            assert time(7, 30) <= local(at, runtime).time() < time(21, 0), (chat, at)
+        received = [(r, at) for r, at in everything if not _is_flow_nudge(r)]
+        nudges = [r.text for r, _at in everything if _is_flow_nudge(r)]
         assert len(received) == REMINDERS_PER_PATIENT, chat
+        mornings_on = [
+            local(at, runtime).date() for r, at in received if r.text.startswith("Good morning")
+        ]
+        thursdays = sum(day.weekday() == 3 for day in mornings_on[:-1])
+        assert sum("home practice for tonight" in text for text in nudges) == PLAN_INVITATIONS
+        assert sum("weekend check-in" in text for text in nudges) == thursdays
+        assert len(nudges) == PLAN_INVITATIONS + thursdays + 2, chat
         assert len({reply.text for reply, _at in received}) == REMINDERS_PER_PATIENT  # none twice
         days = [(reply, at) for reply, at in received if "of 12" in reply.text]
         mornings = [
@@ -87,6 +110,14 @@ async def test_a_group_from_enrolment_to_discharge(
         assert (await person(runtime, person_id)).discharged_at is not None
         statuses = Counter(r.status for r in await scheduled(runtime, person_id))
         assert statuses == {"queued": REMINDERS_PER_PATIENT}
+        flows = Counter(
+            (r.status, r.reason) for r in await scheduled(runtime, person_id, slots=None)
+        ) - Counter({("queued", None): REMINDERS_PER_PATIENT})
+        sent = len([r for r in recorder.to("plain" if person_id == plain else "custom")])
+        assert flows == {
+            ("queued", None): sent - REMINDERS_PER_PATIENT,
+            ("skipped", "not_needed"): 11,  # the check-ins: no plan was set
+        }
     sent_before = len(recorder.sent)
     async with runtime.sessions() as session, session.begin():
         counts = await Planner(runtime.content, runtime.settings.tz).plan(session, clock.now())
@@ -94,6 +125,12 @@ async def test_a_group_from_enrolment_to_discharge(
     await run_until(runtime, clock, worker, clock.now() + timedelta(days=60))
     assert len(recorder.sent) == sent_before
     assert recorder.to("staff") == []  # nothing failed, nobody unreachable
+
+
+def _is_flow_nudge(reply: Reply) -> bool:
+    """A home-practice or questions nudge (its buttons are the flows'), not a calendar reminder
+    (attendance buttons, or none for the discharge message)."""
+    return any(b.payload.split(":")[0] in "pxqm" for row in reply.buttons for b in row)
 
 
 async def test_reminders_are_at_local_times_across_the_clock_change(
