@@ -113,8 +113,9 @@ async def _crisis(turn: Turn, form: Form | None) -> None:
         answers = dict(turn.state().data)
         existing = await report.current_escalation(turn, answers)
         prepare = report.filler(answers)
-    if form is not None and turn.person is not None:
-        # They are not asked the next question after this; what was saved stays saved.
+    if form is not None and (turn.person is not None or form.name not in ENROLMENT_FORMS):
+        # They are not asked the next question after this; what was saved stays saved. (Someone
+        # part way through joining keeps their place, so they can still finish joining.)
         await _leave_form(turn)
     await safety.crisis(turn, existing, prepare)
 

@@ -93,7 +93,12 @@ async def check(turn: Turn) -> None:
     """An ambiguous phrase ("this pain is killing me"): ask, and keep a note for staff."""
     person = turn.person
     screening = turn.screening
-    if person is None or person.role != "patient" or screening is None:
+    if screening is None:
+        return
+    if person is None or person.role != "patient":
+        # A guest, or someone still joining: no record to open, but never silence on words
+        # like these.
+        turn.say("safety/check_stranger")
         return
     escalation = await turn.escalator.open(
         turn.session,

@@ -30,13 +30,22 @@ NOTICE_PRIORITY = 0
 KIND = "delivery_problems"
 # At most one summary in this time: an outage gives staff a few messages, not hundreds.
 REPORT_EVERY = timedelta(minutes=15)
-_KIND_NAMES = {"event_moved": "the message about a change to their dates"}
+_KIND_NAMES = {
+    "event_moved": "the message about a change to their dates",
+    # A thought challenge's nudges name no programme day: only the patient knows what they are.
+    "reminder": "a thought-challenge reminder",
+}
 _SLOT_NAMES = {
     "evening": "evening reminder",
     "morning": "morning reminder",
     "week_before": "reminder a week before",
     "day_before": "reminder the day before",
     "discharge": "discharge message",
+    "practice_plan": "invitation to plan home practice",
+    "practice_check": "home-practice check-in",
+    "practice_weekend": "weekend check-in",
+    "qa_invite": "invitation to send questions for the doctor",
+    "qa_reminder": "reminder to send questions for the doctor",
 }
 
 
@@ -114,7 +123,9 @@ class FailureReporter:
                 by_channel[channel][0].append(f"P{unreachable_id}")
             for channel, person_id, status, scheduled_id, kind in failed:
                 what = described.get(scheduled_id or 0, _KIND_NAMES.get(kind, "a message"))
-                by_channel[channel][1].append(Failed(f"P{person_id}", what, status == "expired"))
+                by_channel[channel][1].append(
+                    Failed(f"P{person_id}" if person_id else "a guest", what, status == "expired")
+                )
             notices = 0
             for channel, (people, items) in by_channel.items():
                 staff_chat = self.staff_chats.get(channel)
