@@ -90,6 +90,15 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _questions_open_before_they_close(self) -> Settings:
+        """Questions for the doctor must open before they close."""
+        if self.questions_deadline_hours >= self.questions_open_days * 24:
+            raise ValueError(
+                "QUESTIONS_DEADLINE_HOURS must be shorter than QUESTIONS_OPEN_DAYS in hours"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _webhook_needs_address_and_secret(self) -> Settings:
         """Refuse to start a webhook nobody can reach, or one anyone could post to."""
         if self.telegram_mode == "webhook":

@@ -259,8 +259,11 @@ async def _when_given(turn: Turn, data: dict[str, Any]) -> None:
         return
     tz = turn.settings.tz
     nudge = None
+    quiet_night = False
     if asked is not None:
-        nudge = (challenges.nudge_time(person, asked, tz), asked + NUDGE_USEFUL_FOR)
+        due = challenges.nudge_time(person, asked, tz, turn.now)
+        nudge = (due, asked + NUDGE_USEFUL_FOR) if due is not None else None
+        quiet_night = due is None
     reflect_at = await challenges.reflect_time(
         turn.session, turn.content, person, asked or turn.now, tz
     )
@@ -278,6 +281,7 @@ async def _when_given(turn: Turn, data: dict[str, Any]) -> None:
         asked=asked,
         nudge_at=nudge[0] if nudge else None,
         reflect_at=reflect_at,
+        quiet_night=quiet_night,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.channels.types import Button
 from bot.db.models import FamilyGuest, Person
+from bot.numbers import whole_number
 from bot.services import family, people
 from bot.services.family import ACCESS_MAX_LENGTH, QUESTION_MAX_LENGTH, FamilyDay
 from dialogs import engine
@@ -39,6 +40,7 @@ async def begin(turn: Turn) -> None:
     """The day, the patient's invitations and what they can do about them."""
     person = turn.person
     if person is None or person.role != "patient":
+        turn.say("common/old_button")
         return
     day = await family.family_day(turn.session, turn.content, turn.settings.tz, person.cohort_id)
     if day is None:
@@ -86,8 +88,8 @@ async def press(turn: Turn, payload: str) -> None:
         turn.say("family/no_day")
     elif action == "new" and not guest_id:
         await _invite(turn, person, day)
-    elif action == "w" and guest_id.isdigit():
-        await _withdraw(turn, person, day, int(guest_id))
+    elif action == "w" and (number := whole_number(guest_id)) is not None:
+        await _withdraw(turn, person, day, number)
     else:
         turn.say("common/old_button")
 

@@ -56,6 +56,9 @@ async def route(turn: Turn) -> None:
     if incoming.kind in ("blocked", "unblocked"):
         _membership(turn)
         return
+    if not incoming.private_chat and incoming.kind == "command" and incoming.command != "id":
+        await _group_command(turn)
+        return
     if turn.person is not None and turn.person.unreachable_at is not None:
         # They are writing to us, so they can be reached again (they unblocked the bot).
         turn.person.unreachable_at = None
@@ -81,6 +84,19 @@ async def route(turn: Turn) -> None:
             await report.check(turn)
         else:
             await safety.check(turn)
+
+
+async def _group_command(turn: Turn) -> None:
+    """In a group the bot answers only staff, and only in the staff group: nothing about a
+    patient or their dialog is ever said where others can read it."""
+    staff_chat = turn.settings.staff_chat_id
+    command = turn.incoming.command
+    if not _is_staff(turn) or command not in flows.STAFF_COMMANDS:
+        return  # not for this bot to answer in a shared chat
+    if staff_chat is None or turn.incoming.chat_id != str(staff_chat):
+        turn.say("common/staff_group_only")
+        return
+    await flows.STAFF_COMMANDS[command](turn)
 
 
 def _only_a_check(turn: Turn, form: Form | None) -> bool:

@@ -32,8 +32,9 @@ KIND = "delivery_problems"
 REPORT_EVERY = timedelta(minutes=15)
 _KIND_NAMES = {
     "event_moved": "the message about a change to their dates",
-    # A thought challenge's nudges name no programme day: only the patient knows what they are.
-    "reminder": "a thought-challenge reminder",
+    # A thought challenge's nudges name no programme day, and staff see a challenge only when
+    # the patient shares it: so only "a reminder they set".
+    "reminder": "a reminder they set themselves",
 }
 _SLOT_NAMES = {
     "evening": "evening reminder",

@@ -26,6 +26,7 @@ DAY_BEFORE_AT = time(18, 0)
 # Not sent later than this the evening before (after downtime): too late to be welcome.
 DAY_BEFORE_UNTIL = time(21, 0)
 MORNING_AT = time(8, 0)
+MORNING_UNTIL = time(18, 0)
 KIND = "guest_reminder"
 
 
@@ -35,7 +36,9 @@ async def remind_guests(
     """Queue the guest reminders that are due now; returns how many were queued."""
     local = now.astimezone(tz)
     evening = DAY_BEFORE_AT <= local.time() < DAY_BEFORE_UNTIL
-    morning = local.time() >= MORNING_AT
+    # Until the family sessions begin (early afternoon); not asked about the rest of the day,
+    # as this runs every dispatcher round.
+    morning = MORNING_AT <= local.time() < MORNING_UNTIL
     if not evening and not morning:
         return 0
     queued = 0

@@ -168,7 +168,9 @@ def _flow_slots(
         deadline = qa_deadline(at(day, occasion.qa_at, tz), times)
         opens = at(day - timedelta(days=times.open_days), QA_INVITE_TIME, tz)
         slots.append((QA_INVITE, opens, deadline))
-        slots.append((QA_REMINDER, deadline - QA_REMINDER_BEFORE_DEADLINE, deadline))
+        reminder = deadline - QA_REMINDER_BEFORE_DEADLINE
+        if reminder > opens:  # with a short window, the invitation is reminder enough
+            slots.append((QA_REMINDER, reminder, deadline))
     return slots
 
 

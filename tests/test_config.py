@@ -75,3 +75,10 @@ def test_leads_must_be_on_the_staff_list() -> None:
         staff_lead_telegram_ids="5002",
     )
     assert settings.staff_lead_telegram_ids == [5002]
+
+
+def test_questions_must_open_before_they_close() -> None:
+    with pytest.raises(ValueError, match="QUESTIONS_DEADLINE_HOURS"):
+        Settings(_env_file=None, questions_open_days=1, questions_deadline_hours=24)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, questions_open_days=2, questions_deadline_hours=24)  # type: ignore[call-arg]
+    assert (settings.questions_open_days, settings.questions_deadline_hours) == (2, 24)

@@ -50,12 +50,17 @@ class Reflection:
     belief_after: int
 
 
-def nudge_time(person: Person, asked: datetime, tz: ZoneInfo) -> datetime:
-    """When a nudge asked for at `asked` can come: out of the person's quiet hours."""
+def nudge_time(person: Person, asked: datetime, tz: ZoneInfo, now: datetime) -> datetime | None:
+    """When a nudge asked for at `asked` can come: out of the person's quiet hours; None when
+    no moment will do (planned in quiet hours for later in the same quiet night)."""
     # At their end if still useful then (06:00 → 07:30), else just before they begin (22:00
     # → 20:59): a nudge to do something should come before it, not the next morning.
     quiet = QuietHours.of(person.quiet_start, person.quiet_end)
-    return outside_quiet(asked, asked + NUDGE_USEFUL_FOR, quiet, tz) or asked
+    due = outside_quiet(asked, asked + NUDGE_USEFUL_FOR, quiet, tz) or asked
+    if due > now:
+        return due
+    # Just before quiet hours began is already past: a nudge then would never be sent.
+    return None
 
 
 async def reflect_time(

@@ -49,9 +49,10 @@ def family_sessions(content: Content, event: CohortEvent, cohort: Cohort) -> lis
     qa_day = cohort.qa_day == event.number
     usual = content.day_sessions(event.number, qa_day=qa_day)
     family = content.day_sessions(event.number, qa_day=qa_day, family_day=True)
-    # sessions_of keeps the timetable's order, moving every time by the same amount.
+    titles = {session["title"] for session in family if session not in usual}
+    # Matched by title, not position: the doctor's session may be moved to another time.
     timed = sessions_of(content, event, cohort)
-    own = [timed[index] for index, session in enumerate(family) if session not in usual]
+    own = [session for session in timed if session["title"] in titles]
     return own or timed
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -206,6 +206,18 @@ async def test_a_time_in_quiet_hours_is_moved_and_the_patient_is_told(runtime: R
     assert nudge.due_at == on(SATURDAY, 20, 59, runtime)
     await plan(chat, when="tomorrow 6am")
     assert "your nudge will come at 07:30 on Friday 27 November instead" in chat.text
+
+
+async def test_planned_in_the_quiet_night_for_later_that_night_no_nudge_is_promised(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = await enrol_patient(runtime)  # quiet hours 21:00 to 07:30
+    clock.set(datetime(2026, 11, 26, 22, 30, tzinfo=UTC))
+    await plan(chat, when="23:00")
+    assert "23:00 is in your quiet hours, so I can't send a nudge for it." in chat.text
+    assert "nudge will come" not in chat.text
+    (reflection,) = await nudges(runtime)  # only the reflection prompt is planned
+    assert reflection.slot == REFLECT_SLOT and reflection.due_at > clock.now()
 
 
 async def test_no_reminder_plans_only_the_reflection(runtime: Runtime) -> None:

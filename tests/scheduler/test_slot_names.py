@@ -19,3 +19,19 @@ def test_every_flow_slot_has_someone_to_word_it() -> None:
         planner.CHALLENGE_REFLECT,
     }
     assert set(NUDGE_RENDERERS) == flow_slots
+
+
+def test_with_a_short_window_the_invitation_comes_without_a_reminder_before_it() -> None:
+    from datetime import UTC, date, datetime, time
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Europe/London")
+    prefs = planner.Preferences(time(18, 0), time(7, 45), None)
+    qa_day = planner.Occasion(1, "day", 10, date(2026, 12, 22), time(9, 30), time(15), time(11, 30))
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    long_window = {w.slot for w in planner.wanted(prefs, [qa_day], tz, now)}
+    assert {planner.QA_INVITE, planner.QA_REMINDER} <= long_window
+    short = planner.FlowTimes(open_days=2, deadline_hours=24)
+    short_window = [w for w in planner.wanted(prefs, [qa_day], tz, now, short)]
+    slots = {w.slot for w in short_window}
+    assert planner.QA_INVITE in slots and planner.QA_REMINDER not in slots
