@@ -12,12 +12,12 @@ import logging
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, FamilyGuest, OutboxMessage, Person
-from bot.services.family import COMING, day_of
+from bot.services.family import COMING, day_of, family_day_event
 from scheduler.reminders import BULK_PRIORITY, ReminderReleaser
 
 log = logging.getLogger(__name__)
@@ -76,14 +76,7 @@ async def _send(
         select(FamilyGuest, Person, Cohort, CohortEvent)
         .join(Person, Person.id == FamilyGuest.person_id)
         .join(Cohort, Cohort.id == FamilyGuest.cohort_id)
-        .join(
-            CohortEvent,
-            and_(
-                CohortEvent.cohort_id == Cohort.id,
-                CohortEvent.kind == "day",
-                CohortEvent.number == Cohort.family_day,
-            ),
-        )
+        .join(CohortEvent, family_day_event())
         .where(
             FamilyGuest.reply == COMING,
             FamilyGuest.chat_id.is_not(None),

@@ -18,7 +18,8 @@ from bot.db.models import (
     ReviewBooking,
     ScheduledMessage,
 )
-from bot.services.events import REVIEW, Move, move_event
+from bot.services import challenges
+from bot.services.events import DAY, REVIEW, Move, move_event
 from scheduler.planner import FlowTimes, Planner, first_session
 from scheduler.reminders import after_quiet_hours, patient_message
 
@@ -75,6 +76,10 @@ async def move_and_tell(
         return move, 0
     await _withdraw_unsent(session, move)
     await Planner(content, tz, times).plan_cohort(session, now, cohort.id)
+    if move.event.kind == DAY:
+        # A thought challenge's reflection is timed for the evening before a programme day.
+        members = await session.scalars(select(Person.id).where(Person.cohort_id == cohort.id))
+        await challenges.replan_reflections(session, content, tz, list(members), now)
     # Someone who blocked the bot can't be told; staff already know they are unreachable.
     patients = [
         p for p in await affected_patients(session, cohort, move.event) if p.unreachable_at is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -85,6 +86,38 @@ async def reflect_time(
         if due is not None and after <= due < starts:
             return due
     return outside_quiet(after, after + REFLECT_USEFUL_FOR, quiet, tz, earlier=False) or after
+
+
+async def replan_reflections(
+    session: AsyncSession,
+    content: Content,
+    tz: ZoneInfo,
+    person_ids: Sequence[int],
+    now: datetime,
+) -> int:
+    """After a programme day moved: reflection prompts not yet sent follow the new calendar."""
+    found = await session.execute(
+        select(ScheduledMessage, ThoughtChallenge, Person)
+        .join(ThoughtChallenge, ThoughtChallenge.id == ScheduledMessage.challenge_id)
+        .join(Person, Person.id == ScheduledMessage.person_id)
+        .where(
+            ScheduledMessage.slot == REFLECT_SLOT,
+            ScheduledMessage.status == "planned",
+            ScheduledMessage.person_id.in_(list(person_ids)),
+        )
+    )
+    moved = 0
+    for row, challenge, person in found:
+        due = await reflect_time(
+            session, content, person, challenge.nudge_at or challenge.created_at, tz
+        )
+        if due == row.due_at or due <= now:
+            continue
+        row.due_at, row.send_until = due, due + REFLECT_USEFUL_FOR
+        row.event_date, row.updated_at = _local_date(due, tz), now
+        challenge.reflect_at = due
+        moved += 1
+    return moved
 
 
 def _local_date(moment: datetime, tz: ZoneInfo) -> date:

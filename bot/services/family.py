@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Conversation, FamilyGuest, OutboxMessage, Person
@@ -208,6 +209,15 @@ async def cohort_guests(
     return [(person, by_person[person.id]) for person in patients]
 
 
+def family_day_event() -> ColumnElement[bool]:
+    """Join condition: the programme-day event that is its group's friends-and-family day."""
+    return and_(
+        CohortEvent.cohort_id == Cohort.id,
+        CohortEvent.kind == "day",
+        CohortEvent.number == Cohort.family_day,
+    )
+
+
 async def purge_guests(session: AsyncSession, today: date, keep: timedelta) -> int:
     """Delete guests (and their dialog state and settled messages) `keep` after their day.
 
@@ -218,14 +228,7 @@ async def purge_guests(session: AsyncSession, today: date, keep: timedelta) -> i
             FamilyGuest.id, FamilyGuest.channel, FamilyGuest.channel_user_id, FamilyGuest.chat_id
         )
         .join(Cohort, Cohort.id == FamilyGuest.cohort_id)
-        .join(
-            CohortEvent,
-            and_(
-                CohortEvent.cohort_id == Cohort.id,
-                CohortEvent.kind == "day",
-                CohortEvent.number == Cohort.family_day,
-            ),
-        )
+        .join(CohortEvent, family_day_event())
         .where(CohortEvent.on_date < today - keep)
     )
     ids: list[int] = []

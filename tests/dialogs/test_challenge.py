@@ -484,3 +484,33 @@ async def test_list_with_nothing_yet(runtime: Runtime) -> None:
     await chat.event(kind="button", payload="c:l")
     assert "no thought challenges yet" in chat.text
     assert chat.labels == ["Plan a new one"]
+
+
+async def test_the_reflection_prompt_moves_when_the_programme_day_moves(
+    runtime: Runtime,
+) -> None:
+    from bot.db.models import Cohort
+    from bot.services import calendar_changes
+
+    chat = await enrol_patient(runtime)
+    await plan(chat, when="No reminder")
+    (reflection,) = await nudges(runtime)
+    assert reflection.due_at == on(SUNDAY_BEFORE_DAY_1, 18, 0, runtime)
+    async with runtime.sessions() as session, session.begin():
+        cohort = await session.scalar(select(Cohort))
+        assert cohort is not None
+        await calendar_changes.move_and_tell(
+            session,
+            runtime.content,
+            runtime.settings.tz,
+            cohort,
+            "day",
+            1,
+            date(2026, 12, 4),  # day 1 brought forward to Friday 4 December
+            runtime.clock.now(),
+        )
+    (moved,) = await nudges(runtime)
+    assert moved.due_at == on(date(2026, 12, 3), 18, 0, runtime)
+    assert moved.event_date == date(2026, 12, 3)
+    (challenge,) = await saved(runtime)
+    assert challenge.reflect_at == moved.due_at

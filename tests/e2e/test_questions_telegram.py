@@ -13,21 +13,11 @@ from bot.db.models import DoctorQuestion
 from bot.runtime import Runtime
 from bot.telegram_service import TelegramService
 from tests.conftest import STAFF_ID
-from tests.fakes.fake_user import FakeGroup, FakeUser
+from tests.e2e.test_reminders_telegram import enrolled
+from tests.fakes.fake_user import FakeGroup
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.helpers import make_cohort, make_invites
 
 WHILE_OPEN = datetime(2026, 12, 18, 12, 0, tzinfo=UTC)  # the session is on 22 December
-
-
-async def enrolled(api: FakeTelegramAPI, runtime: Runtime, user_id: int) -> FakeUser:
-    """A patient who joined through their link."""
-    (invite,) = await make_invites(runtime, await make_cohort(runtime))
-    user = api.user(user_id, first_name="Robin")
-    await user.ask(f"/start {invite.code}")
-    await user.tap("Yes, I agree")
-    await user.tap("Call me Robin")
-    return user
 
 
 async def test_a_patient_sends_changes_and_withdraws_and_staff_get_the_file(
