@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from bot.numbers import whole_number
 from bot.services import challenges, people
 from bot.services.challenges import NUDGE_USEFUL_FOR, PLANNED, REFLECT_SLOT, Plan, Reflection
 from dialogs import engine
-from dialogs.engine import Form, Option, Step, button_payload, start
+from dialogs.engine import Form, Option, Step, start
 from dialogs.flow import Flow
 from dialogs.menu import MENU_PREFIX
 from dialogs.turn import Turn
@@ -162,31 +162,26 @@ def engine_form(turn: Turn) -> Form | None:
     return FORMS.get(state.dialog or "") if state is not None else None
 
 
-async def _ask(
-    turn: Turn, form: Form, data: dict[str, Any], choices: Sequence[tuple[str, str]]
-) -> None:
-    """Start a one-step form and put its buttons (value, label key) on the prompt."""
-    await start(turn, form, data)
-    version = turn.state().version
-    rows: ButtonRows = tuple(
-        (Button(turn.content.label(label), button_payload(version, value)),)
-        for value, label in choices
-    )
-    prompt = turn.replies[-1]
-    turn.replies[-1] = Reply(prompt.text, rows)
-
-
 async def _ask_belief(turn: Turn, form: Form, data: dict[str, Any]) -> None:
-    await _ask(turn, form, data, BELIEF_CHOICES)
+    await start(turn, form, data)
 
 
 async def _ask_when(turn: Turn, data: dict[str, Any]) -> None:
-    """Offer the nudge times that are still ahead."""
-    choices = [(value, label) for value, label in WHEN_LABELS.items()]
+    await start(turn, WHEN_FORM, data)
+
+
+def _belief_answers(_turn: Turn) -> tuple[Option, ...]:
+    """0, 25, 50, 75 and 100% as buttons; any whole number typed is taken too."""
+    return tuple(Option(value, label) for value, label in BELIEF_CHOICES)
+
+
+def _when_answers(turn: Turn) -> tuple[Option, ...]:
+    """The nudge times still ahead, as buttons; a typed day and time is taken too."""
+    choices = [Option(value, label) for value, label in WHEN_LABELS.items()]
     moment = when_moment(EVENING, turn)
     if moment is not None and moment <= turn.now + timedelta(minutes=10):
         choices = choices[1:]  # this evening's time has gone
-    await _ask(turn, WHEN_FORM, data, choices)
+    return tuple(choices)
 
 
 def _text_step(name: str, limit: int = SHORT_MAX, **extra: Any) -> Step:
@@ -203,7 +198,7 @@ def _percent_step(name: str) -> Step:
         max_length=BELIEF_MAX,
         invalid="challenge/belief_invalid",
         clean=percent,
-        suggest_label="ch_answer",  # lets the engine take the 0 to 100 buttons
+        answers_for=_belief_answers,
     )
 
 
@@ -544,7 +539,7 @@ WHEN_FORM = Form(
             max_length=WHEN_MAX,
             invalid="challenge/when_invalid",
             clean=when_text,
-            suggest_label="ch_answer",  # lets the engine take the time buttons
+            answers_for=_when_answers,
         ),
     ),
     finish=_when_given,

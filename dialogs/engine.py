@@ -45,6 +45,9 @@ class Step:
     skip_label: str | None = None
     # Optional: given the answers so far, whether this step does not apply and is passed over.
     skip_if: Callable[[dict[str, Any]], bool] | None = None
+    # Optional, for free text: common answers offered as buttons (a rating of 75, "Tomorrow
+    # morning"); a press, or typing the label, counts as typing the value.
+    answers_for: Callable[[Turn], tuple[Option, ...]] | None = None
 
 
 Finish = Callable[[Turn, dict[str, Any]], Awaitable[None]]
@@ -149,6 +152,11 @@ def show_prompt(turn: Turn, form: Form) -> None:
             for n in range(step.low, step.high + 1)
         ]
         buttons = tuple(tuple(numbers[i : i + 6]) for i in range(0, len(numbers), 6))
+    elif step.kind == "text" and step.answers_for is not None:
+        buttons = tuple(
+            (Button(turn.content.label(option.label), button_payload(state.version, option.value)),)
+            for option in step.answers_for(turn)
+        )
     elif (suggestion := _suggestion(turn, step)) is not None:
         label = turn.content.label(step.suggest_label or "").format(value=suggestion)
         buttons = ((Button(label, button_payload(state.version, suggestion)),),)
@@ -192,12 +200,19 @@ def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
             return True, number
         if step.kind == "text" and step.suggest_label and (cleaned := _clean(step, value)):
             return True, cleaned
+        offered = step.answers_for(turn) if step.answers_for is not None else ()
+        if any(option.value == value for option in offered) and (cleaned := _clean(step, value)):
+            return True, cleaned
         if step.kind == "text" and step.skip_label and value == SKIP_VALUE:
             return True, ""
         return False, "common/old_button"
     text = incoming.text.strip()
     if step.skip_label and text.casefold() == turn.content.label(step.skip_label).casefold():
         return True, ""
+    for option in step.answers_for(turn) if step.answers_for is not None else ():
+        if text.casefold() == turn.content.label(option.label).casefold():
+            text = option.value  # typed the button's words
+            break
     if step.kind == "choice":
         # People often type the button's words instead of tapping: accept that.
         for option in options(turn, step):

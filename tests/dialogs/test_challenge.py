@@ -127,6 +127,7 @@ async def test_a_belief_that_is_not_0_to_100_gets_a_kind_re_prompt(
     await chat.say(typed)
     assert "Please give a whole number from 0 to 100" in chat.text
     assert "How strongly do you believe it" in chat.text
+    assert "75% - mostly" in chat.labels  # asked again with its buttons
     assert await dialog(runtime) == "ch_belief"
     await chat.say("70%")  # typed with a percent sign: fine
     assert "What will you do to test" in chat.text

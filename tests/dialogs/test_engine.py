@@ -94,3 +94,50 @@ async def test_show_prompt_uses_the_current_version(rating_chat: Chat) -> None:
     versions = {parse_button_payload(p)[0] for p in payloads}  # type: ignore[index]
     assert len(versions) == 1
     assert engine.DIALOG_BUTTON_PREFIX == "d"
+
+
+NOTE = Form(
+    name="test_note",
+    steps=(
+        Step(
+            "note",
+            "enrol/ask_name",
+            "text",
+            max_length=20,
+            invalid="enrol/name_invalid",
+            clean=lambda text: text.upper() if text.isalpha() else None,
+            answers_for=lambda _turn: (Option("yes", "consent_yes"), Option("no", "consent_no")),
+        ),
+    ),
+    finish=_finish,
+)
+
+
+async def test_offered_answers_are_buttons_typed_words_or_any_clean_text(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(router.FORMS, NOTE.name, NOTE)
+    for answer, expected in (
+        (("press", "Yes, I agree"), "YES"),  # a button counts as typing its value
+        (("say", "no, thank you"), "NO"),  # so does typing its label
+        (("say", "maybe"), "MAYBE"),  # and any other acceptable text
+    ):
+        FINISHED.clear()
+        chat = await enrol_patient(runtime, user_id=f"p-{expected}")
+        async with runtime.sessions() as session, session.begin():
+            from sqlalchemy import select
+
+            from bot.db.models import Conversation
+
+            state = await session.scalar(
+                select(Conversation).where(Conversation.channel_user_id == chat.user_id)
+            )
+            assert state is not None
+            state.dialog, state.step, state.data = NOTE.name, "note", {}
+        await chat.command("help")  # shows the prompt again, with its buttons
+        assert chat.labels == ["Yes, I agree", "No, thank you"]
+        await chat.say("12 34")  # not acceptable: asked again, buttons kept
+        assert "No, thank you" in chat.labels
+        how, what = answer
+        await (chat.press(what) if how == "press" else chat.say(what))
+        assert [{"note": expected}] == FINISHED
