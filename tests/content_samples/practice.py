@@ -23,5 +23,6 @@ SAMPLES: dict[str, Any] = {
     "tonight": ITEMS[0],
     "morning": ITEMS[1],
     "has_plan": True,
+    "back": True,
     "session_time": True,
 }

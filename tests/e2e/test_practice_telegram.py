@@ -47,7 +47,7 @@ async def test_plan_after_the_day_check_in_before_the_review_and_relax(
         lambda: any("how did your home practice go" in t for t in user.texts[before:])
     )
     check = next(m for m in user.messages[before:] if "home practice go" in (m.text or ""))
-    assert "- Tomorrow morning: Movement, a 5-minute walk after breakfast" in check.text
+    assert "- Morning: Movement, a 5-minute walk after breakfast" in check.text
     (first,) = await user.tap("Tell you how it went", check)
     assert "How did last night's practice go?" in first.text
     (second,) = await user.tap("Done", first)
