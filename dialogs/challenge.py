@@ -25,6 +25,7 @@ from dialogs.menu import MENU_PREFIX
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
 from scheduler.planner import CHALLENGE_NUDGE
+from scheduler.reminders import paused
 from scheduler.times import at, parse_clock
 
 NAME = "challenge"
@@ -270,6 +271,12 @@ async def _when_given(turn: Turn, data: dict[str, Any]) -> None:
         obstacles=data.get("obstacles") or None,
     )
     challenge = await challenges.create(turn.session, person, plan, nudge, reflect_at, turn.now, tz)
+    # Reminders do not go to someone discharged, nor while paused: say so, promise nothing.
+    held = None
+    if person.discharged_at is not None:
+        held = "finished"
+    elif paused(person, nudge[0] if nudge else reflect_at):
+        held = "paused"
     turn.say(
         "challenge/saved",
         ((_aside(turn, "ch_reflect_now", REFLECT, challenge.id),),),
@@ -277,6 +284,7 @@ async def _when_given(turn: Turn, data: dict[str, Any]) -> None:
         nudge_at=nudge[0] if nudge else None,
         reflect_at=reflect_at,
         quiet_night=quiet_night,
+        held=held,
     )
 
 

@@ -34,6 +34,7 @@ SAMPLES: dict[str, Any] = {
     "asked": datetime(2026, 11, 28, 22, 0, tzinfo=UTC),
     "nudge_at": datetime(2026, 11, 28, 20, 59, tzinfo=UTC),
     "quiet_night": False,
+    "held": None,
     "reflect_at": datetime(2026, 12, 6, 18, 0, tzinfo=UTC),
     "reference": "P7",
     "first_name": "Robin",

@@ -515,3 +515,25 @@ async def test_the_reflection_prompt_moves_when_the_programme_day_moves(
     assert moved.event_date == date(2026, 12, 3)
     (challenge,) = await saved(runtime)
     assert challenge.reflect_at == moved.due_at
+
+
+async def test_no_nudge_is_promised_while_paused_or_after_discharge(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    from bot.db.models import Person
+
+    chat = await enrol_patient(runtime)
+    async with runtime.sessions() as session, session.begin():
+        person = await session.scalar(select(Person))
+        assert person is not None
+        person.paused_at, person.paused_until = clock.now(), None
+    await plan(chat)
+    assert "Your reminders are paused, so the nudge won't come" in chat.text
+    assert "I will nudge you" not in chat.text and "I will ask how it went" not in chat.text
+    async with runtime.sessions() as session, session.begin():
+        person = await session.scalar(select(Person))
+        assert person is not None
+        person.paused_at, person.discharged_at = None, clock.now()
+    await plan(chat)
+    assert "You have finished the programme, so I won't send reminders" in chat.text
+    assert len(await saved(runtime)) == 2  # both saved: they can still reflect on them
