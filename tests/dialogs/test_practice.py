@@ -92,9 +92,7 @@ async def test_set_a_plan_then_say_how_it_went_before_the_review(
     await chat.say("My back was sore")
     assert "ready for the 09:30 review" in chat.text
     assert "- Evening: Relaxation, 10 minutes of breathing at 9pm (done)" in chat.text
-    assert "- Morning: Movement, a 5-minute walk after breakfast (partly done)" in (
-        chat.text
-    )
+    assert "- Morning: Movement, a 5-minute walk after breakfast (partly done)" in (chat.text)
     assert "What got in the way: My back was sore" in chat.text
     (plan,) = await plans(runtime)
     assert plan.reviewed_at == DAY_2_MORNING and plan.obstacles == "My back was sore"
