@@ -18,6 +18,7 @@ from dialogs.flow import Flow
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
 from scheduler.planner import PRACTICE_CHECK, PRACTICE_PLAN, PRACTICE_WEEKEND
+from scheduler.reminders import paused
 from scheduler.times import at
 
 log = logging.getLogger(__name__)
@@ -168,12 +169,16 @@ async def _finish_plan(turn: Turn, data: dict[str, Any]) -> None:
         turn.say("practice/nothing_planned", relax_buttons(turn))
         return
     await practice.save_plan(turn.session, person, event, items, turn.now)
+    tz = turn.settings.tz
     days = await practice.programme_days(turn.session, person)
     following = practice.next_day_after(days, event)
+    # While reminders are paused the check-in will not come: /plan still asks, so say that.
+    checked = following is not None and not paused(person, at(following.on_date, time(8), tz))
     turn.say(
         "practice/saved",
         items=_items_json(items),
         next_day=following.on_date if following is not None else None,
+        checked=checked,
     )
     log.info("practice plan saved", extra={"person_id": person.id, "event_id": event.id})
 

@@ -24,5 +24,6 @@ SAMPLES: dict[str, Any] = {
     "morning": ITEMS[1],
     "has_plan": True,
     "back": True,
+    "checked": True,
     "session_time": True,
 }

@@ -347,3 +347,20 @@ async def test_relax_any_time_and_at_the_self_directed_session(
     clock.set(clock.now() + timedelta(hours=2))
     await chat.command("relax")
     assert "time for the self-directed relaxation" not in chat.text
+
+
+async def test_while_paused_the_plan_says_to_use_plan_instead_of_waiting(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    from bot.db.models import Person
+
+    chat = await enrol_patient(runtime)
+    async with runtime.sessions() as session, session.begin():
+        person = await session.scalar(select(Person))
+        assert person is not None
+        person.paused_at, person.paused_until = clock.now(), None
+    clock.set(DAY_1_AFTERNOON)
+    await set_plan(chat)
+    assert "Your reminders are paused, so I won't ask how it went." in chat.text
+    assert "Send /plan on Tuesday 8 December" in chat.text
+    assert "I will ask how it went" not in chat.text
