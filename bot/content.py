@@ -66,9 +66,11 @@ class Content:
         """Every button label, for tests."""
         return dict(self._labels)
 
-    def commands(self) -> dict[str, str]:
-        """Command names and descriptions from `content/commands.toml`."""
-        return {str(k): str(v) for k, v in _load_toml(self.root / "commands.toml").items()}
+    def commands(self, name: str = "commands") -> dict[str, str]:
+        """Command names and descriptions: patients' from `content/commands.toml`, the staff
+        group's from `content/staff/commands.toml`."""
+        path = self.root / f"{name}.toml"
+        return {str(k): str(v) for k, v in _load_toml(path).items()}
 
     def timetable(self) -> list[dict[str, str]]:
         """The typical programme day from `content/timetable.toml`."""

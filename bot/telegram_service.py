@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from telegram import Bot, BotCommand
+from telegram import Bot, BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
@@ -229,11 +229,18 @@ class TelegramService:
 
     async def _publish_commands(self) -> None:
         """Show our commands beside the message box; a failure here must not stop the bot."""
-        commands = [
-            BotCommand(name, text) for name, text in self.runtime.content.commands().items()
-        ]
+        content = self.runtime.content
+        commands = [BotCommand(name, text) for name, text in content.commands().items()]
+        staff_chat = self.runtime.settings.staff_chat_id
         try:
             await self.application.bot.set_my_commands(commands)
+            if staff_chat:
+                # The staff group sees only what it can use there.
+                staff = content.commands("staff/commands")
+                await self.application.bot.set_my_commands(
+                    [BotCommand(name, text) for name, text in staff.items()],
+                    scope=BotCommandScopeChat(staff_chat),
+                )
         except TelegramError as error:
             log.warning("could not publish commands", extra={"error": type(error).__name__})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from bot.db.models import InboxUpdate, Person
 from bot.runtime import Runtime, configure_logging
 from bot.services.invites import deep_link
 from bot.telegram_service import TelegramService
-from tests.conftest import BOT_USERNAME, STAFF_ID
+from tests.conftest import BOT_USERNAME, STAFF_CHAT_ID, STAFF_ID
 from tests.e2e.conftest import at_name_step, start_service
 from tests.fakes.fake_user import FakeGroup
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -319,7 +320,12 @@ async def test_logs_carry_no_message_text_names_or_token(
 async def test_commands_are_published_with_their_descriptions(
     service: TelegramService, api: FakeTelegramAPI
 ) -> None:
-    published = [c for commands in api.commands.values() for c in commands]
+    default = '{"type": "default"}'
+    published = [
+        c for (scope, _lang), commands in api.commands.items() if scope == default for c in commands
+    ]
+    staff_scope = json.dumps({"chat_id": STAFF_CHAT_ID, "type": "chat"}, sort_keys=True)
+    assert [c["command"] for c in api.commands[(staff_scope, "")]] == ["questions", "id"]
     assert [c["command"] for c in published] == [
         "menu",
         "report",
