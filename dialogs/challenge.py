@@ -18,10 +18,8 @@ from bot.db.models import ThoughtChallenge
 from bot.numbers import whole_number
 from bot.services import challenges, people
 from bot.services.challenges import NUDGE_USEFUL_FOR, PLANNED, REFLECT_SLOT, Plan, Reflection
-from dialogs import engine
 from dialogs.engine import Form, Option, Step, start
 from dialogs.flow import Flow
-from dialogs.menu import MENU_PREFIX
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
 from scheduler.planner import CHALLENGE_NUDGE
@@ -61,8 +59,10 @@ _WHEN_WORDS = {
     "no thanks": NO_NUDGE,
     "no thank you": NO_NUDGE,
 }
+SMALL_HOURS_END = time(5, 0)
 _DAYS = {
     "today": "today",
+    "tonight": "today",
     "tomorrow": "tomorrow",
     "tomorow": "tomorrow",
     "tmrw": "tomorrow",
@@ -128,7 +128,9 @@ def when_moment(value: str, turn: Turn) -> datetime | None:
     if value == EVENING:
         return at(today, evening, tz)
     if value == MORNING:
-        return at(tomorrow, morning, tz)
+        # Said in the small hours, "tomorrow morning" is the morning a few hours away.
+        small_hours = turn.now.astimezone(tz).time() < SMALL_HOURS_END
+        return at(today if small_hours else tomorrow, morning, tz)
     if value == TOMORROW_EVENING:
         return at(tomorrow, evening, tz)
     day, _, clock_text = value.partition("@")
@@ -448,31 +450,6 @@ async def _list(turn: Turn) -> None:
 # --- words that would start a report ---------------------------------------------------------
 
 
-async def intercept(turn: Turn, form: Form | None) -> bool:
-    """Keep an answer like "I'll be in more pain" as the answer it is; offer the report."""
-    # A thought challenge is about predictions of pain, so words that elsewhere start a pain
-    # report are the answer here. Risk language was screened before this (crisis wins) and
-    # a check phrase is still asked about after it.
-    incoming = turn.incoming
-    if form is None or form.name not in FORMS or incoming.kind != "text" or incoming.forwarded:
-        return False
-    person = turn.person
-    if (
-        person is None
-        or person.role != "patient"
-        or not turn.lexicon.wants_to_report(incoming.text)
-    ):
-        return False
-    before = len(turn.replies)
-    await engine.handle(turn, form)
-    note = Reply(
-        turn.text("challenge/report_offer"),
-        ((Button(turn.content.label("menu_report"), f"{MENU_PREFIX}:report"),),),
-    )
-    turn.replies.insert(before, note)
-    return True
-
-
 # --- nudges ----------------------------------------------------------------------------------
 
 
@@ -590,5 +567,4 @@ FLOW = Flow(
     forms=tuple(FORMS.values()),
     asides={PREFIX: aside},
     nudges={CHALLENGE_NUDGE: render_nudge, REFLECT_SLOT: render_reflect},
-    intercept=intercept,
 )

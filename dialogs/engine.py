@@ -200,8 +200,9 @@ def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
             return True, number
         if step.kind == "text" and step.suggest_label and (cleaned := _clean(step, value)):
             return True, cleaned
-        offered = step.answers_for(turn) if step.answers_for is not None else ()
-        if any(option.value == value for option in offered) and (cleaned := _clean(step, value)):
+        # An answer offered earlier (a time that has since passed) reads like typing it: the
+        # form's own check says what is wrong with it, rather than "an old button".
+        if step.kind == "text" and step.answers_for and (cleaned := _clean(step, value)):
             return True, cleaned
         if step.kind == "text" and step.skip_label and value == SKIP_VALUE:
             return True, ""

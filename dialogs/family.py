@@ -56,7 +56,9 @@ async def _overview(turn: Turn, person: Person, day: FamilyDay) -> None:
     limit = turn.settings.family_max_guests
     buttons: list[tuple[Button, ...]] = []
     if not closed and len(guests) < limit:
-        buttons.append((Button(turn.content.label("fam_invite"), INVITE),))
+        # The button carries how many invitations there were, so a second tap on the same
+        # message (or an old one) does not make another link.
+        buttons.append((Button(turn.content.label("fam_invite"), f"{INVITE}:{len(guests)}"),))
     for number, guest in enumerate(guests, start=1):
         if not closed and guest.opened_at is None:
             label = turn.content.label("fam_withdraw").format(value=number)
@@ -86,20 +88,26 @@ async def press(turn: Turn, payload: str) -> None:
     day = await family.family_day(turn.session, turn.content, turn.settings.tz, person.cohort_id)
     if day is None:
         turn.say("family/no_day")
-    elif action == "new" and not guest_id:
-        await _invite(turn, person, day)
+    elif action == "new":
+        await _invite(turn, person, day, whole_number(guest_id))
     elif action == "w" and (number := whole_number(guest_id)) is not None:
         await _withdraw(turn, person, day, number)
     else:
         turn.say("common/old_button")
 
 
-async def _invite(turn: Turn, person: Person, day: FamilyDay) -> None:
+async def _invite(turn: Turn, person: Person, day: FamilyDay, shown: int | None) -> None:
     """A personal link for one guest, in a message the patient can forward as it is."""
     if day.closed(turn.now):
         turn.say("family/invite_closed", on_date=day.on_date)
         return
     limit = turn.settings.family_max_guests
+    made = len(await family.guests_of(turn.session, person.id))
+    if made < limit and shown != made:
+        # Pressed twice, or on an older message: show where things are instead.
+        turn.say("family/invite_again")
+        await _overview(turn, person, day)
+        return
     guest = await family.invite(turn.session, person, day.cohort.id, turn.now, limit)
     if guest is None:
         turn.say("family/invite_limit", max_guests=limit)

@@ -4,11 +4,11 @@ how it went before the next day's review, and a short guided relaxation at any t
 from __future__ import annotations
 
 import logging
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from bot.channels.types import Button, ButtonRows, Reply
-from bot.db.models import CohortEvent, Person, PracticePlan
+from bot.db.models import Cohort, CohortEvent, Person, PracticePlan
 from bot.numbers import whole_number
 from bot.services import practice
 from bot.services.practice import AREAS, OBSTACLES_MAX_LENGTH, OUTCOMES, TARGET_MAX_LENGTH, Item
@@ -17,9 +17,9 @@ from dialogs.engine import Form, Option, Step
 from dialogs.flow import Flow
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
-from scheduler.planner import PRACTICE_CHECK, PRACTICE_PLAN, PRACTICE_WEEKEND
+from scheduler.planner import PRACTICE_CHECK, PRACTICE_PLAN, PRACTICE_WEEKEND, sessions_of
 from scheduler.reminders import paused
-from scheduler.times import at
+from scheduler.times import at, parse_clock
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +82,43 @@ async def begin(turn: Turn) -> None:
         return
     existing = await practice.plan_for(turn.session, person.id, event.id)
     if existing is not None and practice.items_of(existing):
+        reviewed = existing.reviewed_at is not None
+        # Once looked back on, a plan is kept as it was: changing it would lose the answers.
+        change = (
+            () if reviewed else ((_button(turn, "practice_change", f"{PREFIX}:set:{event.id}"),),)
+        )
         turn.say(
             "practice/current",
-            ((_button(turn, "practice_change", f"{PREFIX}:set:{event.id}"),),),
+            change,
             items=_items_json(practice.items_of(existing)),
             number=event.number,
-            reviewed=existing.reviewed_at is not None,
+            reviewed=reviewed,
+            **_when_asked(turn, person, days, event),
         )
         return
+    if event.on_date == today and turn.now < await _finished(turn, event):
+        turn.say("practice/after_today", relax_buttons(turn))
+        return
     await engine.start(turn, PLAN_FORM, {"event_id": event.id, "number": event.number})
+
+
+async def _finished(turn: Turn, event: CohortEvent) -> datetime:
+    """When a programme day's last session begins (its "Finish"), as a moment."""
+    cohort = await turn.session.get(Cohort, event.cohort_id)
+    sessions = sessions_of(turn.content, event, cohort)
+    finish = parse_clock(sessions[-1]["time"]) if sessions else None
+    return at(event.on_date, finish or time(15, 0), turn.settings.tz)
+
+
+def _when_asked(
+    turn: Turn, person: Person, days: list[CohortEvent], event: CohortEvent
+) -> dict[str, Any]:
+    """The next programme day, and whether its check-in will come (not while paused)."""
+    following = practice.next_day_after(days, event)
+    checked = following is not None and not paused(
+        person, at(following.on_date, time(8), turn.settings.tz)
+    )
+    return {"next_day": following.on_date if following else None, "checked": checked}
 
 
 async def _start_review(turn: Turn, plan: PracticePlan) -> None:
@@ -135,6 +163,10 @@ async def _press_set(turn: Turn, person: Person, event_id: int) -> None:
         turn.say("practice/moved_on")
         await begin(turn)
         return
+    existing = await practice.plan_for(turn.session, person.id, event.id)
+    if existing is not None and existing.reviewed_at is not None:
+        await _press_review(turn, person, existing.id)  # shows it, with how it went
+        return
     await engine.start(turn, PLAN_FORM, {"event_id": event.id, "number": event.number})
 
 
@@ -166,20 +198,15 @@ async def _finish_plan(turn: Turn, data: dict[str, Any]) -> None:
         if data.get(when) not in (None, NOTHING) and data.get(f"{when}_target")
     ]
     if not items:
+        if await practice.plan_for(turn.session, person.id, event.id) is not None:
+            # Changed to nothing at all: no check-in about practice they let go.
+            await practice.save_plan(turn.session, person, event, [], turn.now)
         turn.say("practice/nothing_planned", relax_buttons(turn))
         return
     await practice.save_plan(turn.session, person, event, items, turn.now)
-    tz = turn.settings.tz
     days = await practice.programme_days(turn.session, person)
-    following = practice.next_day_after(days, event)
     # While reminders are paused the check-in will not come: /plan still asks, so say that.
-    checked = following is not None and not paused(person, at(following.on_date, time(8), tz))
-    turn.say(
-        "practice/saved",
-        items=_items_json(items),
-        next_day=following.on_date if following is not None else None,
-        checked=checked,
-    )
+    turn.say("practice/saved", items=_items_json(items), **_when_asked(turn, person, days, event))
     log.info("practice plan saved", extra={"person_id": person.id, "event_id": event.id})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.channels.types import Button, Reply
 from bot.services import escalations
 from bot.services.invites import InviteState, check_code, normalise_code
 from dialogs import (
@@ -174,6 +175,9 @@ async def _route(turn: Turn, form: Form | None) -> None:
         await _button(turn, form)
         return
     if _wants_to_report(turn, form):
+        if form is not None and form.name in flows.FORMS:
+            await _answer_and_offer_report(turn, form)
+            return
         await _end_form(turn, form)
         await report.begin(turn)
         return
@@ -283,6 +287,18 @@ def _wants_to_report(turn: Turn, form: Form | None) -> bool:
     if form is not None and form.name == report.NAME:
         return False  # their answer to a report question, not a new report
     return turn.lexicon.wants_to_report(turn.incoming.text)
+
+
+async def _answer_and_offer_report(turn: Turn, form: Form) -> None:
+    """In a programme flow, pain words are usually the answer ("what got in the way?", a
+    question for the doctor, a prediction): keep it, and put the report one tap away."""
+    before = len(turn.replies)
+    await engine.handle(turn, form)
+    offer = Reply(
+        turn.text("common/report_offer"),
+        ((Button(turn.content.label("menu_report"), f"{menu.MENU_PREFIX}:report"),),),
+    )
+    turn.replies.insert(before, offer)
 
 
 async def _menu(turn: Turn, form: Form | None, welcome_back: bool) -> None:

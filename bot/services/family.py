@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Conversation, FamilyGuest, OutboxMessage, Person
+from bot.services.events import events_of
 from scheduler.planner import sessions_of
 from scheduler.times import parse_clock
 
@@ -61,23 +62,13 @@ async def family_day(
     session: AsyncSession, content: Content, tz: ZoneInfo, cohort_id: int | None
 ) -> FamilyDay | None:
     """The group's friends-and-family day, or None if the group or its date is unknown."""
-    if cohort_id is None:
+    cohort = await session.get(Cohort, cohort_id) if cohort_id is not None else None
+    if cohort is None:
         return None
-    found = (
-        await session.execute(
-            select(Cohort, CohortEvent)
-            .join(CohortEvent, CohortEvent.cohort_id == Cohort.id)
-            .where(
-                Cohort.id == cohort_id,
-                CohortEvent.kind == "day",
-                CohortEvent.number == Cohort.family_day,
-            )
-        )
-    ).first()
-    if found is None:
-        return None
-    cohort, event = found
-    return day_of(content, tz, cohort, event)
+    # events_of also makes the calendar of a group created before calendars were stored.
+    events = await events_of(session, cohort)
+    event = next((e for e in events if e.kind == "day" and e.number == cohort.family_day), None)
+    return day_of(content, tz, cohort, event) if event is not None else None
 
 
 def day_of(content: Content, tz: ZoneInfo, cohort: Cohort, event: CohortEvent) -> FamilyDay:

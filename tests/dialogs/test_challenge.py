@@ -537,3 +537,36 @@ async def test_no_nudge_is_promised_while_paused_or_after_discharge(
     await plan(chat)
     assert "You have finished the programme, so I won't send reminders" in chat.text
     assert len(await saved(runtime)) == 2  # both saved: they can still reflect on them
+
+
+async def test_this_evening_pressed_after_it_passed_is_asked_again_kindly(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = await enrol_patient(runtime)  # evening reminders at 18:00
+    clock.set(datetime(2026, 11, 26, 17, 45, tzinfo=UTC))
+    await chat.command("challenge")
+    await chat.say(THOUGHT)
+    await chat.press("75% - mostly")
+    await chat.say(PRACTICAL)
+    await chat.say("My back will seize up")
+    await chat.press("Skip")
+    shown = chat.replies
+    assert "This evening" in chat.labels
+    clock.set(datetime(2026, 11, 26, 18, 5, tzinfo=UTC))
+    await chat.press("This evening", shown)
+    assert "earlier message" not in chat.text
+    assert "gone" in chat.text.lower() or "past" in chat.text.lower()
+    assert "This evening" not in chat.labels  # offered again without it
+    assert await saved(runtime) == []
+
+
+async def test_tomorrow_morning_said_in_the_small_hours_is_this_morning(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = await enrol_patient(runtime)  # morning reminders at 07:45
+    clock.set(datetime(2026, 11, 27, 0, 30, tzinfo=UTC))
+    await plan(chat, when="Tomorrow morning")
+    (challenge,) = await saved(runtime)
+    assert challenge.nudge_at == datetime(2026, 11, 27, 7, 45, tzinfo=UTC)
+    await plan(chat, when="tonight at 8pm")
+    assert "I will nudge you at 20:00 on Friday 27 November" in chat.text

@@ -356,3 +356,15 @@ async def test_a_guest_writing_after_the_day_is_told_it_has_passed(
     clock.advance(timedelta(days=25))
     await guest.say("hello")
     assert "has begun or passed" in guest.text
+
+
+async def test_a_second_tap_on_invite_someone_makes_no_second_link(runtime: Runtime) -> None:
+    patient = await enrol_patient(runtime)
+    shown = await patient.command("family")
+    await patient.press("Invite someone", shown)
+    assert "personal invitation for one person" in patient.text
+    await patient.press("Invite someone", shown)  # the same button again
+    assert "I haven't made another invitation" in patient.text
+    assert await count(runtime, FamilyGuest) == 1
+    await patient.press("Invite someone")  # the fresh overview's button works
+    assert await count(runtime, FamilyGuest) == 2

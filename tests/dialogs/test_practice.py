@@ -364,3 +364,76 @@ async def test_while_paused_the_plan_says_to_use_plan_instead_of_waiting(
     assert "Your reminders are paused, so I won't ask how it went." in chat.text
     assert "Send /plan on Tuesday 8 December" in chat.text
     assert "I will ask how it went" not in chat.text
+
+
+async def test_pain_words_in_an_answer_are_kept_and_a_report_is_one_tap_away(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = await enrol_patient(runtime)
+    clock.set(DAY_1_AFTERNOON)
+    await set_plan(chat)
+    clock.set(DAY_2_MORNING)
+    await chat.command("plan")
+    await chat.press("Partly")
+    await chat.press("Not this time")
+    await chat.say("I had a flare up in the night")
+    assert "I have kept that as your answer." in chat.text
+    assert "More pain or distress" in chat.labels
+    assert "What got in the way: I had a flare up in the night" in chat.text
+    (plan,) = await plans(runtime)
+    assert plan.reviewed_at is not None and plan.obstacles == "I had a flare up in the night"
+    await chat.press("More pain or distress")
+    assert "goes to the pain clinic team" in chat.text  # the report begins
+
+
+async def test_a_plan_already_looked_back_on_is_not_changed(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = await enrol_patient(runtime)
+    thursday = datetime(2026, 12, 10, 16, 0, tzinfo=UTC)  # day 4
+    clock.set(thursday)
+    await set_plan(chat)
+    assert "On Monday 14 December, before the 09:30 review" in chat.text
+    await chat.command("plan")
+    assert "On Monday 14 December, before the 09:30 review" in chat.text  # not "tomorrow"
+    (plan,) = await plans(runtime)
+    clock.set(datetime(2026, 12, 11, 10, 0, tzinfo=UTC))  # Friday
+    await chat.command("plan")
+    await chat.press("Done")
+    await chat.press("Partly")
+    await chat.say("I was too tired")
+    await chat.command("plan")
+    assert "You have already said how it went." in chat.text
+    assert chat.labels == []  # no "Change my plan": it would lose the answers
+    await chat.event(kind="button", payload=f"p:set:{plan.event_id}")
+    assert "You have already told me how this went." in chat.text
+    (after,) = await plans(runtime)
+    assert after.obstacles == "I was too tired" and after.reviewed_at is not None
+
+
+async def test_changing_a_plan_to_nothing_lets_it_go(runtime: Runtime, clock: ManualClock) -> None:
+    chat = await enrol_patient(runtime)
+    clock.set(DAY_1_AFTERNOON)
+    await set_plan(chat)
+    await chat.press("Change my plan", await chat.command("plan"))
+    await chat.press("Nothing tonight")
+    await chat.press("Nothing tomorrow")
+    assert "Rest is part of pacing too." in chat.text
+    (plan,) = await plans(runtime)
+    assert plan.items == {"items": []}
+    clock.set(DAY_2_MORNING)
+    await chat.command("plan")
+    assert "How did last night's practice go?" not in chat.text  # nothing to look back on
+
+
+async def test_before_the_days_sessions_finish_there_is_nothing_to_plan_yet(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = await enrol_patient(runtime)
+    clock.set(datetime(2026, 12, 8, 8, 0, tzinfo=UTC))  # day 2, before it starts
+    await chat.command("plan")
+    assert "Today's sessions are still to come." in chat.text
+    assert chat.labels == ["Calm breathing", "Body scan"]
+    clock.set(datetime(2026, 12, 8, 15, 5, tzinfo=UTC))
+    await chat.command("plan")
+    assert "Day 2 is done." in chat.text

@@ -337,3 +337,16 @@ async def test_the_invitation_and_the_reminder_only_to_those_who_sent_none(
             "skipped",
             "not_needed",
         )
+
+
+async def test_pain_words_in_a_question_are_kept_and_a_report_is_one_tap_away(
+    patient: Chat, runtime: Runtime, clock: ManualClock
+) -> None:
+    clock.set(WHILE_OPEN)
+    await patient.command("question")
+    await patient.press("Ask a question")
+    await patient.say("What should I do when I have a flare up?")
+    assert "I have kept that as your answer." in patient.text
+    assert "More pain or distress" in patient.labels
+    await patient.press("Ask anonymously")
+    assert [q.text for q in await stored(runtime)] == ["What should I do when I have a flare up?"]
