@@ -19,7 +19,7 @@ from bot.numbers import whole_number
 from bot.services import challenges, people
 from bot.services.challenges import NUDGE_USEFUL_FOR, PLANNED, REFLECT_SLOT, Plan, Reflection
 from dialogs.engine import Form, Option, Step, start
-from dialogs.flow import Flow
+from dialogs.flow import Flow, busy_elsewhere
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
 from scheduler.planner import CHALLENGE_NUDGE
@@ -363,7 +363,7 @@ async def aside(turn: Turn, payload: str) -> None:
         await _list(turn)
         return
     if action == NEW:
-        if _busy(turn):
+        if busy_elsewhere(turn):
             return
         await _plan_new(turn)
         return
@@ -377,7 +377,7 @@ async def aside(turn: Turn, payload: str) -> None:
         if challenge.status != PLANNED:
             turn.say("challenge/already_reflected")
             _card(turn, challenge)
-        elif not _busy(turn):
+        elif not busy_elsewhere(turn):
             await _reflect(turn, challenge)
     elif action == CARD:
         _card(turn, challenge)
@@ -387,16 +387,6 @@ async def aside(turn: Turn, payload: str) -> None:
         _share(turn, challenge)
     else:
         turn.say("challenge/kept_private", _past(turn))
-
-
-def _busy(turn: Turn) -> bool:
-    """Part way through a form: they finish or /cancel it first."""
-    # Starting another form here would leave the router re-prompting one no longer under way.
-    state = turn.conversation
-    if state is None or state.dialog is None:
-        return False
-    turn.say("challenge/busy")
-    return True
 
 
 def _ask_share(turn: Turn, challenge: ThoughtChallenge) -> None:

@@ -250,9 +250,15 @@ async def handle(turn: Turn, form: Form) -> None:
     if following:
         await _enter(turn, form, form.step(following))
         return
+    leave(turn)  # the answers now live in domain rows; no second copy in dialog state
+    await form.finish(turn, data)
+
+
+def leave(turn: Turn) -> None:
+    """Clear the form state; a new version retires the buttons it showed."""
+    state = turn.state()
     state.dialog = None
     state.step = None
-    state.data = {}  # the answers now live in domain rows; no second copy in dialog state
+    state.data = {}
     state.version += 1
     state.updated_at = turn.now
-    await form.finish(turn, data)

@@ -293,12 +293,7 @@ def _leave_guest_form(turn: Turn, form: Form | None) -> None:
     """Clear the guest's form state; what they already answered stays in their guest row."""
     if form is None or form.name != GUEST_FORM_NAME:
         return
-    state = turn.state()
-    state.dialog = None
-    state.step = None
-    state.data = {}
-    state.version += 1
-    state.updated_at = turn.now
+    engine.leave(turn)
 
 
 def _prompt_again(turn: Turn, form: Form | None) -> None:

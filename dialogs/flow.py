@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from dialogs.engine import Form
@@ -15,6 +15,17 @@ Aside = Callable[[Turn, str], Awaitable[None]]
 # Given the turn and the form under way, handle it and return True, or return False to let
 # routing go on (the friends-and-family flow takes the turns of guests this way).
 Intercept = Callable[[Turn, Form | None], Awaitable[bool]]
+
+
+def busy_elsewhere(turn: Turn, own: Collection[str] = ()) -> bool:
+    """Part way through another form: a flow's button asks them to finish or /cancel it first,
+    so nothing under way (a pain report) is dropped, and the router does not show the prompt
+    of a form no longer under way."""
+    state = turn.conversation
+    if state is None or state.dialog is None or state.dialog in own:
+        return False
+    turn.say("common/finish_first")
+    return True
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from bot.services import practice
 from bot.services.practice import AREAS, OBSTACLES_MAX_LENGTH, OUTCOMES, TARGET_MAX_LENGTH, Item
 from dialogs import engine
 from dialogs.engine import Form, Option, Step
-from dialogs.flow import Flow
+from dialogs.flow import Flow, busy_elsewhere
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
 from scheduler.planner import PRACTICE_CHECK, PRACTICE_PLAN, PRACTICE_WEEKEND, sessions_of
@@ -51,15 +51,6 @@ RELAX_WINDOW = timedelta(minutes=30)
 
 def _local_today(turn: Turn) -> date:
     return turn.now.astimezone(turn.settings.tz).date()
-
-
-def _busy_elsewhere(turn: Turn) -> bool:
-    """Part way through something else (a pain report): finish or cancel it first."""
-    state = turn.conversation
-    if state is None or state.dialog is None or state.dialog in (PLAN_FORM_NAME, REVIEW_FORM_NAME):
-        return False
-    turn.say("practice/finish_first")
-    return True
 
 
 async def begin(turn: Turn) -> None:
@@ -142,7 +133,7 @@ async def press(turn: Turn, payload: str) -> None:
     if person is None or number is None or parts[1] not in ("set", "review"):
         turn.say("common/old_button")
         return
-    if _busy_elsewhere(turn):
+    if busy_elsewhere(turn, (PLAN_FORM_NAME, REVIEW_FORM_NAME)):
         return
     if parts[1] == "set":
         await _press_set(turn, person, number)

@@ -17,7 +17,7 @@ from bot.services.people import reference
 from bot.services.questions import CLOSED, MAX_LENGTH, OPEN_NOW, Window
 from dialogs import engine
 from dialogs.engine import Form, Option, Step
-from dialogs.flow import Flow
+from dialogs.flow import Flow, busy_elsewhere
 from dialogs.menu import MENU_PREFIX
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
@@ -29,7 +29,6 @@ NAME = "question"
 PREFIX = "q"
 LATE_FORM_NAME = "question_late"
 PASS_FORM_NAME = "question_pass"
-OUR_FORMS = (NAME, LATE_FORM_NAME, PASS_FORM_NAME)
 
 
 def _button(turn: Turn, label: str, *parts: object) -> Button:
@@ -115,16 +114,6 @@ def _say_closed(turn: Turn, window: Window, count: int) -> None:
     )
 
 
-def _busy_elsewhere(turn: Turn) -> bool:
-    """Part way through another form: a button from an old message does not hijack it (a
-    pain report must not be dropped for a question); the router shows its prompt again."""
-    state = turn.conversation
-    if state is None or state.dialog is None:
-        return False
-    turn.say("questions/finish_first")
-    return True
-
-
 async def press(turn: Turn, payload: str) -> None:
     """A questions button: ask, list, late, edit:ID, wd:ID (asks first), wdy:ID (withdraws)."""
     parts = payload.split(":")
@@ -163,7 +152,7 @@ async def _ask(turn: Turn, place: Place) -> None:
             limit=questions.MAX_OPEN_PER_PATIENT,
         )
         return
-    if _busy_elsewhere(turn):
+    if busy_elsewhere(turn):
         return
     await engine.start(turn, FORM, {"mode": "ask"})
 
@@ -215,7 +204,7 @@ async def _one(turn: Turn, place: Place, action: str, question_id: int) -> None:
         question.updated_at = turn.now
         remaining = len(await questions.own_questions(turn.session, place.person))
         turn.say("questions/withdrawn", _overview_buttons(turn, remaining), count=remaining)
-    elif not _busy_elsewhere(turn):
+    elif not busy_elsewhere(turn):
         await engine.start(
             turn,
             FORM,
@@ -228,7 +217,7 @@ async def _offer_late(turn: Turn, place: Place) -> None:
     if _phase(turn, place) in (questions.BEFORE, OPEN_NOW):
         await begin(turn)
         return
-    if _busy_elsewhere(turn):
+    if busy_elsewhere(turn):
         return
     await engine.start(turn, LATE_FORM)
 

@@ -330,12 +330,7 @@ async def _end_form(turn: Turn, form: Form | None) -> None:
 
 async def _leave_form(turn: Turn) -> None:
     """Clear the dialog state."""
-    state = turn.state()
-    state.dialog = None
-    state.step = None
-    state.data = {}
-    state.version += 1
-    state.updated_at = turn.now
+    engine.leave(turn)
 
 
 async def _cancel(turn: Turn, form: Form | None) -> None:

@@ -40,6 +40,7 @@ from bot.channels.types import (
 from bot.clock import Clock
 from bot.db.models import OutboxMessage, Person
 from scheduler.failures import FailureReporter
+from scheduler.guests import remind_from
 from scheduler.reminders import BULK_PRIORITY, ReminderReleaser
 
 log = logging.getLogger(__name__)
@@ -497,8 +498,6 @@ class Dispatcher:
             now = self.clock.now()
             released = await self.reminders.release(now) if self.reminders else 0
             if self.reminders:  # friends-and-family guests: the day before and the morning
-                from scheduler.guests import remind_from  # its only caller: kept beside it
-
                 released += await remind_from(self.reminders, now)
             waiting = [channel for channel, until in self.resume_at.items() if now < until]
             rows = await claim_due(self.sessions, now, limit, skip_channels=waiting)
