@@ -96,7 +96,7 @@ from bot.channels.types import Incoming  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.db.models import OutboxMessage, ScheduledMessage  # noqa: E402
 from bot.runtime import Runtime, open_runtime  # noqa: E402
-from bot.safety.screening import default_lexicon  # noqa: E402
+from bot.safety.screening import default_screen  # noqa: E402
 from bot.services.cohorts import CohortRequest, create_cohort  # noqa: E402
 from bot.services.people import enrol  # noqa: E402
 from bot.telegram_service import TelegramService  # noqa: E402
@@ -572,9 +572,9 @@ async def run_scenario(args: argparse.Namespace, url: str, name: str) -> dict[st
     await prepare_database(url)
     reminder_ids = [FIRST_REMINDER_USER + i for i in range(args.reminders)]
     reporter_ids = [FIRST_REPORTER + i for i in range(args.reports)]
-    lexicon = default_lexicon()
+    screen = default_screen()
     for phrase in CRISIS_PHRASES:
-        if not lexicon.screen(phrase).is_crisis:
+        if not screen.screen(phrase).is_crisis:
             raise RuntimeError(f"{phrase!r} does not screen as a crisis")
     rng = random.Random(args.seed)
     async with FakeTelegramAPI(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -10,7 +11,7 @@ from sqlalchemy import select
 import bot.cli as base  # the shared runtime helpers (tests swap its clock there)
 from bot.db.models import Escalation, EscalationEvent, Person
 from bot.runtime import Runtime
-from bot.safety.screening import default_lexicon
+from bot.safety.screening import Screen, Screening, default_screen
 from bot.services.escalations import OUTCOME_MAX_LENGTH, Actor, Escalator, Result
 from bot.services.people import reference
 
@@ -19,16 +20,53 @@ ESCALATION_ID = click.IntRange(1, 2**31 - 1)
 
 
 @click.command()
-@click.argument("text")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def screen(text: str, as_json: bool) -> None:
-    """Show what the risk screen makes of TEXT (crisis, check or none) and which entry matched."""
-    lexicon = default_lexicon()
-    result = lexicon.screen(text)
-    line = f"{result.verdict}  (entry: {result.matched or '-'}, lexicon {lexicon.version})"
+@click.argument("text", required=False)
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="Screen each line of this file (- for standard input): one result per line, in order.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (JSON Lines with --file).")
+def screen(text: str | None, path: str | None, as_json: bool) -> None:
+    """Show what the risk screen makes of TEXT, or of every line of a file: the level (crisis,
+    check or none), the concern, and the lexicon entries and classifier score that decided it."""
+    if (text is None) == (path is None):
+        raise click.UsageError("give TEXT or --file PATH (not both)")
+    screener = default_screen()
+    if path is None:
+        assert text is not None
+        result = screener.screen(text)
+        base._emit(result.to_json(), as_json, _describe(result, screener, text))
+        return
+    with click.open_file(path, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            result = screener.screen(line.rstrip("\r\n"))
+            click.echo(json.dumps(result.to_json()) if as_json else _result_line(result))
+
+
+def _describe(result: Screening, screener: Screen, text: str) -> str:
+    """What a clinician trying one message needs to see, a fact per line."""
+    rows = [
+        f"{result.verdict}  (concern: {result.concern or '-'}, decided by: "
+        f"{result.matched or '-'}, screen {screener.version})",
+        f"lexicon entries: {', '.join(result.entries) or '-'}",
+        f"classifier: {_score(result)}",
+        f"as read: {screener.normalised(text)}",
+    ]
     if result.pattern:
-        line += f"\npattern: {result.pattern}"
-    base._emit(result.to_json(), as_json, line)
+        rows.append(f"pattern: {result.pattern}")
+    return "\n".join(rows)
+
+
+def _result_line(result: Screening) -> str:
+    """One tab-separated line: verdict, concern, deciding entry, classifier score."""
+    return "\t".join((result.verdict, result.concern or "-", result.matched or "-", _score(result)))
+
+
+def _score(result: Screening) -> str:
+    """The classifier's likelihood of crisis, or '-' when it is not loaded."""
+    return "-" if result.score is None else f"{result.score:.3f}"
 
 
 @click.group()

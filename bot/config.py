@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # A report left unfinished this long still reaches staff if it is serious.
     report_unfinished_minutes: int = Field(default=10, ge=1)
 
+    # The risk lexicon to screen with (content/safety/risk_lexicon.toml when empty): for
+    # clinicians trying a change. The bot will not start with a broken one.
+    risk_lexicon_path: str = ""
+
     # Questions for the doctor: invited this many days before the session, closed this many
     # hours before it.
     questions_open_days: int = Field(default=5, ge=1, le=30)

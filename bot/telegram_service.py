@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from datetime import datetime, timedelta
 
@@ -107,7 +108,7 @@ class TelegramService:
         self._bulk_work = asyncio.Event()
         runner = runtime.runner(staff_chats, claim_urgent=True)
         responder = FirstResponder(
-            runner.lexicon,
+            runner.screener,
             runtime.content,
             urgent_senders[CHANNEL],
             lambda incoming: (
@@ -349,6 +350,11 @@ class TelegramService:
 async def run_forever(runtime: Runtime) -> None:
     """Run until interrupted."""
     service = TelegramService(runtime)
+    # Everything loaded so far (the risk screen's word lists and weights above all) lives as
+    # long as the process: the garbage collector need not look at it again, which keeps a
+    # message's screening from waiting on a collection.
+    gc.collect()
+    gc.freeze()
     await service.start()
     try:
         await asyncio.Event().wait()

@@ -24,7 +24,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Cohort, Conversation, InboxUpdate, OutboxMessage, Person
-from bot.safety.screening import default_lexicon
+from bot.safety.screening import default_screen
 from bot.services.escalations import Escalator
 from dialogs.router import route
 from dialogs.turn import Notice, Turn
@@ -91,7 +91,7 @@ class TurnRunner:
         # Where each channel's staff messages go (Telegram: the configured staff group).
         self.staff_chats = dict(staff_chats)
         self.escalator = Escalator.from_settings(settings, content, staff_chats)
-        self.lexicon = default_lexicon()
+        self.screener = default_screen(settings.risk_lexicon_path)
 
     async def database_reachable(self) -> bool:
         """Whether the database answers at all (to tell an outage from a bug)."""
@@ -162,7 +162,7 @@ class TurnRunner:
                     person=people.get(key),
                     conversation=conversations.get(key),
                     escalator=self.escalator,
-                    lexicon=self.lexicon,
+                    screener=self.screener,
                     _now=now,
                 )
                 await route(turn)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,8 +15,11 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Conversation, OutboxMessage, Person
-from bot.safety.screening import Lexicon, Screening
+from bot.safety.screening import Screen, Screening
 from bot.services.escalations import Escalator
+
+# A typed message is read as the answer to a safety question asked this recently.
+SAFETY_ANSWER_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Turn:
     person: Person | None
     conversation: Conversation | None
     escalator: Escalator
-    lexicon: Lexicon
+    screener: Screen
     replies: list[Reply] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     # How many rows a service wrote for others (staff alerts, a private message to staff):
@@ -54,6 +57,8 @@ class Turn:
     urgent: bool = False
     # What the risk screen made of this turn's text, once it has looked.
     screening: Screening | None = None
+    # Set while a safety question is about to be asked: a form's next prompt waits for it.
+    hold_prompts: bool = False
     _now: datetime | None = None
 
     @property
@@ -77,14 +82,30 @@ class Turn:
         """Queue a reply rendered from a template."""
         self.replies.append(Reply(self.text(template, **variables), buttons))
 
+    def say_text(self, text: str, buttons: ButtonRows = ()) -> None:
+        """Queue a reply already rendered (the crisis reply, which the adapter renders too)."""
+        self.replies.append(Reply(text, buttons))
+
     def queue(self, rows: Sequence[OutboxMessage] = ()) -> None:
         """Note rows a service added to the session, so the dispatcher is woken for them."""
         self.queued += len(rows) or 1
         self.urgent_rows.extend(row for row in rows if row.priority == 0)
 
-    def tell_staff(self, kind: str, template: str, /, **variables: Any) -> None:
-        """Queue a message for the staff chat."""
-        self.notices.append(Notice(kind, self.text(template, **variables)))
+    def tell_staff(
+        self, kind: str, template: str, /, urgent: bool = False, **variables: Any
+    ) -> None:
+        """Queue a message for the staff chat (urgent ones never wait behind others)."""
+        self.notices.append(Notice(kind, self.text(template, **variables), 0 if urgent else 1))
+
+    def safety_question_waiting(self) -> bool:
+        """Whether a safety question asked recently still waits for this person's answer."""
+        state = self.conversation
+        return (
+            state is not None
+            and state.safety_question is not None
+            and state.safety_asked_at is not None
+            and self.now - state.safety_asked_at <= timedelta(minutes=SAFETY_ANSWER_MINUTES)
+        )
 
     def state(self) -> Conversation:
         """This person's conversation row, created on first need."""

@@ -136,32 +136,55 @@ async def seen_messages(runtime: Runtime) -> list[OutboxMessage]:
 # --- pmp screen -----------------------------------------------------------------------------
 
 
+KEYS = ["verdict", "concern", "matched", "entries", "score"]
+
+
 async def test_screen_explicit_risk_is_crisis_with_its_entry(cli: CliRunner) -> None:
     output = await run_ok(cli, "screen", CRISIS)
-    first = output.splitlines()[0]
-    assert first.startswith("crisis  (entry: suicide-explicit-kill-myself, lexicon ")
-    assert "pattern: " in output
+    first, *rest = output.splitlines()
+    assert first.startswith("crisis  (concern: self, decided by: suicide-explicit-kill-myself, ")
+    assert "screen 2026-" in first  # the lexicon version, so a result can be reproduced
+    assert "lexicon entries: suicide-explicit-kill-myself" in rest
+    assert "as read: i want to kill myself" in rest
+    assert any(line.startswith("pattern: ") for line in rest)
     found = await run_json(cli, "screen", CRISIS)
-    assert found == {"verdict": "crisis", "matched": "suicide-explicit-kill-myself"}
-    assert list(found) == ["verdict", "matched"]  # exactly these keys; no pattern in JSON
+    assert list(found) == KEYS  # exactly these keys; no pattern in JSON
+    assert (found["verdict"], found["concern"]) == ("crisis", "self")
+    assert found["matched"] == "suicide-explicit-kill-myself"
+    assert found["entries"] == ["suicide-explicit-kill-myself"]
+    assert found["score"] is None  # the classifier is not asked once the lexicon says crisis
 
 
 async def test_screen_a_pain_idiom_is_a_check(cli: CliRunner) -> None:
     output = await run_ok(cli, "screen", "this pain is killing me")
-    assert output.startswith("check  (entry: idiom-killing-me,")
+    assert output.startswith("check  (concern: self, decided by: idiom-killing-me,")
     found = await run_json(cli, "screen", "this pain is killing me")
-    assert found == {"verdict": "check", "matched": "idiom-killing-me"}
+    assert (found["verdict"], found["matched"]) == ("check", "idiom-killing-me")
+    assert 0.0 <= found["score"] <= 1.0
 
 
 async def test_screen_ordinary_words_are_none_with_no_entry(cli: CliRunner) -> None:
     output = await run_ok(cli, "screen", "I'd love a cup of tea")
-    assert output.startswith("none  (entry: -, lexicon ")
+    assert output.startswith("none  (concern: -, decided by: -, screen ")
     assert "pattern:" not in output
+    assert "lexicon entries: -" in output
     found = await run_json(cli, "screen", "I'd love a cup of tea")
-    assert found == {"verdict": "none", "matched": None}
+    assert (found["verdict"], found["concern"], found["matched"]) == ("none", None, None)
+    assert found["entries"] == []
     assert (
         '"matched": null' in (await invoke(cli, "screen", "I'd love a cup of tea", "--json")).stdout
     )
+
+
+async def test_screen_shows_how_disguised_words_were_read(cli: CliRunner) -> None:
+    output = await run_ok(cli, "screen", "i w4nt t0 k!ll mys3lf")
+    assert output.startswith("crisis")
+    assert "as read: i want to kill myself" in output
+
+
+async def test_screen_names_the_concern_for_someone_unsafe_at_home(cli: CliRunner) -> None:
+    found = await run_json(cli, "screen", "my husband hits me when he's been drinking")
+    assert (found["verdict"], found["concern"]) == ("crisis", "safeguarding")
 
 
 @pytest.mark.parametrize(
@@ -183,12 +206,78 @@ async def test_screen_hostile_input(cli: CliRunner, text: str, verdict: str) -> 
     result = await invoke(cli, "screen", text, "--json")
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
-    assert set(found) == {"verdict", "matched"}
+    assert list(found) == KEYS
     assert found["verdict"] == verdict
     assert (found["matched"] is None) == (verdict == "none")
     plain = await invoke(cli, "screen", text)
     assert plain.exit_code == 0 and plain.output.startswith(verdict)
     assert "Traceback" not in plain.output
+
+
+# --- pmp screen --file -------------------------------------------------------------------------
+
+FILE_LINES = [
+    "I want to kill myself",
+    "I'd love a cup of tea",
+    "this pain is killing me",
+    "",
+    "my husband hits me when he's been drinking",
+]
+
+
+async def test_screen_file_gives_one_line_per_message_in_order(
+    cli: CliRunner, tmp_path: Any
+) -> None:
+    path = tmp_path / "messages.txt"
+    path.write_text("\n".join(FILE_LINES) + "\n", encoding="utf-8")
+    lines = (await run_ok(cli, "screen", "--file", str(path))).splitlines()
+    assert len(lines) == len(FILE_LINES)
+    rows = [line.split("\t") for line in lines]
+    assert all(len(row) == 4 for row in rows)
+    assert [row[0] for row in rows] == ["crisis", "none", "check", "none", "crisis"]
+    assert rows[0][1:3] == ["self", "suicide-explicit-kill-myself"]
+    assert rows[1][1:3] == ["-", "-"]
+    assert rows[4][1] == "safeguarding"
+    for secret in ("kill", "tea", "husband"):  # results only: the file's words stay in the file
+        assert all(secret not in cell for row in rows for cell in row[1:2] + row[3:])
+
+
+async def test_screen_file_as_json_lines(cli: CliRunner, tmp_path: Any) -> None:
+    path = tmp_path / "messages.txt"
+    path.write_text("\r\n".join(FILE_LINES), encoding="utf-8")  # Windows line endings too
+    result = await invoke(cli, "screen", "--file", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [item["verdict"] for item in found] == ["crisis", "none", "check", "none", "crisis"]
+    assert all(list(item) == KEYS for item in found)
+
+
+async def test_screen_file_of_thousands_of_lines_and_bad_bytes(
+    cli: CliRunner, tmp_path: Any
+) -> None:
+    path = tmp_path / "many.txt"
+    body = ("I walked to the shop today\n" * 2999).encode() + b"\xff\xfe I want to kill myself\n"
+    path.write_bytes(body)
+    lines = (await run_ok(cli, "screen", "--file", str(path))).splitlines()
+    assert len(lines) == 3000
+    assert {line.split("\t")[0] for line in lines[:-1]} == {"none"}
+    assert lines[-1].startswith("crisis\t")
+
+
+async def test_screen_file_from_standard_input(cli: CliRunner) -> None:
+    result = await asyncio.to_thread(
+        cli.invoke, cli_module.main, ["screen", "--file", "-"], input="I want to kill myself\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("crisis\t")
+
+
+async def test_screen_needs_text_or_a_file_but_not_both(cli: CliRunner, tmp_path: Any) -> None:
+    assert "give TEXT or --file PATH" in await refused(cli, "screen")
+    path = tmp_path / "one.txt"
+    path.write_text("hello", encoding="utf-8")
+    assert "give TEXT or --file PATH" in await refused(cli, "screen", "hi", "--file", str(path))
+    assert "does not exist" in await refused(cli, "screen", "--file", str(tmp_path / "nope.txt"))
 
 
 # --- pmp escalations list ---------------------------------------------------------------------
@@ -297,11 +386,12 @@ async def test_show_after_resolve_has_the_outcome_and_who_did_what(
     assert [(e["action"], e["actor"]) for e in found["audit"]] == [
         ("reported", "console:patient-1"),
         ("alerted", "system"),
+        ("plan_asked", "console:patient-1"),
         ("acknowledged", "cli:5001"),
         ("patient_told", "system"),
         ("resolved", "cli:5001"),
     ]
-    assert [e["at_local"] for e in found["audit"]][2:] == [
+    assert [e["at_local"] for e in found["audit"]][3:] == [
         "Thu 26 Nov 10:03:00",
         "Thu 26 Nov 10:03:00",
         "Thu 26 Nov 10:23:00",

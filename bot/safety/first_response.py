@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from bot.channels.types import Incoming, Reply, Sender
 from bot.content import Content
-from bot.safety.screening import Lexicon
+from bot.safety.screening import Screen
+from bot.safety.signposting import crisis_text
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +31,15 @@ class FirstResponder:
 
     def __init__(
         self,
-        lexicon: Lexicon,
+        screener: Screen,
         content: Content,
         sender: Sender,
         is_staff: Callable[[Incoming], bool],
     ) -> None:
-        self.lexicon = lexicon
+        self.screener = screener
+        self.content = content
         self.sender = sender
         self.is_staff = is_staff
-        self.reply = Reply(content.render("safety/crisis"))  # rendered once, at start
         self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def respond(self, incoming: Incoming) -> Incoming:
@@ -50,13 +51,16 @@ class FirstResponder:
             or self.is_staff(incoming)
         ):
             return incoming
-        if not self.lexicon.screen(incoming.text).is_crisis:
+        screening = self.screener.screen(incoming.text)
+        if not screening.is_crisis:
             return incoming
         key = (incoming.channel, incoming.update_id)
         if key not in self._answered:
             try:
                 async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                    await self.sender.send(incoming.chat_id, self.reply)
+                    await self.sender.send(
+                        incoming.chat_id, Reply(crisis_text(self.content, screening))
+                    )
             except Exception as error:
                 # The turn sends it instead, as an urgent reply through the outbox.
                 log.warning("crisis reply failed", extra={"error": type(error).__name__})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.safety.lexicon import DEFAULT_LEXICON_PATH
 from tests.conftest import BOT_USERNAME
 from tests.fakes.telegram_api import FakeTelegramAPI, serve_on_loopback
 
@@ -109,3 +110,34 @@ async def test_pmp_run_refuses_to_start_with_nowhere_to_send_staff_alerts(
     assert "set STAFF_CHAT_ID (the staff Telegram group) or TEAMS_WEBHOOK_URL" in err.decode()
     assert "Traceback" not in err.decode()
     assert api.token not in err.decode()
+
+
+async def test_pmp_run_refuses_to_start_with_a_broken_lexicon_entry(
+    api: FakeTelegramAPI, served_api: str, db_url: str, tmp_path: Path
+) -> None:
+    # Never run without a screen: a lexicon entry that does not compile stops the start.
+    broken = tmp_path / "risk_lexicon.toml"
+    broken.write_text(
+        DEFAULT_LEXICON_PATH.read_text(encoding="utf-8")
+        + '\n[[risk]]\nid = "typo-entry"\nlevel = "crisis"\nconcern = "self"\n'
+        + "note = \"a typo\"\npatterns = ['\\\\bwant to (die']\n",
+        encoding="utf-8",
+    )
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": db_url,
+            "TELEGRAM_BOT_TOKEN": api.token,
+            "TELEGRAM_API_BASE_URL": served_api,
+            "STAFF_CHAT_ID": "-100",
+            "RISK_LEXICON_PATH": str(broken),
+            "NO_PROXY": "127.0.0.1",
+        }
+    )
+    process = await asyncio.create_subprocess_exec(
+        PMP, "run", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    assert "risk lexicon entry 'typo-entry'" in err.decode()
+    assert "Traceback" not in err.decode()

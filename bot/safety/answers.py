@@ -1,0 +1,130 @@
+"""Reading a typed answer to a safety question: only a clear no counts as no.
+
+"Are you having thoughts of ending your life?" answered "nah I'm fine" is a no; "not really",
+"sometimes", "kind of", "I don't know", "why?" or anything longer that hedges is not a clear no,
+and is treated as yes. When unsure, escalate.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Answer = Literal["yes", "no", "unsure"]
+
+_APOSTROPHES = re.compile("['`´‘’ʼ]")
+_NOT_WORDS = re.compile(r"[^\w]+")
+# Words that begin a no.
+_NO = frozenset({"no", "nope", "nah", "naw", "na", "nay", "nae", "never", "nop", "noo", "nooo"})
+# Whole answers that are a no without starting with one of those.
+_NO_PHRASES = frozenset(
+    {
+        "im not",
+        "i am not",
+        "not at all",
+        "definitely not",
+        "certainly not",
+        "absolutely not",
+        "of course not",
+        "not me",
+        "im fine",
+        "i am fine",
+        "im ok",
+        "im okay",
+        "i am ok",
+        "i am okay",
+        "im alright",
+        "im safe",
+        "i am safe",
+        "all good",
+    }
+)
+# Words that make a no less than clear.
+_HEDGES = frozenset(
+    {
+        "but",
+        "maybe",
+        "sometimes",
+        "bit",
+        "kind",
+        "kinda",
+        "sort",
+        "sorta",
+        "really",
+        "know",
+        "unsure",
+        "sure",
+        "idk",
+        "dunno",
+        "think",
+        "probably",
+        "perhaps",
+        "occasionally",
+        "hmm",
+        "well",
+        "though",
+        "tho",
+        "except",
+        "unless",
+        "yes",
+        "yeah",
+        "yet",
+        "now",
+        "today",
+        "tonight",
+        "anymore",
+        "used",
+        "suppose",
+        "guess",
+        "if",
+        "why",
+        "what",
+        "mostly",
+        "much",
+        "sometime",
+        "times",
+        "often",
+        "lately",
+        "recently",
+        "again",
+    }
+)
+# Exclamations that may come before an answer ("god no", "oh yes"): passed over.
+_EXCLAMATIONS = frozenset(
+    {"god", "oh", "hell", "lord", "gosh", "goodness", "heavens", "christ", "blimey", "um", "erm"}
+)
+_YES = frozenset(
+    {"yes", "yeah", "yep", "yup", "aye", "y", "ya", "yea", "ye", "yh", "yas", "yess", "ja", "oui"}
+)
+_YES_EMOJI = frozenset("👍✅✔☑")
+_NO_EMOJI = frozenset("👎❌✖🙅")
+# A clear no is short: a longer answer is read by a person.
+_LONGEST_CLEAR_NO = 10
+
+
+def classify(text: str) -> Answer:
+    """ "no" only for a clear no; "yes" for a plain yes; "unsure" for anything else."""
+    stripped = text.strip()
+    if stripped and all(char in _NO_EMOJI or char.isspace() for char in stripped):
+        return "no"
+    if stripped and all(char in _YES_EMOJI or char.isspace() for char in stripped):
+        return "yes"
+    words = _NOT_WORDS.sub(" ", _APOSTROPHES.sub("", stripped.casefold())).split()
+    while len(words) > 1 and words[0] in _EXCLAMATIONS:
+        words = words[1:]
+    if not words:
+        return "unsure"
+    if _clear_no(words):
+        return "no"
+    if words[0] in _YES and not (set(words[1:]) & {"but", "not", "no"}):
+        return "yes"
+    return "unsure"
+
+
+def _clear_no(words: list[str]) -> bool:
+    """A short answer that begins with no (or is a known no), with nothing that hedges it."""
+    if len(words) > _LONGEST_CLEAR_NO or set(words) & _HEDGES:
+        return False
+    if words[0] in _NO:
+        return True
+    return any(" ".join(words[: len(phrase.split())]) == phrase for phrase in _NO_PHRASES)
