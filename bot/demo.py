@@ -50,7 +50,7 @@ class Demo:
         self.sender = ConsoleSender(out)
         self.runner: TurnRunner = runtime.runner({CHANNEL: STAFF_CHAT})
         self.responder = FirstResponder(
-            self.runner.lexicon,
+            self.runner.screener,
             runtime.content,
             self.sender,
             lambda incoming: incoming.user_id == DEMO_STAFF,

@@ -48,6 +48,9 @@ class Step:
     # Optional, for free text: common answers offered as buttons (a rating of 75, "Tomorrow
     # morning"); a press, or typing the label, counts as typing the value.
     answers_for: Callable[[Turn], tuple[Option, ...]] | None = None
+    # Optional, for a choice: reads typed words other than a label as one of its values (None
+    # when they say none of them).
+    typed: Callable[[str], str | None] | None = None
 
 
 Finish = Callable[[Turn, dict[str, Any]], Awaitable[None]]
@@ -136,7 +139,10 @@ async def _enter(turn: Turn, form: Form, step: Step) -> None:
 
 
 def show_prompt(turn: Turn, form: Form) -> None:
-    """Say the current step's prompt again, with buttons for the current version."""
+    """Say the current step's prompt again, with buttons for the current version; not while a
+    safety question is about to be asked or waits for its answer (it comes after)."""
+    if turn.hold_prompts or turn.safety_question_waiting():
+        return
     state = turn.state()
     step = form.step(state.step or form.steps[0].name)
     variables = dict(form.prompt_vars(turn, state.data))
@@ -219,6 +225,8 @@ def _answer(turn: Turn, step: Step) -> tuple[bool, Any]:
         for option in options(turn, step):
             if text.casefold() == turn.content.label(option.label).casefold():
                 return True, option.value
+        if step.typed is not None and text and (read := step.typed(text)) is not None:
+            return True, read
         return False, step.invalid
     if step.kind == "scale":
         number = whole_number(text)

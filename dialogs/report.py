@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from bot.db.models import Escalation, Person
-from bot.services.escalations import CATEGORIES, Actor, shorten
+from bot.safety.answers import classify
+from bot.services.escalations import CATEGORIES, Actor
 from dialogs import safety
 from dialogs.engine import Form, Option, Step, start
 from dialogs.turn import Turn
 
-NAME = "report"
+NAME = safety.REPORT_FORM
 # A severity this high reaches staff even if the patient stops before the end.
 SEVERE = 8
 DETAILS_MAX_LENGTH = 2000
 PAIN_CATEGORIES = ("pain", "both", "new_worry")
+# Reports of distress at SEVERE or more are asked the safety question.
+DISTRESS = ("distress", "both")
+
+
+# Typed words that answer the red-flag question with a yes: the symptoms it lists, or doubt.
+_SYMPTOMS = re.compile(
+    r"\b(?:numb|numbness|tingl\w*|pins and needles|weak|weakness|giving way|gave way|can'?t feel"
+    r"|cannot feel|no feeling|lost feeling|bladder|bowels?|pee|wee|urine|pass water|toilet|loo"
+    r"|wet myself|accident|incontinen\w*|saddle|groin|back passage|fever|feverish|temperature"
+    r"|shiver\w*|sweats|chest|breath\w*|foot drop|not sure|unsure|don'?t know|maybe|think so)\b",
+    re.IGNORECASE,
+)
+
+
+def red_flag_typed(text: str) -> str | None:
+    """A typed answer to the red-flag question: a clear no is no; a yes, a symptom it lists or
+    doubt is yes (advice now is the safe side); anything else is asked again."""
+    answer = classify(text)
+    if answer == "no":
+        return "no"
+    if answer == "yes" or _SYMPTOMS.search(text.replace("’", "'")):
+        return "yes"
+    return None
 
 
 def patient(turn: Turn) -> Actor:
@@ -29,7 +54,10 @@ async def begin(turn: Turn) -> None:
 
 
 async def _on_answer(turn: Turn, step: str, data: dict[str, Any]) -> None:
-    """A severe score opens the escalation at once, so stopping here still reaches staff."""
+    """A severe score opens the escalation at once, so stopping here still reaches staff; severe
+    distress is asked the safety question (the report goes on once it is answered)."""
+    if step == "red_flags" and data["red_flags"] == "yes" and turn.incoming.kind == "text":
+        data["details"] = turn.incoming.text  # the symptoms they typed, for staff
     person = turn.person
     if person is None or step != "severity" or data["severity"] < SEVERE:
         return
@@ -37,6 +65,10 @@ async def _on_answer(turn: Turn, step: str, data: dict[str, Any]) -> None:
     escalation.severity = data["severity"]
     if escalation.status == "reported":
         turn.escalator.wait_for_patient(escalation, turn.now)
+    if data.get("what") in DISTRESS and escalation.check_reason is None:
+        escalation.check_reason = "distress"
+        escalation.concern = escalation.concern or "self"
+        safety.ask(turn, escalation, safety.CHECK)
 
 
 async def _open_early(turn: Turn, person: Person, data: dict[str, Any]) -> Escalation:
@@ -64,14 +96,6 @@ async def current_escalation(turn: Turn, data: dict[str, Any]) -> Escalation | N
     return await turn.session.get(Escalation, escalation_id)
 
 
-def add_words(escalation: Escalation, words: str | None) -> None:
-    """Add the patient's words to what the escalation keeps, once."""
-    if words and words not in (escalation.details or ""):
-        escalation.details = shorten(
-            "\n\n".join(part for part in (escalation.details, words) if part)
-        )
-
-
 def _fill(escalation: Escalation, data: dict[str, Any]) -> None:
     """Copy the answers given so far onto the escalation."""
     if data.get("what") in CATEGORIES:
@@ -81,7 +105,7 @@ def _fill(escalation: Escalation, data: dict[str, Any]) -> None:
     escalation.red_flag = data.get("red_flags") == "yes"
     if escalation.red_flag:
         escalation.urgent = True
-    add_words(escalation, data.get("details"))
+    safety.add_words(escalation, data.get("details"))
     if "contact" in data:
         escalation.contact_wanted = data["contact"] == "yes"
 
@@ -116,6 +140,7 @@ async def _finish(turn: Turn, data: dict[str, Any]) -> None:
             opening=hours.next_opening(now),
             contact_wanted=escalation.contact_wanted,
             category=escalation.category,
+            discharged=person.discharged_at is not None,
         )
 
 
@@ -134,16 +159,19 @@ async def check(turn: Turn) -> None:
     escalation = await _open_early(turn, person, data)
     state.data = data  # a new dict, so the escalation's id is saved with the answers
     _fill(escalation, data)
-    add_words(escalation, turn.incoming.text)
+    safety.add_words(escalation, turn.incoming.text)
     escalation.risk = "check"
     escalation.risk_entry = screening.matched
-    escalation.lexicon_version = turn.lexicon.version
+    escalation.lexicon_version = turn.screener.version
+    escalation.concern = escalation.concern or screening.concern or "self"
+    escalation.check_reason = escalation.check_reason or "words"
     if escalation.status == "reported":
         turn.escalator.wait_for_patient(escalation, turn.now)
     else:
         # Staff already have this report (it was severe): they hear of the words now.
         send_alert(turn, escalation, person)
-    safety.ask(turn, escalation)
+    if escalation.check_answer is None:
+        safety.ask(turn, escalation, safety.CHECK)
 
 
 def send_alert(turn: Turn, escalation: Escalation, person: Person) -> None:
@@ -178,6 +206,7 @@ FORM = Form(
             "choice",
             options=(Option("yes", "red_flag_yes"), Option("no", "red_flag_no")),
             skip_if=lambda data: data.get("what") not in PAIN_CATEGORIES,
+            typed=lambda text: red_flag_typed(text),
         ),
         Step(
             "details",

@@ -73,12 +73,33 @@ async def route(turn: Turn) -> None:
     if screening is not None and screening.is_crisis:
         await _crisis(turn, form)
         return
+    if incoming.kind == "command" or (
+        incoming.kind == "button" and not incoming.payload.startswith(f"{safety.CHECK_PREFIX}:")
+    ):
+        # They have moved on: the question's buttons still answer it, but their next typed
+        # words belong to what they chose now.
+        safety.moved_on(turn)
+    question = safety.waiting(turn) if incoming.kind == "text" and _is_patient(turn) else None
+    if question is not None:
+        # Typed words after a safety question are its answer, whatever else they say: only a
+        # clear no is a no. A form that was waiting for it goes on.
+        await safety.answer_typed(turn, question)
+        if active_form(turn) is not None and safety.waiting(turn) is None:
+            _prompt_again(turn, active_form(turn))
+        return
+    if screening is not None and screening.needs_check and turn.person is None and form is None:
+        turn.say("safety/check_stranger")  # the numbers once, not twice
+        return
     if screening is not None and screening.needs_check and _only_a_check(turn, form):
         # "This pain is killing me" on its own: the gentle question is the whole answer, not
         # "sorry, I can't read messages like that" first.
         await safety.check(turn)
         return
+    asking = screening is not None and screening.needs_check and _is_patient(turn)
+    # The form's next question waits until the safety question is answered.
+    turn.hold_prompts = asking
     await _route(turn, form)
+    turn.hold_prompts = False
     if screening is not None and screening.needs_check:
         still = active_form(turn)
         if still is not None and still.name == report.NAME and _is_patient(turn):
@@ -106,7 +127,7 @@ def _only_a_check(turn: Turn, form: Form | None) -> bool:
         turn.incoming.kind == "text"
         and form is None
         and _is_patient(turn)
-        and not turn.lexicon.wants_to_report(turn.incoming.text)
+        and not turn.screener.wants_to_report(turn.incoming.text)
     )
 
 
@@ -286,7 +307,7 @@ def _wants_to_report(turn: Turn, form: Form | None) -> bool:
         return False
     if form is not None and form.name == report.NAME:
         return False  # their answer to a report question, not a new report
-    return turn.lexicon.wants_to_report(turn.incoming.text)
+    return turn.screener.wants_to_report(turn.incoming.text)
 
 
 async def _answer_and_offer_report(turn: Turn, form: Form) -> None:

@@ -1,20 +1,41 @@
-"""Risk language in anything a patient writes: crisis signposting at once, or a gentle check."""
+"""Risk language in anything someone writes, and the safety questions that follow.
+
+A crisis gets the reply that fits its concern (the writer, someone they might hurt, abuse, or
+someone else at risk) and an alert; an ambiguous phrase gets a safety question. Every answer
+counts, tapped or typed: anything that is not a clear no is taken as yes, and a yes is followed
+by one more question, after the Columbia screener: have they thought how, or started to get
+ready.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select
 
 from bot.channels.types import Button
-from bot.db.models import Escalation
+from bot.db.models import Cohort, Conversation, Escalation, Invite, Person
+from bot.safety.answers import classify
 from bot.safety.screening import Screening
+from bot.safety.signposting import crisis_text
 from bot.services.escalations import Actor, audit, shorten
+from dialogs.engine import leave
 from dialogs.turn import Turn
 
 log = logging.getLogger(__name__)
 
 CHECK_PREFIX = "k"
-YES, NO = "y", "n"
+YES, NO, UNSURE = "y", "n", "u"
+CHECK, PLAN = "c", "p"  # which question a button answers
+_QUESTIONS = {CHECK: "check", PLAN: "plan"}
+_ANSWERS = {"yes": YES, "no": NO, "unsure": UNSURE}
+_SAID = {YES: "yes", NO: "no", UNSURE: "not sure, taken as yes"}
+_AGAIN = "-again"  # on the waiting question: it has been asked twice
+REPORT_FORM = "report"  # the report's form name (dialogs.report imports this module)
+# A new crisis message from someone with a risk alert this recent and still open is added to it.
+SAME_CRISIS_HOURS = 12
 
 
 def screen(turn: Turn, is_staff: bool) -> Screening | None:
@@ -29,22 +50,30 @@ def screen(turn: Turn, is_staff: bool) -> Screening | None:
         return None
     if is_staff:
         return None
-    turn.screening = turn.lexicon.screen(incoming.text)
+    turn.screening = turn.screener.screen(incoming.text)
     if turn.screening.verdict != "none":
         # The entry's id only: which words matched would repeat what they wrote.
         log.info(
             "risk language",
-            extra={"verdict": turn.screening.verdict, "entry": turn.screening.matched},
+            extra={
+                "verdict": turn.screening.verdict,
+                "concern": turn.screening.concern,
+                "entry": turn.screening.matched,
+            },
         )
     return turn.screening
 
 
-def _team_told(turn: Turn) -> None:
+def _team_told(turn: Turn, concern: str | None, person: Person) -> None:
     """Say the team knows, and, out of hours, when they will see it: never imply someone is
     reading now when nobody is."""
     hours = turn.escalator.hours
     turn.say(
-        "safety/team_told", open_now=hours.is_open(turn.now), opening=hours.next_opening(turn.now)
+        "safety/team_told",
+        open_now=hours.is_open(turn.now),
+        opening=hours.next_opening(turn.now),
+        concern=concern,
+        discharged=person.discharged_at is not None,
     )
 
 
@@ -57,7 +86,7 @@ async def crisis(
     escalation: Escalation | None,
     prepare: Callable[[Escalation], None] | None = None,
 ) -> None:
-    """Crisis signposting (unless the adapter already sent it) and an urgent staff alert.
+    """The crisis reply (unless the adapter already sent it) and an alert.
 
     `escalation` is the report in progress, if it has opened one, and `prepare` copies the
     report's answers so far: staff see one escalation with everything the patient said.
@@ -65,28 +94,102 @@ async def crisis(
     screening = turn.screening
     turn.urgent = True
     if not turn.incoming.crisis_sent:
-        turn.say("safety/crisis")
+        turn.say_text(crisis_text(turn.content, screening))
     person = turn.person
     if person is None or person.role != "patient":
-        return  # someone not (yet) enrolled: signposting is all we can give
-    words = turn.incoming.text
+        await _someone_joining(turn)
+        return
+    found = _concerns(screening)
+    # The writer's own life first: "my husband hits me and I want to die" is about them.
+    concern = "self" if "self" in found else found[0]
+    waiting = _waiting(turn)
+    if escalation is None and waiting is not None:
+        # Crisis words in answer to a safety question belong with the escalation it asked about.
+        asked = await _own_escalation(turn, str(waiting[0]))
+        escalation = asked if asked is not None and asked.status != "resolved" else None
+    if escalation is None:
+        escalation = await _recent_risk(turn, person)
     if escalation is None:
         escalation = await turn.escalator.open(
             turn.session, person, turn.now, _patient(turn), source="risk", category="risk"
         )
     if prepare is not None:
         prepare(escalation)
-    if words not in (escalation.details or ""):
-        escalation.details = shorten(
-            "\n\n".join(part for part in (escalation.details, words) if part)
-        )
+    add_words(escalation, turn.incoming.text)
     escalation.risk = "crisis"
     escalation.risk_entry = screening.matched if screening else None
-    escalation.lexicon_version = turn.lexicon.version
-    escalation.urgent = True
+    escalation.lexicon_version = turn.screener.version
+    # The writer's own safety outranks someone else's in what the alert is about.
+    if escalation.concern in (None, "someone-else") or concern == "self":
+        escalation.concern = concern
+    _note_concerns(escalation, found)
+    escalation.urgent = escalation.urgent or any(c != "someone-else" for c in found)
+    if waiting is not None and waiting[0] == escalation.id:
+        # Crisis words in answer to a safety question are a yes to it.
+        _set_answer(turn, escalation, waiting[1], YES, "in their own words")
     kind = "new" if escalation.status == "reported" else "updated"
     turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
-    _team_told(turn)
+    _team_told(turn, escalation.concern, person)
+    if escalation.concern == "self" and escalation.plan_answer is None:
+        ask(turn, escalation, PLAN)
+
+
+def _concerns(screening: Screening | None) -> list[str]:
+    """The concerns of a crisis screening, the deciding one first ("self" if none is known)."""
+    if screening is None:
+        return ["self"]
+    found = list(
+        dict.fromkeys((*((screening.concern,) if screening.concern else ()), *screening.concerns))
+    )
+    return found or ["self"]
+
+
+def _note_concerns(escalation: Escalation, found: list[str]) -> None:
+    """Keep every concern but the main one, so staff see them all (abuse and a wish to die)."""
+    known = (escalation.other_concerns or "").split(",") if escalation.other_concerns else []
+    others = [c for c in dict.fromkeys((*known, *found)) if c != escalation.concern]
+    escalation.other_concerns = ",".join(others) or None
+
+
+async def _recent_risk(turn: Turn, person: Person) -> Escalation | None:
+    """A risk alert (or safety question) of this person from the last hours that is still open:
+    crisis words are added to it (staff are told of the update) rather than opening another."""
+    since = turn.now - timedelta(hours=SAME_CRISIS_HOURS)
+    found = await turn.session.scalar(
+        select(Escalation)
+        .where(
+            Escalation.person_id == person.id,
+            Escalation.source == "risk",
+            Escalation.risk.in_(("crisis", "check")),
+            Escalation.status != "resolved",
+            Escalation.created_at >= since,
+        )
+        .order_by(Escalation.id.desc())
+        .limit(1)
+    )
+    return found
+
+
+async def _someone_joining(turn: Turn) -> None:
+    """Someone who opened an invite but has not agreed to join: staff are told to check on the
+    person they invited (a risk to safety is the exception the privacy notice gives)."""
+    conversation = turn.conversation
+    invite_id = (conversation.data or {}).get("invite_id") if conversation is not None else None
+    if conversation is None or invite_id is None or conversation.dialog != "enrol":
+        return  # a stranger: the crisis reply is all there is to give
+    invite = await turn.session.get(Invite, int(invite_id))
+    if invite is None or invite.cohort_id is None:
+        return
+    cohort = await turn.session.get(Cohort, invite.cohort_id)
+    turn.tell_staff(
+        "joining_risk",
+        "staff/joining_risk",
+        urgent=True,
+        code=invite.code,
+        cohort_id=invite.cohort_id,
+        cohort_name=cohort.name if cohort else "",
+    )
+    log.warning("risk language from someone joining", extra={"invite": invite.id})
 
 
 async def check(turn: Turn) -> None:
@@ -110,54 +213,193 @@ async def check(turn: Turn) -> None:
         details=turn.incoming.text,
         risk="check",
         risk_entry=screening.matched,
-        lexicon_version=turn.lexicon.version,
+        lexicon_version=turn.screener.version,
+        concern=screening.concern or "self",
+        check_reason="words",
     )
     # Unanswered, it still reaches staff once the wait is over.
     turn.escalator.wait_for_patient(escalation, turn.now)
-    ask(turn, escalation)
+    ask(turn, escalation, CHECK)
 
 
-def ask(turn: Turn, escalation: Escalation) -> None:
-    """The check question, with buttons naming the escalation they answer."""
+def ask(turn: Turn, escalation: Escalation, question: str = CHECK, again: bool = False) -> None:
+    """A safety question with buttons naming the escalation it is about; the next typed
+    message is read as its answer too. A form under way waits until it is answered. `again`:
+    asked a second time after an answer that was not one (only once)."""
     buttons = (
-        (
-            Button(turn.content.label("check_yes"), f"{CHECK_PREFIX}:{escalation.id}:{YES}"),
-            Button(turn.content.label("check_no"), f"{CHECK_PREFIX}:{escalation.id}:{NO}"),
+        tuple(
+            Button(turn.content.label(label), f"{CHECK_PREFIX}:{escalation.id}:{question}:{code}")
+            for label, code in (("check_yes", YES), ("check_no", NO), ("check_unsure", UNSURE))
         ),
     )
-    turn.say("safety/check", buttons)
-    audit(turn.session, escalation, "check_asked", _patient(turn), turn.now)
+    if again:
+        turn.say("safety/answer_again", buttons)
+    elif question == CHECK:
+        turn.say(
+            "safety/check",
+            buttons,
+            reason=escalation.check_reason,
+            concern=escalation.concern,
+        )
+    else:
+        turn.say("safety/plan", buttons)
+    state = turn.state()
+    state.safety_escalation_id = escalation.id
+    state.safety_question = _QUESTIONS[question] + (_AGAIN if again else "")
+    state.safety_asked_at = turn.now
+    action = f"{_QUESTIONS[question]}_asked" + ("_again" if again else "")
+    audit(turn.session, escalation, action, _patient(turn), turn.now)
+
+
+def waiting(turn: Turn) -> tuple[int, str] | None:
+    """(escalation id, question) of a safety question this person has still to answer."""
+    return _waiting(turn)
+
+
+def _waiting(turn: Turn) -> tuple[int, str] | None:
+    state: Conversation | None = turn.conversation
+    if state is None or state.safety_escalation_id is None or not turn.safety_question_waiting():
+        return None
+    question = CHECK if (state.safety_question or "").startswith("check") else PLAN
+    return state.safety_escalation_id, question
+
+
+def _asked_again(turn: Turn) -> bool:
+    """Whether the waiting question has already been asked a second time."""
+    state = turn.conversation
+    return state is not None and (state.safety_question or "").endswith(_AGAIN)
+
+
+def moved_on(turn: Turn) -> None:
+    """The person chose something else (a command or another button): stop reading their
+    typed words as the answer; the question's own buttons still answer it."""
+    _clear(turn)
+
+
+def _clear(turn: Turn) -> None:
+    """No safety question is waiting any more."""
+    state = turn.conversation
+    if state is not None:
+        state.safety_escalation_id = None
+        state.safety_question = None
+        state.safety_asked_at = None
 
 
 async def answer(turn: Turn, payload: str) -> None:
-    """Yes is a crisis; no goes on, but staff still see a note. Neither closes anything."""
-    _prefix, _, rest = payload.partition(":")
-    number, _, choice = rest.partition(":")
-    person = turn.person
-    escalation = await turn.session.get(Escalation, int(number)) if number.isdigit() else None
-    if (
-        escalation is None
-        or person is None
-        or escalation.person_id != person.id
-        or choice not in (YES, NO)
-    ):
+    """A tapped answer: 'k:<escalation>:<question>:<answer>' (older: 'k:<escalation>:<y|n>')."""
+    parts = payload.split(":")
+    if len(parts) == 3:
+        parts = [parts[0], parts[1], CHECK, parts[2]]
+    escalation = await _own_escalation(turn, parts[1] if len(parts) == 4 else "")
+    if escalation is None or parts[2] not in _QUESTIONS or parts[3] not in (YES, NO, UNSURE):
         turn.say("common/old_button")
         return
-    if escalation.check_answer is not None:
+    await _answered(turn, escalation, parts[2], parts[3], "tapped")
+
+
+async def answer_typed(turn: Turn, question_waiting: tuple[int, str]) -> None:
+    """A typed answer to the safety question waiting: only a clear no is a no."""
+    escalation_id, question = question_waiting
+    escalation = await _own_escalation(turn, str(escalation_id))
+    if escalation is None:
+        _clear(turn)
+        return
+    text = turn.incoming.text
+    if (
+        not any(char.isalpha() for char in text)
+        and classify(text) == "unsure"
+        and not _asked_again(turn)
+    ):
+        # "75" or "?" is not an answer to this question (perhaps to the one before): ask once
+        # more, with the buttons, before taking it as a yes.
+        ask(turn, escalation, question, again=True)
+        return
+    add_words(escalation, text)  # what they said goes to staff with the rest
+    choice = _ANSWERS[classify(text)]
+    await _answered(turn, escalation, question, choice, "typed")
+
+
+async def _own_escalation(turn: Turn, number: str) -> Escalation | None:
+    """The escalation with this id, if it is the person's own."""
+    person = turn.person
+    if person is None or not number.isdigit() or len(number) > 9:
+        return None
+    escalation = await turn.session.get(Escalation, int(number))
+    if escalation is None or escalation.person_id != person.id:
+        return None
+    return escalation
+
+
+async def _answered(
+    turn: Turn, escalation: Escalation, question: str, choice: str, how: str
+) -> None:
+    """Record an answer and say what happens next."""
+    person = turn.person
+    assert person is not None  # checked by _own_escalation
+    already = escalation.check_answer if question == CHECK else escalation.plan_answer
+    if already is not None:
+        if _waiting(turn) == (escalation.id, question):
+            _clear(turn)
         turn.say("safety/check_answered")
         return
-    escalation.check_answer = "yes" if choice == YES else "no"
-    audit(turn.session, escalation, f"check_{escalation.check_answer}", _patient(turn), turn.now)
+    _set_answer(turn, escalation, question, choice, how)
     kind = "new" if escalation.status == "reported" else "updated"
-    if choice == YES:
+    if question == PLAN:
+        turn.say({NO: "safety/plan_no", YES: "safety/plan_yes"}.get(choice, "safety/plan_unsure"))
+        if escalation.status != "resolved" or choice != NO:
+            turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
+        return
+    if choice != NO:
         escalation.urgent = True
         turn.urgent = True
-        turn.say("safety/crisis")
+        if choice == UNSURE:
+            turn.say("safety/check_unsure")  # not a clear no: taken seriously, not as a yes
+        turn.say_text(crisis_text(turn.content, None, escalation.concern))
+        _end_report(turn, escalation)
         turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
-        _team_told(turn)
+        _team_told(turn, escalation.concern, person)
+        if choice == YES and escalation.concern in (None, "self"):
+            ask(turn, escalation, PLAN)  # the Columbia screener's next question
         return
     turn.say("safety/check_no")
     if escalation.status == "reported" and not escalation.complete:
         return  # a report still being filled in sends it when it ends, or when the wait is over
     if escalation.status != "resolved":
         turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
+
+
+def _end_report(turn: Turn, escalation: Escalation) -> None:
+    """A report under way stops after a yes: no more questions about symptoms or a call back
+    (the team will be in touch); what it had is already on the escalation."""
+    state = turn.conversation
+    if state is not None and state.dialog == REPORT_FORM:
+        escalation.complete = True
+        leave(turn)
+
+
+def _set_answer(turn: Turn, escalation: Escalation, question: str, choice: str, how: str) -> None:
+    """Store an answer ("unsure" is taken as yes) and audit how it was given."""
+    value = {NO: "no", YES: "yes"}.get(choice, "unsure")
+    if question == CHECK:
+        escalation.check_answer = value
+    else:
+        escalation.plan_answer = value
+    name = _QUESTIONS[question]
+    audit(
+        turn.session,
+        escalation,
+        f"{name}_{'no' if value == 'no' else 'yes'}",
+        _patient(turn),
+        turn.now,
+        f"{how}: {_SAID.get(choice, choice)}",
+    )
+    if _waiting(turn) == (escalation.id, question):
+        _clear(turn)
+
+
+def add_words(escalation: Escalation, words: str | None) -> None:
+    """Add the patient's words to what the escalation keeps, once."""
+    if words and words not in (escalation.details or ""):
+        escalation.details = shorten(
+            "\n\n".join(part for part in (escalation.details, words) if part)
+        )

@@ -101,6 +101,16 @@ SAMPLES: dict[str, Any] = {
     "words": "It is worse since the walk.",
     "open_now": False,
     "opening": datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
+    "discharged": False,
+    "concern": "self",
+    "concerns": ["self", "safeguarding"],
+    "other_concerns": ["safeguarding"],
+    "sexual": False,
+    "child": False,
+    "reason": "words",
+    "check_reason": "words",
+    "plan_answer": None,
+    "cohort_id": 3,
 }
 
 

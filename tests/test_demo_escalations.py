@@ -147,16 +147,16 @@ async def test_a_report_is_acknowledged_shown_and_resolved_by_demo_staff(
         f"── staff group, message {number} ──",
         "New report",
         "Reference: P1",
-        "First name: Robin",
         "Category: More pain than usual",
         "Severity: 6 out of 10",
         "Contact wanted: yes",
-        "Own words: yes, press Show details",
+        "Own words and name: press Show details",
         "buttons: Acknowledge · Resolve · Show details  "
         f"(type !ack {number}, !resolve {number}, !details {number})",
     ):
         assert f"staff │ {line}\n" in alert + "\n", line
     assert "walk" not in alert  # the patient's words never go to the group
+    assert "Robin" not in alert  # nor their name
 
     acked = keyboard.reply(f"!ack {number}")
     assert f"staff │ ── staff group, message {number} (updated) ──" in acked

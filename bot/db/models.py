@@ -143,6 +143,12 @@ class Conversation(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
+    # A safety question waiting for its answer: which escalation, which question ("check": any
+    # thoughts of ending your life; "plan": thought how, or got ready), and when it was asked.
+    # The next typed text is its answer; a form under way waits until then.
+    safety_escalation_id: Mapped[int | None] = mapped_column(Integer)
+    safety_question: Mapped[str | None] = mapped_column(String(16))
+    safety_asked_at: Mapped[datetime | None]
 
 
 class InboxUpdate(Base):
@@ -295,8 +301,17 @@ class Escalation(Base):
     risk: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
     risk_entry: Mapped[str | None] = mapped_column(String(80))
     lexicon_version: Mapped[str | None] = mapped_column(String(32))
-    # The answer to the gentle check question: "yes" | "no" | None (not asked or not answered).
+    # Whose safety: "self" | "others" | "safeguarding" | "someone-else" (None: a plain report).
+    concern: Mapped[str | None] = mapped_column(String(16))
+    # The other concerns the patient's words raised, comma-separated ("safeguarding,others").
+    other_concerns: Mapped[str | None] = mapped_column(String(60))
+    # The answer to the safety question: "yes" | "no" | "unsure" (not a clear no, so treated
+    # as yes) | None (not asked or not answered); the audit trail says how it was given.
     check_answer: Mapped[str | None] = mapped_column(String(8))
+    # Why the safety question was asked: "words" (risk language) | "distress" (a severe report).
+    check_reason: Mapped[str | None] = mapped_column(String(16))
+    # The follow-up (thought about how, or started to get ready): "yes" | "no" | "unsure" | None.
+    plan_answer: Mapped[str | None] = mapped_column(String(8))
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # False while the patient is still answering; staff are alerted anyway once it is due.
     complete: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")

@@ -33,6 +33,7 @@ PREFIX = "e"
 ACK, RESOLVE, DETAILS = "ack", "res", "det"
 OPEN = ("reported", "alerted")
 CATEGORIES = ("pain", "distress", "both", "new_worry")
+SOMEONE_ELSE = "someone-else"
 # The patient's words are kept once, and never longer than a message can carry.
 MAX_WORDS = 3000
 OUTCOME_MAX_LENGTH = 500
@@ -84,9 +85,15 @@ def shorten(words: str, limit: int = MAX_WORDS) -> str:
     return words if len(words) <= limit else words[: limit - 1] + "…"
 
 
+# Answers to a safety question that count as yes: anything but a clear no.
+TAKEN_AS_YES = ("yes", "unsure")
+
+
 def is_urgent(escalation: Escalation) -> bool:
-    """Urgent alerts are re-sent after minutes at any hour, not working minutes."""
-    return escalation.urgent or escalation.risk == "crisis" or escalation.check_answer == "yes"
+    """Urgent alerts are re-sent after minutes at any hour, not working minutes. Someone else at
+    risk is not: the patient has what to do for them, and the team can't reach that person."""
+    crisis = escalation.risk == "crisis" and escalation.concern != SOMEONE_ELSE
+    return escalation.urgent or crisis or escalation.check_answer in TAKEN_AS_YES
 
 
 @dataclass(frozen=True)
@@ -214,26 +221,41 @@ class Escalator:
             title = f"{self.content.label('title_unresolved')}: {title}"
         elif kind == "failover":
             title = f"{title} ({self.content.label('title_failover')})"
+        # The staff group sees the reference only; names and words come privately (H-020).
         return self.content.render(
             "escalation/alert",
             title=title,
             reference=reference(person),
-            first_name=person.display_name,
             category=self.content.label(f"report_{escalation.category}"),
             severity=escalation.severity,
             red_flag=escalation.red_flag,
             risk=escalation.risk,
+            concern=escalation.concern,
+            other_concerns=(escalation.other_concerns or "").split(",")
+            if escalation.other_concerns
+            else [],
             check_answer=escalation.check_answer,
+            check_reason=escalation.check_reason,
+            plan_answer=escalation.plan_answer,
             contact_wanted=escalation.contact_wanted,
             wrote=bool(escalation.details),
             complete=escalation.complete,
             reported_at=escalation.created_at,
+            discharged=person.discharged_at is not None,
             state_line=self.status_line(escalation),
         )
 
     @staticmethod
     def _title(escalation: Escalation) -> str:
-        if escalation.risk == "crisis" or escalation.check_answer == "yes":
+        if escalation.risk == "crisis" and escalation.concern == "safeguarding":
+            return "safeguarding"
+        if escalation.risk == "crisis" and escalation.concern == "others":
+            return "others"
+        if escalation.risk == "crisis" and escalation.concern == SOMEONE_ELSE:
+            return "someone_else"
+        if escalation.risk != "crisis" and escalation.check_answer in TAKEN_AS_YES:
+            return "distress" if escalation.check_reason == "distress" else "risk"
+        if escalation.risk == "crisis":
             return "risk"
         if escalation.red_flag:
             return "urgent"
@@ -270,8 +292,8 @@ class Escalator:
             )
         elif escalation.status == "acknowledged":
             rows.append((Button(label("alert_resolve"), payload(RESOLVE, escalation.id)),))
-        if escalation.details:
-            rows.append((Button(label("alert_details"), payload(DETAILS, escalation.id)),))
+        # Always: the name is there, privately, even when the patient wrote nothing.
+        rows.append((Button(label("alert_details"), payload(DETAILS, escalation.id)),))
         return tuple(rows)
 
     @staticmethod

@@ -52,14 +52,14 @@ async def test_a_pain_report_reaches_staff_with_triage_facts_and_no_free_text(
     assert alert.text.startswith("New report")
     for fact in (
         "Reference: P",
-        "First name: Robin",
         "Category: More pain than usual",
         "Severity: 6 out of 10",
         "Contact wanted: yes",
-        "Own words: yes",
+        "Own words and name: press Show details",
     ):
         assert fact in alert.text
     assert "walk" not in alert.text  # the patient's words never go to the group
+    assert "Robin" not in alert.text  # nor their name: the reference only
     labels = [b.label for row in alert.buttons for b in row]
     assert labels == ["Acknowledge", "Resolve", "Show details"]
     assert await audit_actions(runtime, escalation.id) == ["reported", "alerted"]
@@ -212,14 +212,19 @@ async def test_a_severe_report_left_in_silence_reaches_staff_after_the_wait_then
     await team.deliver()
     (alert,) = team.desk.alerts()
     assert alert.text.startswith("Report left unfinished")
-    # They come back and finish: staff get the whole report as an update.
+    assert "Safety question: not answered" in alert.text  # 8 of distress: they were asked
+    # They come back, answer and finish: staff get the whole report as an update.
+    await patient.press("No")
     await patient.press("No, none of these")
     await patient.press("Skip")
     await patient.press("No, thank you")
     await team.deliver()
-    _first, update = team.desk.alerts()
+    _first, answered, update = team.desk.alerts()
+    assert answered.text.startswith("Report updated: Report left unfinished")
+    assert "Safety question: said no" in answered.text  # staff hear the answer at once
     assert update.text.startswith("Report updated: New report")
     assert "Contact wanted: no" in update.text
+    assert "Safety question: said no" in update.text
     assert len(await escalations(runtime)) == 1
 
 
@@ -386,3 +391,37 @@ async def test_every_staff_button_is_refused_to_someone_not_on_the_staff_list(
     assert escalation.status == "alerted"
     assert team.desk.texts("someone-else") == []  # no details, no outcome prompt
     assert "refused" in await audit_actions(runtime, escalation.id)
+
+
+@pytest.mark.parametrize(
+    "typed", ["yes my legs have gone numb and I can't pee", "yes", "not sure, my foot is numb"]
+)
+async def test_red_flags_typed_in_words_are_a_yes_and_reach_staff(
+    patient: Chat, team: Team, runtime: Runtime, typed: str
+) -> None:
+    await patient.command("report")
+    await patient.press("More pain than usual")
+    await patient.press("7")
+    await patient.say(typed)
+    assert "Please choose one of the buttons" not in patient.text
+    assert "999" in patient.text  # the advice for now
+    assert "ending your life" not in patient.text
+    (escalation,) = await escalations(runtime)
+    assert (escalation.red_flag, escalation.urgent) == (True, True)
+    assert escalation.details == typed
+    await team.deliver()
+    assert team.desk.alerts()[0].text.startswith("URGENT: red flag reported")
+
+
+async def test_a_typed_no_to_red_flags_goes_on_to_their_own_words(
+    patient: Chat, runtime: Runtime
+) -> None:
+    await patient.command("report")
+    await patient.press("More pain than usual")
+    await patient.press("7")
+    await patient.say("no none of those")
+    assert "Please choose one of the buttons" not in patient.text
+    await patient.say("Worse since Tuesday")
+    await patient.press("No, thank you")
+    (escalation,) = await escalations(runtime)
+    assert (escalation.red_flag, escalation.details) == (False, "Worse since Tuesday")

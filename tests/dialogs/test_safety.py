@@ -13,6 +13,8 @@ from tests.escalation_support import Team, audit_actions, escalations
 from tests.helpers import Chat, at_name_step, count, enrol_patient
 
 CRISIS_LINE = "Samaritans: call 116 123"
+CHECK_QUESTION = "having thoughts of ending your life or harming yourself?"
+PLAN_QUESTION = "Have you thought about how you might do it, or started to get ready?"
 
 
 async def test_explicit_risk_language_gets_crisis_numbers_and_an_urgent_alert(
@@ -49,6 +51,8 @@ async def test_risk_language_in_the_middle_of_another_dialog_wins(
     await patient.say("i wanna die")
     assert CRISIS_LINE in patient.text
     assert len(await escalations(runtime)) == 1
+    assert PLAN_QUESTION in patient.text
+    await patient.press("No")
     # The settings dialog is left: the next message is not taken as a settings answer.
     await patient.say("hello")
     assert "can't read messages like that" in patient.text
@@ -95,16 +99,17 @@ async def test_a_pain_idiom_gets_a_gentle_check_and_yes_is_a_crisis(
     patient: Chat, team: Team, runtime: Runtime
 ) -> None:
     await patient.say("this pain is killing me")
-    assert "Are you having thoughts of ending your life" in patient.text
-    assert patient.labels[-2:] == ["Yes", "No"]
+    assert CHECK_QUESTION in patient.text
+    assert patient.labels[-3:] == ["Yes", "No", "Not sure"]
     (escalation,) = await escalations(runtime)
     assert (escalation.risk, escalation.status) == ("check", "reported")
     await patient.press("Yes")
     assert CRISIS_LINE in patient.text
+    assert PLAN_QUESTION in patient.text  # how serious: the follow-up question
     await team.deliver()
     (alert,) = team.desk.alerts()
     assert alert.text.startswith("URGENT RISK")
-    assert "said yes to the safety check" in alert.text
+    assert "Safety question: said yes" in alert.text
     assert "check_yes" in await audit_actions(runtime, escalation.id)
 
 
@@ -117,7 +122,7 @@ async def test_no_to_the_check_goes_on_but_staff_still_see_a_note(
     await team.deliver()
     (alert,) = team.desk.alerts()
     assert alert.text.startswith("Possible risk: please check in")
-    assert "said no to the safety check" in alert.text
+    assert "Safety question: said no" in alert.text
     (escalation,) = await escalations(runtime)
     assert escalation.status == "alerted" and not escalation.urgent  # a tap closes nothing
     await patient.event(kind="button", payload=f"k:{escalation.id}:y")
@@ -132,7 +137,7 @@ async def test_an_unanswered_check_reaches_staff_after_the_wait(
     clock.advance(timedelta(minutes=11))
     await team.deliver()
     (alert,) = team.desk.alerts()
-    assert "safety check not answered" in alert.text
+    assert "Safety question: not answered" in alert.text
 
 
 async def test_a_check_button_of_someone_else_is_refused(patient: Chat, runtime: Runtime) -> None:
@@ -179,16 +184,16 @@ async def test_long_words_in_a_report_and_after_it_stay_within_limits(
     await patient.press("Feeling distressed")
     await patient.press("9")
     await patient.say("kill myself " + "x" * 1900)  # the report becomes the risk alert
-    await patient.say("I want to die " + "y" * 4000)  # a new statement: its own urgent alert
-    report, later = await escalations(runtime)
-    assert report.severity == 9 and later.severity is None
-    for escalation in (report, later):
-        assert escalation.details is not None and len(escalation.details) <= 3000
+    await patient.say("I want to die " + "y" * 4000)  # more words for the same alert
+    (report,) = await escalations(runtime)
+    assert report.severity == 9
+    assert report.details is not None and len(report.details) <= 3000
+    assert report.details.startswith("kill myself")
     await team.deliver()
     await team.press(1, "Show details")
-    await team.press(2, "Show details")
     await team.deliver()
-    assert [len(text) <= 4096 for text in team.desk.texts("staff-1")] == [True, True]
+    (details,) = team.desk.texts("staff-1")
+    assert len(details) <= 4096
 
 
 async def test_yes_to_a_check_that_staff_already_closed_reopens_it_as_urgent(
@@ -263,22 +268,23 @@ async def test_check_words_while_reporting_make_one_escalation_with_the_question
     await patient.press("5")
     await patient.press("No, none of these")
     await patient.say("this pain is killing me")
-    assert "Are you having thoughts" in patient.text
-    assert "Last question" in patient.text  # the report goes on
+    assert CHECK_QUESTION in patient.text
+    assert "Last question" not in patient.text  # one question at a time
     await patient.press("No", patient.replies)
+    assert "Last question" in patient.text  # then the report goes on
     await patient.press("No, thank you")
     (escalation,) = await escalations(runtime)
     assert (escalation.risk, escalation.check_answer, escalation.complete) == ("check", "no", True)
     await team.deliver()
     alerts = team.desk.alerts()
-    assert len(alerts) == 1 and "said no to the safety check" in alerts[0].text
+    assert len(alerts) == 1 and "Safety question: said no" in alerts[0].text
 
 
 async def test_check_words_in_a_report_staff_already_have_reach_them_at_once(
     patient: Chat, team: Team, runtime: Runtime, clock: ManualClock
 ) -> None:
     await patient.command("report")
-    await patient.press("Feeling distressed")
+    await patient.press("More pain than usual")
     await patient.press("9")
     clock.advance(timedelta(minutes=11))
     await team.deliver()
@@ -288,17 +294,17 @@ async def test_check_words_in_a_report_staff_already_have_reach_them_at_once(
     await team.deliver()
     latest = team.desk.alerts()[-1]
     assert latest.text.startswith("Report updated: Possible risk")
-    assert "safety check not answered" in latest.text
+    assert "Safety question: not answered" in latest.text
     await patient.press("No", patient.replies)
     await team.deliver()
-    assert "said no to the safety check" in team.desk.alerts()[-1].text
+    assert "Safety question: said no" in team.desk.alerts()[-1].text
 
 
 async def test_a_pain_idiom_on_its_own_gets_only_the_gentle_question(patient: Chat) -> None:
     await patient.say("honestly this pain is killing me")
     assert "can't read messages like that" not in patient.text
-    assert "Are you having thoughts of ending your life" in patient.text
-    assert patient.labels == ["Yes", "No"]
+    assert CHECK_QUESTION in patient.text
+    assert patient.labels == ["Yes", "No", "Not sure"]
 
 
 async def test_at_night_the_patient_is_not_led_to_think_someone_is_reading_now(

@@ -38,7 +38,7 @@ async def test_a_patient_invites_a_guest_who_answers_and_is_reminded(
     assert found is not None and forwardable.labels == []
 
     guest = api.user(7102, first_name="Sam")
-    welcome, prompt = await guest.ask(f"/start {found.group(1)}")
+    welcome, prompt = await guest.ask(f"/start {found.group(1)}", expect=2)
     assert welcome.text.startswith("Hello. Robin has invited you")
     assert welcome.parse_mode is None
     assert prompt.labels == ["Yes, I'll come", "No, I can't come"]
@@ -89,5 +89,5 @@ async def test_staff_opening_a_guest_link_does_not_use_it_up(
     (reply,) = await staff.ask(f"/start {found.group(1)}")
     assert "This link is an invitation for a guest" in (reply.text or "")
     guest = api.user(7112, first_name="Kim")
-    welcome, _prompt = await guest.ask(f"/start {found.group(1)}")
+    welcome, _prompt = await guest.ask(f"/start {found.group(1)}", expect=2)
     assert (welcome.text or "").startswith("Hello. Robin has invited you")
