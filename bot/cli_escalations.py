@@ -33,7 +33,7 @@ def screen(text: str | None, path: str | None, as_json: bool) -> None:
     check or none), the concern, and the lexicon entries and classifier score that decided it."""
     if (text is None) == (path is None):
         raise click.UsageError("give TEXT or --file PATH (not both)")
-    screener = default_screen()
+    screener = default_screen(base._settings().risk_lexicon_path)  # a copy being tried, if set
     if path is None:
         assert text is not None
         result = screener.screen(text)

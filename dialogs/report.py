@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.db.models import Escalation, Person
 from bot.safety.answers import classify
-from bot.services.escalations import CATEGORIES, Actor
+from bot.services.escalations import CATEGORIES
 from dialogs import safety
 from dialogs.engine import Form, Option, Step, start
 from dialogs.turn import Turn
@@ -34,18 +34,14 @@ _SYMPTOMS = re.compile(
 
 def red_flag_typed(text: str) -> str | None:
     """A typed answer to the red-flag question: a clear no is no; a yes, a symptom it lists or
-    doubt is yes (advice now is the safe side); anything else is asked again."""
+    doubt is yes (advice now is the safe side), even after a no; anything else is asked
+    again."""
+    if _SYMPTOMS.search(text.replace("’", "'")):
+        return "yes"  # "no, but my legs have gone numb": the symptom counts, not the no
     answer = classify(text)
     if answer == "no":
         return "no"
-    if answer == "yes" or _SYMPTOMS.search(text.replace("’", "'")):
-        return "yes"
-    return None
-
-
-def patient(turn: Turn) -> Actor:
-    """The patient, as the audit names them."""
-    return Actor(f"{turn.incoming.channel}:{turn.incoming.user_id}", "patient")
+    return "yes" if answer == "yes" else None
 
 
 async def begin(turn: Turn) -> None:
@@ -79,7 +75,7 @@ async def _open_early(turn: Turn, person: Person, data: dict[str, Any]) -> Escal
             turn.session,
             person,
             turn.now,
-            patient(turn),
+            safety.patient_actor(turn),
             source="report",
             category=data.get("what", "risk"),
             complete=False,
@@ -123,11 +119,16 @@ async def _finish(turn: Turn, data: dict[str, Any]) -> None:
     escalation = await current_escalation(turn, data)
     if escalation is None:
         escalation = await turn.escalator.open(
-            turn.session, person, turn.now, patient(turn), source="report", category=data["what"]
+            turn.session,
+            person,
+            turn.now,
+            safety.patient_actor(turn),
+            source="report",
+            category=data["what"],
         )
     _fill(escalation, data)
     escalation.complete = True
-    send_alert(turn, escalation, person)
+    safety.send_alert(turn, escalation, person)
     if escalation.red_flag:
         turn.urgent = True
         turn.say("report/red_flag_advice")
@@ -169,15 +170,9 @@ async def check(turn: Turn) -> None:
         turn.escalator.wait_for_patient(escalation, turn.now)
     else:
         # Staff already have this report (it was severe): they hear of the words now.
-        send_alert(turn, escalation, person)
+        safety.send_alert(turn, escalation, person)
     if escalation.check_answer is None:
         safety.ask(turn, escalation, safety.CHECK)
-
-
-def send_alert(turn: Turn, escalation: Escalation, person: Person) -> None:
-    """Alert staff now: a first alert, or an update if they already saw part of it."""
-    kind = "new" if escalation.status == "reported" else "updated"
-    turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
 
 
 async def abandon(turn: Turn, data: dict[str, Any]) -> None:
@@ -187,7 +182,7 @@ async def abandon(turn: Turn, data: dict[str, Any]) -> None:
     if person is None or escalation is None or escalation.status != "reported":
         return
     _fill(escalation, data)
-    send_alert(turn, escalation, person)
+    safety.send_alert(turn, escalation, person)
 
 
 FORM = Form(
@@ -206,7 +201,7 @@ FORM = Form(
             "choice",
             options=(Option("yes", "red_flag_yes"), Option("no", "red_flag_no")),
             skip_if=lambda data: data.get("what") not in PAIN_CATEGORIES,
-            typed=lambda text: red_flag_typed(text),
+            typed=red_flag_typed,
         ),
         Step(
             "details",

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bot.channels.types import Button
 from bot.db.models import Cohort, Conversation, Escalation, Invite, Person
-from bot.safety.answers import classify
+from bot.safety.answers import classify, leans_yes
 from bot.safety.screening import Screening
 from bot.safety.signposting import crisis_text
 from bot.services.escalations import Actor, audit, shorten
@@ -64,7 +64,7 @@ def screen(turn: Turn, is_staff: bool) -> Screening | None:
     return turn.screening
 
 
-def _team_told(turn: Turn, concern: str | None, person: Person) -> None:
+def _team_told(turn: Turn, concerns: list[str], person: Person) -> None:
     """Say the team knows, and, out of hours, when they will see it: never imply someone is
     reading now when nobody is."""
     hours = turn.escalator.hours
@@ -72,13 +72,26 @@ def _team_told(turn: Turn, concern: str | None, person: Person) -> None:
         "safety/team_told",
         open_now=hours.is_open(turn.now),
         opening=hours.next_opening(turn.now),
-        concern=concern,
+        concern=_leading(concerns),
+        check_safe="safeguarding" in concerns,
         discharged=person.discharged_at is not None,
     )
 
 
-def _patient(turn: Turn) -> Actor:
+def patient_actor(turn: Turn) -> Actor:
+    """The patient writing, as the audit names them."""
     return Actor(f"{turn.incoming.channel}:{turn.incoming.user_id}", "patient")
+
+
+def _leading(concerns: list[str]) -> str:
+    """The concern an answer leads with: the writer's own life first."""
+    return "self" if "self" in concerns else concerns[0]
+
+
+def send_alert(turn: Turn, escalation: Escalation, person: Person) -> None:
+    """Alert staff now: a first alert, or an update if they already saw part of it."""
+    kind = "new" if escalation.status == "reported" else "updated"
+    turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
 
 
 async def crisis(
@@ -101,17 +114,17 @@ async def crisis(
         return
     found = _concerns(screening)
     # The writer's own life first: "my husband hits me and I want to die" is about them.
-    concern = "self" if "self" in found else found[0]
-    waiting = _waiting(turn)
-    if escalation is None and waiting is not None:
+    concern = _leading(found)
+    asked_now = waiting(turn)
+    if escalation is None and asked_now is not None:
         # Crisis words in answer to a safety question belong with the escalation it asked about.
-        asked = await _own_escalation(turn, str(waiting[0]))
+        asked = await _own_escalation(turn, str(asked_now[0]))
         escalation = asked if asked is not None and asked.status != "resolved" else None
     if escalation is None:
         escalation = await _recent_risk(turn, person)
     if escalation is None:
         escalation = await turn.escalator.open(
-            turn.session, person, turn.now, _patient(turn), source="risk", category="risk"
+            turn.session, person, turn.now, patient_actor(turn), source="risk", category="risk"
         )
     if prepare is not None:
         prepare(escalation)
@@ -119,18 +132,14 @@ async def crisis(
     escalation.risk = "crisis"
     escalation.risk_entry = screening.matched if screening else None
     escalation.lexicon_version = turn.screener.version
-    # The writer's own safety outranks someone else's in what the alert is about.
-    if escalation.concern in (None, "someone-else") or concern == "self":
-        escalation.concern = concern
-    _note_concerns(escalation, found)
+    _set_concerns(escalation, concern, found)
     escalation.urgent = escalation.urgent or any(c != "someone-else" for c in found)
-    if waiting is not None and waiting[0] == escalation.id:
-        # Crisis words in answer to a safety question are a yes to it.
-        _set_answer(turn, escalation, waiting[1], YES, "in their own words")
-    kind = "new" if escalation.status == "reported" else "updated"
-    turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
-    _team_told(turn, escalation.concern, person)
-    if escalation.concern == "self" and escalation.plan_answer is None:
+    if asked_now is not None and asked_now[0] == escalation.id and escalation.concern in found:
+        # Crisis words in answer to a safety question about the same person are a yes to it.
+        _set_answer(turn, escalation, asked_now[1], YES, "in their own words")
+    send_alert(turn, escalation, person)
+    _team_told(turn, found, person)
+    if "self" in found and escalation.plan_answer is None:
         ask(turn, escalation, PLAN)
 
 
@@ -144,10 +153,15 @@ def _concerns(screening: Screening | None) -> list[str]:
     return found or ["self"]
 
 
-def _note_concerns(escalation: Escalation, found: list[str]) -> None:
-    """Keep every concern but the main one, so staff see them all (abuse and a wish to die)."""
-    known = (escalation.other_concerns or "").split(",") if escalation.other_concerns else []
-    others = [c for c in dict.fromkeys((*known, *found)) if c != escalation.concern]
+def _set_concerns(escalation: Escalation, concern: str, found: list[str]) -> None:
+    """The escalation's leading concern (the writer's own safety outranks anyone else's) and
+    every other one it has been about, so staff see them all (abuse and a wish to die)."""
+    before = escalation.concern
+    if before in (None, "someone-else") or concern == "self":
+        escalation.concern = concern
+    known = escalation.other_concerns.split(",") if escalation.other_concerns else []
+    every = dict.fromkeys((*known, *((before,) if before else ()), *found))
+    others = [c for c in every if c != escalation.concern]
     escalation.other_concerns = ",".join(others) or None
 
 
@@ -159,7 +173,6 @@ async def _recent_risk(turn: Turn, person: Person) -> Escalation | None:
         select(Escalation)
         .where(
             Escalation.person_id == person.id,
-            Escalation.source == "risk",
             Escalation.risk.in_(("crisis", "check")),
             Escalation.status != "resolved",
             Escalation.created_at >= since,
@@ -207,7 +220,7 @@ async def check(turn: Turn) -> None:
         turn.session,
         person,
         turn.now,
-        _patient(turn),
+        patient_actor(turn),
         source="risk",
         category="risk",
         details=turn.incoming.text,
@@ -248,15 +261,11 @@ def ask(turn: Turn, escalation: Escalation, question: str = CHECK, again: bool =
     state.safety_question = _QUESTIONS[question] + (_AGAIN if again else "")
     state.safety_asked_at = turn.now
     action = f"{_QUESTIONS[question]}_asked" + ("_again" if again else "")
-    audit(turn.session, escalation, action, _patient(turn), turn.now)
+    audit(turn.session, escalation, action, patient_actor(turn), turn.now)
 
 
 def waiting(turn: Turn) -> tuple[int, str] | None:
     """(escalation id, question) of a safety question this person has still to answer."""
-    return _waiting(turn)
-
-
-def _waiting(turn: Turn) -> tuple[int, str] | None:
     state: Conversation | None = turn.conversation
     if state is None or state.safety_escalation_id is None or not turn.safety_question_waiting():
         return None
@@ -271,13 +280,9 @@ def _asked_again(turn: Turn) -> bool:
 
 
 def moved_on(turn: Turn) -> None:
-    """The person chose something else (a command or another button): stop reading their
-    typed words as the answer; the question's own buttons still answer it."""
-    _clear(turn)
-
-
-def _clear(turn: Turn) -> None:
-    """No safety question is waiting any more."""
+    """No safety question is waiting any more: answered, or the person chose something else
+    (a command or another button), so their typed words are not read as its answer; its
+    own buttons still answer it."""
     state = turn.conversation
     if state is not None:
         state.safety_escalation_id = None
@@ -302,7 +307,7 @@ async def answer_typed(turn: Turn, question_waiting: tuple[int, str]) -> None:
     escalation_id, question = question_waiting
     escalation = await _own_escalation(turn, str(escalation_id))
     if escalation is None:
-        _clear(turn)
+        moved_on(turn)
         return
     text = turn.incoming.text
     if (
@@ -316,7 +321,12 @@ async def answer_typed(turn: Turn, question_waiting: tuple[int, str]) -> None:
         return
     add_words(escalation, text)  # what they said goes to staff with the rest
     choice = _ANSWERS[classify(text)]
-    await _answered(turn, escalation, question, choice, "typed")
+    if choice == NO and turn.screening is not None and turn.screening.entries:
+        # A lexicon entry in the answer itself ("no, but I've stopped my tablets") outweighs
+        # the no. (The classifier alone is not trusted on a few words like "not at all".)
+        choice = UNSURE
+    leaning = choice == UNSURE and leans_yes(text)
+    await _answered(turn, escalation, question, choice, "typed", leaning)
 
 
 async def _own_escalation(turn: Turn, number: str) -> Escalation | None:
@@ -331,48 +341,58 @@ async def _own_escalation(turn: Turn, number: str) -> Escalation | None:
 
 
 async def _answered(
-    turn: Turn, escalation: Escalation, question: str, choice: str, how: str
+    turn: Turn,
+    escalation: Escalation,
+    question: str,
+    choice: str,
+    how: str,
+    leaning: bool = False,
 ) -> None:
-    """Record an answer and say what happens next."""
+    """Record an answer and say what happens next. A yes (or anything not a clear no) may
+    follow a no, and counts; a no after a yes changes nothing."""
     person = turn.person
     assert person is not None  # checked by _own_escalation
     already = escalation.check_answer if question == CHECK else escalation.plan_answer
-    if already is not None:
-        if _waiting(turn) == (escalation.id, question):
-            _clear(turn)
+    if already is not None and (already != "no" or choice == NO):
+        if waiting(turn) == (escalation.id, question):
+            moved_on(turn)
         turn.say("safety/check_answered")
         return
     _set_answer(turn, escalation, question, choice, how)
-    kind = "new" if escalation.status == "reported" else "updated"
     if question == PLAN:
         turn.say({NO: "safety/plan_no", YES: "safety/plan_yes"}.get(choice, "safety/plan_unsure"))
         if escalation.status != "resolved" or choice != NO:
-            turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
+            send_alert(turn, escalation, person)
         return
     if choice != NO:
         escalation.urgent = True
         turn.urgent = True
         if choice == UNSURE:
             turn.say("safety/check_unsure")  # not a clear no: taken seriously, not as a yes
-        turn.say_text(crisis_text(turn.content, None, escalation.concern))
+        concerns = [escalation.concern or "self"]
+        turn.say_text(crisis_text(turn.content, None, concerns[0]))
         _end_report(turn, escalation)
-        turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
-        _team_told(turn, escalation.concern, person)
-        if choice == YES and escalation.concern in (None, "self"):
+        send_alert(turn, escalation, person)
+        _team_told(turn, concerns, person)
+        if (choice == YES or leaning) and concerns == ["self"] and escalation.plan_answer is None:
             ask(turn, escalation, PLAN)  # the Columbia screener's next question
         return
     turn.say("safety/check_no")
     if escalation.status == "reported" and not escalation.complete:
         return  # a report still being filled in sends it when it ends, or when the wait is over
     if escalation.status != "resolved":
-        turn.queue(turn.escalator.alert(turn.session, escalation, person, turn.now, kind))
+        send_alert(turn, escalation, person)
 
 
 def _end_report(turn: Turn, escalation: Escalation) -> None:
     """A report under way stops after a yes: no more questions about symptoms or a call back
     (the team will be in touch); what it had is already on the escalation."""
     state = turn.conversation
-    if state is not None and state.dialog == REPORT_FORM:
+    if (
+        state is not None
+        and state.dialog == REPORT_FORM
+        and (state.data or {}).get("escalation_id") == escalation.id
+    ):
         escalation.complete = True
         leave(turn)
 
@@ -389,12 +409,12 @@ def _set_answer(turn: Turn, escalation: Escalation, question: str, choice: str, 
         turn.session,
         escalation,
         f"{name}_{'no' if value == 'no' else 'yes'}",
-        _patient(turn),
+        patient_actor(turn),
         turn.now,
         f"{how}: {_SAID.get(choice, choice)}",
     )
-    if _waiting(turn) == (escalation.id, question):
-        _clear(turn)
+    if waiting(turn) == (escalation.id, question):
+        moved_on(turn)
 
 
 def add_words(escalation: Escalation, words: str | None) -> None:

@@ -646,3 +646,16 @@ async def test_an_id_past_the_integer_range_is_a_usage_error(
     extra = {"show": [], "ack": ["--by", "5001"], "resolve": ["--by", "5001", "--note", "x"]}
     output = await refused(cli, "escalations", command, str(escalation_id), *extra[command])
     assert "ESCALATION_ID" in output and "range" in output
+
+
+async def test_screen_uses_the_lexicon_named_in_risk_lexicon_path(
+    cli: CliRunner, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.safety.screening import DEFAULT_LEXICON_PATH
+
+    copy = tmp_path / "trial.toml"
+    text = DEFAULT_LEXICON_PATH.read_text(encoding="utf-8")
+    copy.write_text(text.replace('version = "', 'version = "trial-', 1), encoding="utf-8")
+    monkeypatch.setenv("RISK_LEXICON_PATH", str(copy))
+    output = await run_ok(cli, "screen", "I'd love a cup of tea")
+    assert "screen trial-" in output.splitlines()[0]

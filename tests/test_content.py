@@ -105,6 +105,7 @@ SAMPLES: dict[str, Any] = {
     "concern": "self",
     "concerns": ["self", "safeguarding"],
     "other_concerns": ["safeguarding"],
+    "check_safe": True,
     "sexual": False,
     "child": False,
     "reason": "words",

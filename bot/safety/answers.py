@@ -8,6 +8,7 @@ and is treated as yes. When unsure, escalate.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Literal
 
 Answer = Literal["yes", "no", "unsure"]
@@ -93,6 +94,105 @@ _HEDGES = frozenset(
 _EXCLAMATIONS = frozenset(
     {"god", "oh", "hell", "lord", "gosh", "goodness", "heavens", "christ", "blimey", "um", "erm"}
 )
+# Words that may follow a no and leave it a no ("no thanks, just tired", "nah I'm fine x").
+_KEEPS_NO = frozenset(
+    {
+        "none",
+        "those",
+        "these",
+        "them",
+        "any",
+        "nothing",
+        "like",
+        "that",
+        "no",
+        "nope",
+        "nah",
+        "never",
+        "not",
+        "at",
+        "all",
+        "thanks",
+        "thank",
+        "you",
+        "cheers",
+        "ta",
+        "x",
+        "xx",
+        "xxx",
+        "love",
+        "mate",
+        "pet",
+        "hun",
+        "im",
+        "i",
+        "am",
+        "me",
+        "its",
+        "fine",
+        "ok",
+        "okay",
+        "alright",
+        "good",
+        "safe",
+        "definitely",
+        "certainly",
+        "of",
+        "course",
+        "absolutely",
+        "just",
+        "fed",
+        "up",
+        "tired",
+        "sore",
+        "in",
+        "pain",
+        "the",
+        "a",
+        "bad",
+        "day",
+        "havent",
+        "dont",
+        "wouldnt",
+        "thats",
+        "right",
+        "honest",
+        "promise",
+        "way",
+        "sir",
+        "miss",
+        "dear",
+        "lol",
+        "haha",
+        "ha",
+    }
+)
+# Words that say someone is well: "not" before one of them is not a no to the question.
+_WELL = frozenset({"fine", "ok", "okay", "alright", "good", "safe", "great", "well", "coping"})
+# Words that make an unclear answer lean towards yes.
+_PARTLY_YES = frozenset(
+    {
+        "sometimes",
+        "bit",
+        "kind",
+        "kinda",
+        "sort",
+        "sorta",
+        "little",
+        "occasionally",
+        "times",
+        "often",
+        "now",
+        "lately",
+        "recently",
+        "again",
+        "maybe",
+        "probably",
+        "yes",
+        "yeah",
+        "used",
+    }
+)
 _YES = frozenset(
     {"yes", "yeah", "yep", "yup", "aye", "y", "ya", "yea", "ye", "yh", "yas", "yess", "ja", "oui"}
 )
@@ -122,9 +222,28 @@ def classify(text: str) -> Answer:
 
 
 def _clear_no(words: list[str]) -> bool:
-    """A short answer that begins with no (or is a known no), with nothing that hedges it."""
+    """A short no (or a known no), with nothing after it but words that keep it a no: "no
+    thanks, I'm fine" is a no; "no idea", "no one cares", "no, I have a plan" and "I'm not
+    okay" are not."""
     if len(words) > _LONGEST_CLEAR_NO or set(words) & _HEDGES:
         return False
+    if any(a in ("not", "never") and b in _WELL for a, b in pairwise(words)):
+        return False  # "I'm not okay", "not safe": a no to being well
     if words[0] in _NO:
-        return True
-    return any(" ".join(words[: len(phrase.split())]) == phrase for phrase in _NO_PHRASES)
+        rest = words[1:]
+    else:
+        found = next(
+            (phrase for phrase in _NO_PHRASES if words[: len(phrase.split())] == phrase.split()),
+            None,
+        )
+        if found is None:
+            return False
+        rest = words[len(found.split()) :]
+    return all(word in _KEEPS_NO for word in rest)
+
+
+def leans_yes(text: str) -> bool:
+    """Whether an answer that is not a clear no leans towards yes ("sometimes", "a bit"), so
+    the follow-up question fits it."""
+    words = set(_NOT_WORDS.sub(" ", _APOSTROPHES.sub("", text.casefold())).split())
+    return bool(words & _PARTLY_YES) or classify(text) == "yes"

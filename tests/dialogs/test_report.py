@@ -394,7 +394,14 @@ async def test_every_staff_button_is_refused_to_someone_not_on_the_staff_list(
 
 
 @pytest.mark.parametrize(
-    "typed", ["yes my legs have gone numb and I can't pee", "yes", "not sure, my foot is numb"]
+    "typed",
+    [
+        "yes my legs have gone numb and I can't pee",
+        "yes",
+        "not sure, my foot is numb",
+        "no, but I can't feel my legs",
+        "no fever, chest feels tight",
+    ],
 )
 async def test_red_flags_typed_in_words_are_a_yes_and_reach_staff(
     patient: Chat, team: Team, runtime: Runtime, typed: str

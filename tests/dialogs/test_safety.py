@@ -14,7 +14,7 @@ from tests.helpers import Chat, at_name_step, count, enrol_patient
 
 CRISIS_LINE = "Samaritans: call 116 123"
 CHECK_QUESTION = "having thoughts of ending your life or harming yourself?"
-PLAN_QUESTION = "Have you thought about how you might do it, or started to get ready?"
+PLAN_QUESTION = "Have you thought about how you might end your life, or started to get ready to?"
 
 
 async def test_explicit_risk_language_gets_crisis_numbers_and_an_urgent_alert(
@@ -125,7 +125,7 @@ async def test_no_to_the_check_goes_on_but_staff_still_see_a_note(
     assert "Safety question: said no" in alert.text
     (escalation,) = await escalations(runtime)
     assert escalation.status == "alerted" and not escalation.urgent  # a tap closes nothing
-    await patient.event(kind="button", payload=f"k:{escalation.id}:y")
+    await patient.event(kind="button", payload=f"k:{escalation.id}:n")  # an older button
     assert "already answered" in patient.text
     assert (await escalations(runtime))[0].check_answer == "no"
 

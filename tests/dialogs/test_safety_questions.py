@@ -16,7 +16,7 @@ from tests.helpers import Chat, at_name_step, count
 
 CRISIS_LINE = "Samaritans: call 116 123"
 CHECK_QUESTION = "having thoughts of ending your life or harming yourself?"
-PLAN_QUESTION = "Have you thought about how you might do it, or started to get ready?"
+PLAN_QUESTION = "Have you thought about how you might end your life, or started to get ready to?"
 AMBIGUOUS = "I can't go on like this"
 
 
@@ -74,26 +74,31 @@ async def test_a_typed_yes_is_urgent_and_asks_how(
 
 
 @pytest.mark.parametrize(
-    "words",
+    ("words", "leans_yes"),
     [
-        "kind of",
-        "sometimes",
-        "not really",
-        "I don't know",
-        "why do you ask?",
-        "hello",
-        "no but only at night",
+        ("kind of", True),
+        ("sometimes", True),
+        ("a bit, lately", True),
+        ("not really", False),
+        ("I don't know", False),
+        ("why do you ask?", False),
+        ("hello", False),
+        ("I'm not okay", False),
+        ("no idea", False),
+        ("no one cares", False),
+        ("never felt worse", False),
     ],
 )
 async def test_anything_but_a_clear_typed_no_is_taken_as_yes(
-    patient: Chat, team: Team, runtime: Runtime, words: str
+    patient: Chat, team: Team, runtime: Runtime, words: str, leans_yes: bool
 ) -> None:
     await patient.say(AMBIGUOUS)
     await patient.say(words)
     assert "When it isn't a clear no, I always let the team know" in patient.text
     assert CRISIS_LINE in patient.text
     assert "let the pain clinic team know" in patient.text
-    assert PLAN_QUESTION not in patient.text  # not pressed further on a hedge
+    # Asked how only when the answer leans to yes; not pressed further on a plain hedge.
+    assert (PLAN_QUESTION in patient.text) == leans_yes
     (escalation,) = await escalations(runtime)
     assert (escalation.check_answer, escalation.urgent) == ("unsure", True)
     assert ("check_yes", "typed: not sure, taken as yes") in await audit_details(
@@ -181,15 +186,39 @@ async def test_a_command_after_the_question_moves_on_and_its_buttons_still_work(
     assert (first.check_answer, first.urgent) == ("yes", True)
 
 
-async def test_a_second_tap_after_a_typed_answer_changes_nothing(
+async def test_a_yes_after_a_no_counts_and_makes_it_urgent(
     patient: Chat, team: Team, runtime: Runtime
 ) -> None:
     await patient.say(AMBIGUOUS)
     question = patient.replies
     await patient.say("no")
-    await patient.press("Yes", question)
+    await team.deliver()
+    await patient.press("Yes", question)  # they thought again
+    assert CRISIS_LINE in patient.text and PLAN_QUESTION in patient.text
+    (escalation,) = await escalations(runtime)
+    assert (escalation.check_answer, escalation.urgent) == ("yes", True)
+    await team.deliver()
+    assert team.desk.alerts()[-1].text.startswith("Report updated: URGENT RISK")
+
+
+async def test_a_no_after_a_yes_changes_nothing(patient: Chat, runtime: Runtime) -> None:
+    await patient.say(AMBIGUOUS)
+    question = patient.replies
+    await patient.say("yes")
+    await patient.press("No", question)
     assert "already answered" in patient.text
-    assert (await escalations(runtime))[0].check_answer == "no"
+    (escalation,) = await escalations(runtime)
+    assert (escalation.check_answer, escalation.urgent) == ("yes", True)
+
+
+@pytest.mark.parametrize("words", ["no, I have a plan", "no, ive got them saved up"])
+async def test_a_no_with_risk_words_after_it_is_not_a_no(
+    patient: Chat, runtime: Runtime, words: str
+) -> None:
+    await patient.say(AMBIGUOUS)
+    await patient.say(words)
+    (escalation,) = await escalations(runtime)
+    assert escalation.check_answer in ("yes", "unsure") and escalation.urgent
 
 
 # --- the follow-up question: thought how, or started to get ready ----------------------------
@@ -297,6 +326,26 @@ async def test_yes_to_the_question_about_others_gets_the_answer_for_others(
     assert (escalation.check_answer, escalation.urgent) == ("yes", True)
 
 
+async def test_words_that_may_be_abuse_get_the_question_about_abuse(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.say("my ex has been sending me threatening texts")
+    assert "Is someone hurting you, frightening you or controlling you?" in patient.text
+    assert "ending your life" not in patient.text
+    await team.deliver()
+    await patient.say("yes")
+    assert "0808 2000 247" in patient.text and "check it is safe to talk" in patient.text
+    assert PLAN_QUESTION not in patient.text
+    (escalation,) = await escalations(runtime)
+    assert (escalation.concern, escalation.check_answer, escalation.urgent) == (
+        "safeguarding",
+        "yes",
+        True,
+    )
+    await team.deliver()
+    assert "possible abuse or someone unsafe" in team.desk.alerts()[-1].text
+
+
 async def test_worry_for_someone_else_is_told_what_to_do_and_staff_check_in(
     patient: Chat, team: Team, runtime: Runtime
 ) -> None:
@@ -386,7 +435,10 @@ async def test_a_discharged_patient_is_pointed_to_their_gp_and_staff_know(
         person.discharged_at = clock.now()
     await patient.say("I want to kill myself")
     assert CRISIS_LINE in patient.text
-    assert "You have finished the programme, so please also tell your GP" in patient.text
+    assert "You have finished the programme, so they may not be able to follow this up" in (
+        patient.text
+    )
+    assert "please also tell your GP" in patient.text
     await team.deliver()
     assert "(discharged: finished the programme)" in team.desk.alerts()[0].text
 
@@ -507,3 +559,39 @@ async def test_feeling_the_same_as_someone_at_risk_is_about_the_writer_too(
         "someone-else",
         True,
     )
+
+
+async def test_abuse_then_a_wish_to_die_keeps_both_concerns(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.say("he hit me")
+    await patient.say("I want to die")
+    (escalation,) = await escalations(runtime)
+    assert (escalation.concern, escalation.other_concerns) == ("self", "safeguarding")
+    await team.deliver()
+    assert "Also: abuse, violence or someone unsafe" in team.desk.alerts()[-1].text
+
+
+async def test_abuse_after_a_no_to_the_question_is_not_asked_how(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.say(AMBIGUOUS)
+    await patient.say("no")
+    await patient.say("he hit me again")
+    assert "0808 2000 247" in patient.text and "check it is safe to talk" in patient.text
+    assert PLAN_QUESTION not in patient.text
+    (escalation,) = await escalations(runtime)
+    assert "safeguarding" in (escalation.other_concerns or "") and escalation.urgent
+
+
+async def test_crisis_words_after_a_crisis_in_a_report_join_the_same_alert(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.command("report")
+    await patient.press("More pain than usual")
+    await patient.press("9")  # severe: the report's escalation is open already
+    await patient.press("No, none of these")
+    await patient.say("I want to kill myself")
+    await patient.say("I really want to die")
+    (escalation,) = await escalations(runtime)
+    assert (escalation.source, escalation.risk) == ("report", "crisis")

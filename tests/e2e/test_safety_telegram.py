@@ -16,7 +16,7 @@ from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.helpers import make_cohort, make_invites
 
 CRISIS_LINE = "Samaritans: call 116 123"
-PLAN_QUESTION = "Have you thought about how you might do it, or started to get ready?"
+PLAN_QUESTION = "Have you thought about how you might end your life, or started to get ready to?"
 
 
 async def the_escalations(runtime: Runtime) -> list[Escalation]:
