@@ -96,6 +96,7 @@ from bot.channels.types import Incoming  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.db.models import OutboxMessage, ScheduledMessage  # noqa: E402
 from bot.runtime import Runtime, open_runtime  # noqa: E402
+from bot.safety import signposting  # noqa: E402
 from bot.safety.screening import default_screen  # noqa: E402
 from bot.services.cohorts import CohortRequest, create_cohort  # noqa: E402
 from bot.services.people import enrol  # noqa: E402
@@ -595,7 +596,7 @@ async def run_scenario(args: argparse.Namespace, url: str, name: str) -> dict[st
         due_at = at(START_DATE, morning, tz)
         clock = RunningClock(PLAN_AT)
         runtime = await open_runtime(settings, clock, migrate=False)
-        crisis_text = runtime.content.render("safety/crisis").strip()
+        crisis_text = signposting.crisis_text(runtime.content, None).strip()
         observer = Observer(
             reminder_chats=range(reminder_ids[0], reminder_ids[-1] + 1),
             reporter_chats=range(reporter_ids[0], reporter_ids[-1] + 1),
