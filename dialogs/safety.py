@@ -19,7 +19,7 @@ from bot.channels.types import Button
 from bot.db.models import Cohort, Conversation, Escalation, Invite, Person
 from bot.safety.answers import classify, leans_yes
 from bot.safety.screening import Screening
-from bot.safety.signposting import crisis_text
+from bot.safety.signposting import concerns_of, crisis_text
 from bot.services.escalations import Actor, audit, shorten
 from dialogs.engine import leave
 from dialogs.turn import Turn
@@ -112,7 +112,7 @@ async def crisis(
     if person is None or person.role != "patient":
         await _someone_joining(turn)
         return
-    found = _concerns(screening)
+    found = concerns_of(screening)
     # The writer's own life first: "my husband hits me and I want to die" is about them.
     concern = _leading(found)
     asked_now = waiting(turn)
@@ -141,16 +141,6 @@ async def crisis(
     _team_told(turn, found, person)
     if "self" in found and escalation.plan_answer is None:
         ask(turn, escalation, PLAN)
-
-
-def _concerns(screening: Screening | None) -> list[str]:
-    """The concerns of a crisis screening, the deciding one first ("self" if none is known)."""
-    if screening is None:
-        return ["self"]
-    found = list(
-        dict.fromkeys((*((screening.concern,) if screening.concern else ()), *screening.concerns))
-    )
-    return found or ["self"]
 
 
 def _set_concerns(escalation: Escalation, concern: str, found: list[str]) -> None:
@@ -369,12 +359,12 @@ async def _answered(
         turn.urgent = True
         if choice == UNSURE:
             turn.say("safety/check_unsure")  # not a clear no: taken seriously, not as a yes
-        concerns = [escalation.concern or "self"]
-        turn.say_text(crisis_text(turn.content, None, concerns[0]))
+        concern = escalation.concern or "self"
+        turn.say_text(crisis_text(turn.content, None, concern))
         _end_report(turn, escalation)
         send_alert(turn, escalation, person)
-        _team_told(turn, concerns, person)
-        if (choice == YES or leaning) and concerns == ["self"] and escalation.plan_answer is None:
+        _team_told(turn, [concern], person)
+        if (choice == YES or leaning) and concern == "self" and escalation.plan_answer is None:
             ask(turn, escalation, PLAN)  # the Columbia screener's next question
         return
     turn.say("safety/check_no")

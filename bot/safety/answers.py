@@ -40,54 +40,60 @@ _NO_PHRASES = frozenset(
         "all good",
     }
 )
-# Words that make a no less than clear.
-_HEDGES = frozenset(
+# Words that make an unclear answer lean towards yes ("sometimes", "a bit").
+_PARTLY_YES = frozenset(
     {
-        "but",
-        "maybe",
-        "sometimes",
+        "again",
         "bit",
         "kind",
         "kinda",
+        "lately",
+        "little",
+        "maybe",
+        "now",
+        "occasionally",
+        "often",
+        "probably",
+        "recently",
+        "sometimes",
         "sort",
         "sorta",
-        "really",
-        "know",
-        "unsure",
-        "sure",
-        "idk",
-        "dunno",
-        "think",
-        "probably",
-        "perhaps",
-        "occasionally",
-        "hmm",
-        "well",
-        "though",
-        "tho",
-        "except",
-        "unless",
-        "yes",
-        "yeah",
-        "yet",
-        "now",
-        "today",
-        "tonight",
-        "anymore",
+        "times",
         "used",
-        "suppose",
+        "yeah",
+        "yes",
+    }
+)
+# Words that make a no less than clear: those leaning to yes, and doubt or a "but".
+_HEDGES = _PARTLY_YES | frozenset(
+    {
+        "anymore",
+        "but",
+        "dunno",
+        "except",
         "guess",
+        "hmm",
+        "idk",
         "if",
-        "why",
-        "what",
+        "know",
         "mostly",
         "much",
+        "perhaps",
+        "really",
         "sometime",
-        "times",
-        "often",
-        "lately",
-        "recently",
-        "again",
+        "suppose",
+        "sure",
+        "think",
+        "tho",
+        "though",
+        "today",
+        "tonight",
+        "unless",
+        "unsure",
+        "well",
+        "what",
+        "why",
+        "yet",
     }
 )
 # Exclamations that may come before an answer ("god no", "oh yes"): passed over.
@@ -169,30 +175,6 @@ _KEEPS_NO = frozenset(
 )
 # Words that say someone is well: "not" before one of them is not a no to the question.
 _WELL = frozenset({"fine", "ok", "okay", "alright", "good", "safe", "great", "well", "coping"})
-# Words that make an unclear answer lean towards yes.
-_PARTLY_YES = frozenset(
-    {
-        "sometimes",
-        "bit",
-        "kind",
-        "kinda",
-        "sort",
-        "sorta",
-        "little",
-        "occasionally",
-        "times",
-        "often",
-        "now",
-        "lately",
-        "recently",
-        "again",
-        "maybe",
-        "probably",
-        "yes",
-        "yeah",
-        "used",
-    }
-)
 _YES = frozenset(
     {"yes", "yeah", "yep", "yup", "aye", "y", "ya", "yea", "ye", "yh", "yas", "yess", "ja", "oui"}
 )

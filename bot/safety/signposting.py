@@ -11,15 +11,21 @@ SEXUAL_VIOLENCE = "safeguarding-sexual"
 CHILD_AT_RISK = ("safeguarding-child", "safeguarding-grooming")
 
 
+def concerns_of(screening: Screening | None) -> list[str]:
+    """What a crisis screening is about, the deciding concern first (the writer's own safety
+    when nothing more is known)."""
+    return list(screening.concerns) if screening is not None and screening.concerns else ["self"]
+
+
 def crisis_text(content: Content, screening: Screening | None, concern: str | None = None) -> str:
     """The crisis reply for this screening, or for a concern already known (the writer's own
     safety when nothing more is known)."""
-    concerns = list(screening.concerns) if screening is not None else [concern or "self"]
+    concerns = concerns_of(screening) if screening is not None else [concern or "self"]
     entries = screening.entries if screening is not None else ()
     classifier = screening is not None and not entries
     return content.render(
         "safety/crisis",
-        concerns=concerns or ["self"],
+        concerns=concerns,
         # Which helplines fit: the specific ones when the lexicon says so, all when it was the
         # classifier (nothing more is known).
         sexual=classifier or SEXUAL_VIOLENCE in entries,

@@ -231,7 +231,7 @@ class Escalator:
             red_flag=escalation.red_flag,
             risk=escalation.risk,
             concern=escalation.concern,
-            other_concerns=(escalation.other_concerns or "").split(",")
+            other_concerns=escalation.other_concerns.split(",")
             if escalation.other_concerns
             else [],
             check_answer=escalation.check_answer,
