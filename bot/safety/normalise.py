@@ -80,6 +80,21 @@ _CACHE_SIZE = 100_000
 # Words run together are looked for in tokens up to this long, made of words up to this long.
 _LONGEST_SPLIT = 40
 _LONGEST_PART = 16
+# Links, and long runs of letters, digits, '_' and '-' with capitals or digits among them: an
+# invitation code ("/start N_Vubzk2gPBXhDh16xl5YQ") is one. Spelled towards risk words by
+# chance, a code can look like anything to the classifier.
+_LINK = re.compile(r"(?:\bhttps?://|\bwww\.|\bt\.me/)\S*", re.IGNORECASE)
+_LONG_RUN = re.compile(r"(?<![\w-])[A-Za-z0-9_-]{16,}(?![\w-])")
+_CODE_HINT = re.compile(r"[0-9]|[a-z][A-Z]")
+# The pieces a code is cut into to see whether it is words: "ICantDoThisAnymore" is.
+_PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+# Two-letter words a person would run together; others of two letters are mostly abbreviations.
+# fmt: off
+_SHORT_WORDS = frozenset({
+    "i", "a", "am", "an", "as", "at", "be", "by", "do", "go", "he", "if", "in", "is",
+    "it", "me", "my", "no", "of", "oh", "ok", "on", "or", "so", "to", "up", "us", "we",
+})
+# fmt: on
 
 
 class Normaliser:
@@ -166,6 +181,34 @@ class Normaliser:
             " ".join(w for w in clause.split() if w not in fillers) for clause in text.split("\n")
         )
         return "\n".join(filter(None, clauses))
+
+    def without_codes(self, text: str) -> str:
+        """`text` without links and machine-made codes: what the classifier scores. (The lexicon
+        reads them all: "I_W4nt_T0_D1e" is words.)"""
+        if "/" in text or "www" in text:
+            text = _LINK.sub(" ", text)
+        return _LONG_RUN.sub(self._code_dropped, text)
+
+    def _code_dropped(self, run: re.Match[str]) -> str:
+        """A long run, or a space where it is a code: capitals or digits in it, and fewer than
+        half its letters in words ("N_Vubzk2gPBXhDh16xl5YQ", not "ICantDoThisAnymore")."""
+        found = run[0]
+        if not _CODE_HINT.search(found):
+            return found  # words run together in lower case: "iwanttodieiwanttodie"
+        # Digits as digits ("paracetamol500mg") or as letters ("I_W4nt_T0_D1e").
+        for reading in (found, found.translate(self._leet)):
+            if 2 * self._worded(reading) >= sum(map(str.isalpha, reading)):
+                return found
+        return " "
+
+    def _worded(self, text: str) -> int:
+        """How many of the letters of `text` are in English words, cut at capitals and gaps."""
+        return sum(
+            len(piece)
+            for piece in _PIECE.findall(text)
+            if (word := piece.lower()) in self._dictionary
+            and (len(word) > 2 or word in _SHORT_WORDS)
+        )
 
     def _swap_letters(self, run: re.Match[str]) -> str:
         """A run of characters outside ASCII, look-alike letters and emoji swapped (only these

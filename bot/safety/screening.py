@@ -130,10 +130,11 @@ class Screen:
             verdict = "crisis" if any(hit.level == "crisis" for hit in found) else "check"
             decider = min((hit for hit in found if hit.level == verdict), key=_rank)
         # The classifier can only raise the level: after a lexicon crisis it has nothing to add.
-        scores = self.classifier.score(plain) if self.classifier and verdict != "crisis" else None
+        words = self._words_only(text, plain) if self.classifier and verdict != "crisis" else ""
+        scores = self.classifier.score(words) if self.classifier and words else None
         entries = tuple(dict.fromkeys(hit.entry.rule.id for hit in sorted(found, key=_rank)))
         score = scores.crisis if scores else None
-        raised = self._raised(verdict, scores, plain)
+        raised = self._raised(verdict, scores, words)
         concerns: tuple[Concern, ...]
         if raised is not None and scores is not None:
             concerns = (scores.concern,)
@@ -151,6 +152,11 @@ class Screen:
         return Screening(
             verdict, rule.id, decider.entry.source, decider.concern, entries, score, concerns
         )
+
+    def _words_only(self, text: str, plain: str) -> str:
+        """The normalised text the classifier scores: without links and machine-made codes."""
+        kept = self.normaliser.without_codes(text)
+        return plain if kept == text else self._marked(kept).replace("\n", " ")
 
     def _attributed(self, hit: Hit, plain: str) -> Hit:
         """The hit, its concern moved to someone else when the phrase is said of them."""

@@ -155,7 +155,7 @@ def train(root: Path = corpus.CORPUS_PATH) -> dict[str, Any]:
     lexicon = Lexicon.load()
     normaliser = Normaliser.load(extra_targets=lexicon.concept_words)
     examples = corpus.load("train", root)
-    texts = [normaliser.plain(e.text) for e in examples]
+    texts = [normaliser.plain(normaliser.without_codes(e.text)) for e in examples]
     model = fit(texts, examples)
     model["thresholds"] = thresholds(out_of_fold(texts, examples), examples)
     model["normalise_version"] = normaliser.version

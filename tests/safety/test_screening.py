@@ -369,6 +369,57 @@ def test_hostile_and_unusual_input(text: str, level: str) -> None:
     assert verdict(text) == level
 
 
+_URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def test_invitation_codes_and_links_are_not_read_as_words() -> None:
+    # A guest's "/start <code>" once got the crisis reply: the classifier read a random code,
+    # spelled towards risk words, as a disclosure. Codes as secrets.token_urlsafe(16) makes them.
+    rng = random.Random(11)
+    flagged = []
+    for _ in range(3000):
+        code = "".join(rng.choices(_URLSAFE, k=22))
+        for text in (code, f"/start {code}", f"https://t.me/pmp_bot?start={code}"):
+            if verdict(text) != "none":
+                flagged.append(text)
+    assert flagged == []
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        # The lexicon still reads whatever the classifier is spared.
+        ("I_W4nt_T0_D1e_N0w_Pl3ase", "crisis"),
+        ("https://t.me/pmp_bot?start=Xy3_kQ9pLm2ZrT8vWb5nHc I want to die", "crisis"),
+        ("/start N_Vubzk2gPBXhDh16xl5YQ", "none"),
+    ],
+)
+def test_a_code_beside_words_leaves_the_words_screened(text: str, level: str) -> None:
+    assert verdict(text) == level
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("N_Vubzk2gPBXhDh16xl5YQ", False),
+        ("b-2gCcOmpwVgL3KAXQTPng", False),
+        ("see www.example.org/page", False),
+        ("ICantDoThisAnymore", True),
+        ("I_W4nt_T0_D1e_N0w_Pl3ase", True),
+        ("iwanttodieiwanttodie", True),
+        ("great-granddaughter", True),
+        ("paracetamol500mg", True),
+    ],
+)
+def test_the_classifier_is_spared_codes_not_words_run_together(text: str, kept: bool) -> None:
+    assert (text in SCREEN.normaliser.without_codes(text)) is kept
+
+
+def test_no_training_message_is_taken_for_a_code() -> None:
+    without = SCREEN.normaliser.without_codes
+    assert [e.text for e in corpus.load("train") if without(e.text) != e.text] == []
+
+
 _SAFE = [
     "the",
     "a",
