@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from datetime import datetime, timedelta
@@ -23,11 +24,11 @@ from bot.channels.telegram import (
     poll,
     webhook_app,
 )
-from bot.channels.types import Sender
+from bot.channels.types import Incoming, Reply, Sender
 from bot.db.models import OutboxMessage
 from bot.runtime import Runtime
 from bot.safety.first_response import FirstResponder
-from bot.services.escalations import TEAMS
+from bot.services.escalations import TEAMS, TEAMS_CHAT
 from scheduler import housekeeping
 from scheduler.dispatcher import Dispatcher
 from scheduler.escalations import EscalationWatchdog
@@ -38,6 +39,8 @@ from scheduler.reminders import ReminderReleaser
 log = logging.getLogger(__name__)
 
 DISPATCH_INTERVAL_SECONDS = 5
+# How often a notice about an unrecorded crisis message is tried on each staff route.
+UNRECORDED_TRIES = 5
 WATCHDOG_INTERVAL_SECONDS = 30
 
 
@@ -116,8 +119,15 @@ class TelegramService:
             ),
         )
         self.bridge = TelegramBridge(
-            runner, self.senders, self.outbox_work, responder, urgent_senders, self._send_now
+            runner,
+            self.senders,
+            self.outbox_work,
+            responder,
+            urgent_senders,
+            self._send_now,
+            self._tell_unrecorded,
         )
+        self.urgent_senders = urgent_senders
         self._sending_now: set[asyncio.Task[None]] = set()
         self.bridge.install(self.application)
         self.dispatcher = Dispatcher(
@@ -215,18 +225,65 @@ class TelegramService:
                 serving.result()  # raises why the server could not start (e.g. port in use)
         else:
             await self.application.bot.delete_webhook()
-            self._poller = asyncio.create_task(
-                poll(
+            self._poller = asyncio.create_task(self._keep_polling())
+        if not settings.staff_chat_id:
+            log.warning("STAFF_CHAT_ID is not set: staff notices and alerts go to Teams only")
+        log.info("telegram bot started", extra={"mode": settings.telegram_mode})
+
+    async def _keep_polling(self) -> None:
+        """Poll until stopped; if the poller ever ends another way, start it again."""
+        while not self._stop.is_set():
+            try:
+                await poll(
                     self.application,
                     self.bridge,
                     self._stop,
                     self.poll_seconds,
                     self.retry_base_seconds,
                 )
+            except Exception as error:
+                # poll() catches what a round can raise; this is for what nobody foresaw.
+                log.critical(
+                    "the poller stopped; starting it again",
+                    extra={"error": type(error).__name__},
+                    exc_info=(type(error), error, error.__traceback__),
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=self.retry_base_seconds)
+
+    def _tell_unrecorded(self, incoming: Incoming) -> None:
+        """Tell staff of a crisis message whose turn failed, by a path that needs no turn."""
+        task = asyncio.create_task(self._send_unrecorded(incoming))
+        self._sending_now.add(task)
+        task.add_done_callback(self._sending_now.discard)
+
+    async def _send_unrecorded(self, incoming: Incoming) -> None:
+        """Send the notice to every staff route straight away, trying each a few times."""
+        reference = await self.bridge.runner.reference_of(incoming.channel, incoming.user_id)
+        reply = Reply(
+            self.runtime.content.render(
+                "staff/unrecorded_crisis", account=incoming.user_id, reference=reference
             )
-        if not settings.staff_chat_id:
-            log.warning("STAFF_CHAT_ID is not set: staff notices and alerts go to Teams only")
-        log.info("telegram bot started", extra={"mode": settings.telegram_mode})
+        )
+        routes = [(CHANNEL, chat) for chat in self.runtime.settings.telegram_staff_chats().values()]
+        if self.teams is not None:
+            routes.append((TEAMS, TEAMS_CHAT))
+        for channel, chat in routes:
+            for attempt in range(UNRECORDED_TRIES):
+                try:
+                    await self.urgent_senders[channel].send(chat, reply)
+                except Exception as error:
+                    log.error(
+                        "staff could not be told of an unrecorded crisis message",
+                        extra={"route": channel, "error": type(error).__name__},
+                    )
+                    await asyncio.sleep(self.retry_base_seconds * 2**attempt)
+                else:
+                    log.critical(
+                        "staff told of a crisis message that could not be recorded",
+                        extra={"route": channel, "update_id": incoming.update_id},
+                    )
+                    break
 
     async def _publish_commands(self) -> None:
         """Show our commands beside the message box; a failure here must not stop the bot."""

@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Cohort, Conversation, InboxUpdate, OutboxMessage, Person
 from bot.safety.screening import default_screen
+from bot.services import people
 from bot.services.escalations import Escalator
 from dialogs.router import route
 from dialogs.turn import Notice, Turn
@@ -92,6 +93,16 @@ class TurnRunner:
         self.staff_chats = dict(staff_chats)
         self.escalator = Escalator.from_settings(settings, content, staff_chats)
         self.screener = default_screen(settings.risk_lexicon_path)
+
+    async def reference_of(self, channel: str, user_id: str) -> str | None:
+        """The patient reference (P7) of this account, if the database says so within two
+        seconds: used when a turn has failed, so it must not wait long."""
+        try:
+            async with asyncio.timeout(2), self.sessions() as session:
+                person = await people.find_account(session, channel, user_id)
+        except Exception:
+            return None
+        return people.reference(person) if person is not None else None
 
     async def database_reachable(self) -> bool:
         """Whether the database answers at all (to tell an outage from a bug)."""

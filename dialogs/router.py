@@ -47,7 +47,8 @@ def active_form(turn: Turn) -> Form | None:
 
 
 async def route(turn: Turn) -> None:
-    """Handle one event; every path says something, none is silent.
+    """Handle one event; every path says something, none is silent (but an edit that
+    says nothing about risk: it was answered when first sent).
 
     Risk language comes first: crisis signposting and an urgent alert win over everything,
     whatever dialog the person is in. An ambiguous phrase is handled as usual, then checked.
@@ -72,6 +73,12 @@ async def route(turn: Turn) -> None:
     screening = safety.screen(turn, staff)
     if screening is not None and screening.is_crisis:
         await _crisis(turn, form)
+        return
+    if incoming.edited:
+        # A changed message is read for risk as if sent now; otherwise it was answered when
+        # it was first sent, and running it through a form again would confuse.
+        if screening is not None and screening.needs_check and _is_patient(turn):
+            await safety.check(turn)
         return
     if incoming.kind == "command" or (
         incoming.kind == "button" and not incoming.payload.startswith(f"{safety.CHECK_PREFIX}:")

@@ -9,7 +9,7 @@ import functools
 import hmac
 import logging
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -23,6 +23,8 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.channels.chat_order import ChatQueues, Place
+from bot.channels.telegram_updates import get_updates, read_update
 from bot.channels.types import (
     ButtonRows,
     DeliveryError,
@@ -34,14 +36,14 @@ from bot.channels.types import (
 )
 from bot.db.models import OutboxMessage
 from bot.safety.first_response import FirstResponder
-from bot.turns import TurnBatcher, TurnRunner
+from bot.turns import TurnBatcher, TurnOutcome, TurnRunner
 from dialogs.flows import STAFF_COMMANDS
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 # The update types we handle; the rest are not fetched at all.
-ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 # Give a failing update a few tries, then move on so one poison update can't stall everyone.
 MAX_UPDATE_ATTEMPTS = 5
 # Chats with a failed update in the current polling round: their later updates wait too.
@@ -161,10 +163,13 @@ def to_incoming(update: Update) -> Incoming | None:
             update_id=update_id,
             kind=kind,  # type: ignore[arg-type]
         )
-    message = update.message
+    message = update.message or update.edited_message
     if message is None or message.from_user is None:
-        return None  # edits, channel posts, group membership: nothing to answer
+        return None  # channel posts, group membership: nothing to answer
     private = message.chat.type == "private"
+    edited = update.edited_message is not None
+    if edited and not private:
+        return None  # staff commands are not run again when edited
     base = {
         "channel": CHANNEL,
         "user_id": str(message.from_user.id),
@@ -173,6 +178,7 @@ def to_incoming(update: Update) -> Incoming | None:
         "forwarded": message.forward_origin is not None,
         "first_name": message.from_user.first_name or "",
         "private_chat": private,
+        "edited": edited,
     }
     text = message.text
     if not private:
@@ -224,59 +230,37 @@ class TelegramBridge:
     urgent_senders: Mapping[str, Sender] | None = None
     # Sends the urgent rows (staff alerts) a batch claimed, as soon as it commits.
     on_urgent: Callable[[list[OutboxMessage]], None] | None = None
+    # Tells staff of a crisis message whose turn failed, by a path that needs no turn.
+    on_unrecorded_crisis: Callable[[Incoming], None] | None = None
     batcher: TurnBatcher = field(init=False)
-    # chat id -> (lock, number of turns holding or waiting for it); dropped when unused.
-    _locks: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
+    _queues: ChatQueues = field(default_factory=ChatQueues)
+    # Places taken as updates arrived, by the update object, until their handler runs.
+    _places: dict[int, Place] = field(default_factory=dict)
     # Updates being processed that did not commit: FAILED, or OUTAGE (database unreachable).
     _results: dict[int, str] = field(default_factory=dict)
     # Updates with crisis language whose turn has not committed yet (for the loudest log line
     # if one is ever given up on; the database, not this set, is what alerts staff).
     crisis_pending: set[int] = field(default_factory=set)
+    # Crisis updates whose failed turn staff were already told of without the turn.
+    _told_unrecorded: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.batcher = TurnBatcher(
             self.runner, self.senders, self.on_outbox_work, self.urgent_senders, self.on_urgent
         )
 
-    @contextlib.asynccontextmanager
-    async def _chat_lock(self, chat_id: str) -> AsyncIterator[None]:
-        """Serialise one chat's turns; forget the lock once nobody holds or awaits it."""
-        lock, users = self._locks.setdefault(chat_id, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._locks[chat_id]
-
     async def handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """PTB handler for every update."""
         incoming = to_incoming(update)
         if incoming is None:
             return
-        if self.first_responder is not None:
-            # Before the chat lock and the database: nothing may hold this up.
-            incoming = await self.first_responder.respond(incoming)
-            if incoming.crisis_sent:
-                self.crisis_pending.add(update.update_id)
-        stalled = _stalled_chats.get()
-        async with self._chat_lock(incoming.chat_id):
-            if stalled is not None and incoming.chat_id in stalled:
-                # An earlier update of this chat failed in this round: keep their order.
-                self._results[update.update_id] = FAILED
-                return
-            try:
-                outcome = await self.batcher.submit(incoming)
-                self.crisis_pending.discard(update.update_id)
-            except Exception as error:
-                # Not confirmed: the poller or Telegram's webhook retry will bring it back.
-                if stalled is not None:
-                    stalled.add(incoming.chat_id)  # marked before the next waiter runs
-                down = await self._database_down(error)
-                self._results[update.update_id] = OUTAGE if down else FAILED
-                raise
+        place = self._places.pop(id(update), None) or self._queues.take(incoming.chat_id)
+        try:
+            outcome = await self._take_turn(update, incoming, place)
+        finally:
+            place.leave()
+        if outcome is None:
+            return
         if update.callback_query is not None:
             try:
                 await update.callback_query.answer(
@@ -286,6 +270,45 @@ class TelegramBridge:
                 log.info("callback answer failed", extra={"update_id": update.update_id})
         if outcome.queued and self.on_outbox_work is not None:
             self.on_outbox_work.set()
+
+    async def _take_turn(
+        self, update: Update, incoming: Incoming, place: Place
+    ) -> TurnOutcome | None:
+        """Crisis numbers at once; then, in the chat's order, the turn (None: held back)."""
+        if self.first_responder is not None:
+            # Before waiting for the chat's earlier events and the database: nothing may hold
+            # this up.
+            incoming = await self.first_responder.respond(incoming)
+            if incoming.crisis_sent:
+                self.crisis_pending.add(update.update_id)
+        stalled = _stalled_chats.get()
+        await place.reached()
+        if stalled is not None and incoming.chat_id in stalled:
+            # An earlier update of this chat failed in this round: keep their order.
+            self._results[update.update_id] = FAILED
+            self._tell_unrecorded(update.update_id, incoming)
+            return None
+        try:
+            outcome = await self.batcher.submit(incoming)
+        except Exception as error:
+            # Not confirmed: the poller or Telegram's webhook retry will bring it back.
+            if stalled is not None:
+                stalled.add(incoming.chat_id)  # marked before the next waiter runs
+            down = await self._database_down(error)
+            self._results[update.update_id] = OUTAGE if down else FAILED
+            self._tell_unrecorded(update.update_id, incoming)
+            raise
+        self.crisis_pending.discard(update.update_id)
+        self._told_unrecorded.discard(update.update_id)
+        return outcome
+
+    def _tell_unrecorded(self, update_id: int, incoming: Incoming) -> None:
+        """A crisis message's turn failed (a bug, an outage): tell staff now, once, without it."""
+        if update_id not in self.crisis_pending or update_id in self._told_unrecorded:
+            return
+        self._told_unrecorded.add(update_id)
+        if self.on_unrecorded_crisis is not None:
+            self.on_unrecorded_crisis(incoming)
 
     async def _database_down(self, error: Exception) -> bool:
         """An outage, not a bug: a database-looking error while the database is unreachable."""
@@ -309,7 +332,17 @@ class TelegramBridge:
 
     async def process(self, application: Application, update: Update) -> str:  # type: ignore[type-arg]
         """Run one update through PTB; DONE when its turn committed (or it needed none)."""
-        await application.process_update(update)
+        incoming = to_incoming(update)
+        if incoming is not None:
+            # Its place in its chat's queue is taken now, in the order updates arrived, before
+            # anything can wait (a crisis reply being sent, PTB's own bookkeeping).
+            self._places[id(update)] = self._queues.take(incoming.chat_id)
+        try:
+            await application.process_update(update)
+        finally:
+            place = self._places.pop(id(update), None)
+            if place is not None:
+                place.leave()  # the handler never ran
         return self._results.pop(update.update_id, DONE)
 
 
@@ -331,56 +364,85 @@ async def poll(
     poll_seconds: int = 30,
     retry_base_seconds: float = 1.0,
 ) -> None:
-    """Long-poll getUpdates; the offset moves past an update only after its turn committed."""
+    """Long-poll getUpdates; the offset moves past an update only after its turn committed.
+
+    Nothing but `stop` ends this loop: a round that fails in a way nobody foresaw is logged
+    and tried again, because a poller that dies while the process lives answers nobody.
+    """
     offset: int | None = None
     attempts: dict[int, tuple[int, int]] = {}  # update id -> (failures, waits)
     delay = retry_base_seconds
     while not stop.is_set():
         try:
-            updates = await _fetch_unless_stopped(application, offset, poll_seconds, stop)
+            fetched = await _fetch_unless_stopped(application, offset, poll_seconds, stop)
+            if fetched is None:
+                break
+            offset = await _run_round(
+                application, bridge, stop, fetched, offset, attempts, retry_base_seconds
+            )
         except TelegramError as error:
             log.warning("getUpdates failed", extra={"error": type(error).__name__})
-            await _pause(stop, delay)
-            delay = min(delay * 2, 30.0)
+        except Exception as error:
+            log.error(
+                "a polling round failed; polling goes on",
+                extra={"error": type(error).__name__},
+                exc_info=(type(error), error, error.__traceback__),
+            )
+        else:
+            delay = retry_base_seconds
             continue
-        delay = retry_base_seconds
-        if updates is None:
-            break
-        # Turns of one round share a transaction; chats stay in order. An update that
-        # succeeded after one that failed is fetched again and ignored as a duplicate.
-        results = await bridge.process_round(application, updates)
-        for update, result in zip(updates, results, strict=True):
-            if result == DONE:
-                offset = update.update_id + 1
-                attempts.pop(update.update_id, None)
-                continue
-            # A database outage is waited out however long it lasts, and does not count; a
-            # bug that fails one update every time must not hold up everyone else for ever.
-            failures, waits = attempts.get(update.update_id, (0, 0))
-            failures += result == FAILED
-            attempts[update.update_id] = (failures, waits + 1)
-            if failures >= MAX_UPDATE_ATTEMPTS:
-                log.error(
-                    "update skipped after repeated failures", extra={"update_id": update.update_id}
-                )
-                if update.update_id in bridge.crisis_pending:
-                    bridge.crisis_pending.discard(update.update_id)
-                    # Crisis numbers went out, but no escalation was recorded: say so loudly.
-                    log.critical(
-                        "a message with crisis language could not be recorded; staff were "
-                        "not alerted by the bot",
-                        extra={"update_id": update.update_id},
-                    )
-                offset = update.update_id + 1
-                attempts.pop(update.update_id, None)
-                continue
-            await _pause(stop, min(retry_base_seconds * 2.0 ** min(waits + 1, 10), 30.0))
-            break  # fetch again from this update: later ones must not overtake it
+        await _pause(stop, delay)
+        delay = min(delay * 2, 30.0)
 
     if offset is not None:
         # Confirm the last round now, so a restart does not fetch it again.
         with contextlib.suppress(TelegramError):
-            await application.bot.get_updates(offset=offset, timeout=0, limit=1)
+            await get_updates(application.bot, offset, 0, ALLOWED_UPDATES)
+
+
+async def _run_round(
+    application: Application,  # type: ignore[type-arg]
+    bridge: TelegramBridge,
+    stop: asyncio.Event,
+    fetched: list[tuple[int, Update | None]],
+    offset: int | None,
+    attempts: dict[int, tuple[int, int]],
+    retry_base_seconds: float,
+) -> int | None:
+    """Run one getUpdates batch; the offset to confirm after it."""
+    # Turns of one round share a transaction; chats stay in order. An update that
+    # succeeded after one that failed is fetched again and ignored as a duplicate.
+    results = iter(
+        await bridge.process_round(application, [u for _, u in fetched if u is not None])
+    )
+    for update_id, update in fetched:
+        # An update that cannot be read was logged by id; it is confirmed and passed over.
+        result = DONE if update is None else next(results)
+        if result == DONE:
+            offset = update_id + 1
+            attempts.pop(update_id, None)
+            continue
+        # A database outage is waited out however long it lasts, and does not count; a
+        # bug that fails one update every time must not hold up everyone else for ever.
+        failures, waits = attempts.get(update_id, (0, 0))
+        failures += result == FAILED
+        attempts[update_id] = (failures, waits + 1)
+        if failures >= MAX_UPDATE_ATTEMPTS:
+            log.error("update skipped after repeated failures", extra={"update_id": update_id})
+            if update_id in bridge.crisis_pending:
+                bridge.crisis_pending.discard(update_id)
+                # Crisis numbers went out and staff were told without the turn; but no
+                # escalation was recorded: say so loudly.
+                log.critical(
+                    "a message with crisis language could not be recorded",
+                    extra={"update_id": update_id},
+                )
+            offset = update_id + 1
+            attempts.pop(update_id, None)
+            continue
+        await _pause(stop, min(retry_base_seconds * 2.0 ** min(waits + 1, 10), 30.0))
+        break  # fetch again from this update: later ones must not overtake it
+    return offset
 
 
 async def _fetch_unless_stopped(
@@ -388,12 +450,10 @@ async def _fetch_unless_stopped(
     offset: int | None,
     poll_seconds: int,
     stop: asyncio.Event,
-) -> tuple[Update, ...] | None:
+) -> list[tuple[int, Update | None]] | None:
     """getUpdates, abandoned (None) if asked to stop: only the wait is ever cut short."""
-    fetch: asyncio.Future[tuple[Update, ...]] = asyncio.ensure_future(
-        application.bot.get_updates(
-            offset=offset, timeout=poll_seconds, allowed_updates=ALLOWED_UPDATES
-        )
+    fetch = asyncio.ensure_future(
+        get_updates(application.bot, offset, poll_seconds, ALLOWED_UPDATES)
     )
     stopping: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
     waiting: set[asyncio.Future[object]] = {fetch, stopping}  # type: ignore[arg-type]
@@ -431,11 +491,14 @@ def webhook_app(
             return PlainTextResponse("forbidden", status_code=403)
         try:
             data = await request.json()
-            update = Update.de_json(data, application.bot)
         except Exception:
             return PlainTextResponse("bad request", status_code=400)
-        if update is None:
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return PlainTextResponse("bad request", status_code=400)
+        update = read_update(data, application.bot)
+        if update is None:
+            # Logged by id; confirmed, so Telegram does not send it again and again.
+            return PlainTextResponse("ok")
         if await bridge.process(application, update) == DONE:
             return PlainTextResponse("ok")
         # Telegram retries non-2xx answers: the update is not lost.

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+import unicodedata
+from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol, runtime_checkable
 
 # "blocked" / "unblocked": the person stopped or restarted the bot (nothing to answer).
 IncomingKind = Literal["text", "command", "button", "unsupported", "blocked", "unblocked"]
+# Control characters no person types (tab and newline stay), and the direction overrides and
+# isolates that make a name or a quote read differently from what it holds.
+_UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(text: str) -> str:
+    """Text as every channel hands it on: storable in any database, and shown as it reads.
+
+    A lone UTF-16 surrogate cannot be stored (both databases) and a NUL cannot be stored in
+    PostgreSQL: either once made a crisis message's turn fail every time, so no alert.
+    """
+    if text.isascii() and text.isprintable():
+        return text  # the usual case, at no cost
+    text = text.encode("utf-8", "ignore").decode("utf-8")  # a lone surrogate is dropped
+    return unicodedata.normalize("NFC", _UNWANTED.sub("", text))
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,15 @@ class Incoming:
     message_id: str = ""
     # Crisis signposting was already sent by the channel adapter, before any database work.
     crisis_sent: bool = False
+    # An earlier message changed by its sender: screened as if sent, otherwise not answered.
+    edited: bool = False
+
+    def __post_init__(self) -> None:
+        # Here, so no channel (Telegram, its webhook, the demo, Teams) can forget it.
+        for each in fields(self):
+            value = getattr(self, each.name)
+            if isinstance(value, str) and not (value.isascii() and value.isprintable()):
+                object.__setattr__(self, each.name, clean_text(value))
 
 
 @dataclass(frozen=True)

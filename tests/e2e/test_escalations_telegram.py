@@ -243,14 +243,26 @@ async def test_a_crisis_message_given_up_on_is_logged_at_critical(
             async with inbox_unavailable(runtime):  # a fault that is not an outage
                 await patient.send("I want to kill myself")
                 for _ in range(1000):
-                    if "could not be recorded" in caplog.text:
+                    if "a message with crisis language could not be recorded" in caplog.text:
                         break
                     await asyncio.sleep(0.01)
         assert any(CRISIS_LINE in (m.text or "") for m in patient.messages)  # they were helped
+        # Staff were told at the first failure, by a path that needs no turn, and only once.
+        await api.wait_for(lambda: len(unrecorded_notices(staff_group)) == 1)
     finally:
         await service.stop()
     assert "a message with crisis language could not be recorded" in caplog.text
     assert "kill" not in caplog.text
+    (notice,) = unrecorded_notices(staff_group)
+    assert notice.startswith("URGENT RISK: patient P")
+    assert patient.first_name not in notice  # no names in the group
+
+
+def unrecorded_notices(group: FakeGroup) -> list[str]:
+    """The staff group's notices of crisis messages the bot could not record."""
+    return [
+        m.text or "" for m in group.messages if "could not record their message" in (m.text or "")
+    ]
 
 
 async def test_someone_taken_off_the_staff_list_cannot_finish_resolving(

@@ -255,7 +255,11 @@ def _decode_params(content_type: str, body: bytes, query: str) -> dict[str, Any]
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (half an emoji) travels as the escape "\ud83d", as Telegram sends it.
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,6 +493,8 @@ class FakeTelegramAPI:
         self.clock = clock
         self._now = now
         self.webhook_retry_delay = webhook_retry_delay
+        # Seconds each call of a method (lower case: "sendmessage") takes before it is handled.
+        self.latency: dict[str, float] = {}
         self.webhook_transport = webhook_transport
         # Unknown chat ids are rejected ("chat not found") unless strict_chats is False.
         self.strict_chats = strict_chats
@@ -929,6 +935,8 @@ class FakeTelegramAPI:
                 raise _ApiError(403, "Forbidden: bot was blocked by the user")
             if method in _RATE_LIMITED and (self.global_rate or self.per_chat_rate):
                 self._check_rate(chat_id)
+            if method in self.latency:
+                await asyncio.sleep(self.latency[method])  # a slow network, per method
             result = await handler(params)
         except _ApiError as err:
             self.stats[str(err.status)] += 1

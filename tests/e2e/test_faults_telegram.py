@@ -1,0 +1,183 @@
+"""Faults a sender or Telegram can cause, over the real PTB Application and the fake Bot API:
+an update PTB cannot read, characters no database stores, two messages in one batch, edits."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from telegram import Update
+
+from bot.db.models import Escalation
+from bot.runtime import Runtime
+from bot.telegram_service import TelegramService
+from tests.e2e.test_escalations_telegram import alerts, enrolled, report
+from tests.fakes.fake_user import FakeGroup, FakeUser
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+CRISIS_LINE = "Samaritans: call 116 123"
+
+
+async def the_escalations(runtime: Runtime) -> list[Escalation]:
+    async with runtime.sessions() as session:
+        return list(await session.scalars(select(Escalation).order_by(Escalation.id)))
+
+
+async def crisis_numbers_reach(api: FakeTelegramAPI, user: FakeUser, mark: int = 0) -> None:
+    """Wait until the crisis numbers are among `user`'s messages after the first `mark`."""
+    await api.wait_for(lambda: any(CRISIS_LINE in (m.text or "") for m in user.messages[mark:]))
+
+
+async def staff_alerted(api: FakeTelegramAPI, group: FakeGroup) -> None:
+    """Wait until the staff group has an urgent alert."""
+    await api.wait_for(lambda: any("URGENT RISK" in (m.text or "") for m in alerts(group)))
+
+
+def message(api: FakeTelegramAPI, user: FakeUser, **fields: Any) -> dict[str, Any]:
+    """A Bot API Message from `user` in their private chat."""
+    return {
+        "message_id": 900 + len(user.messages),
+        "from": user.to_api(),
+        "chat": user.chat_api(),
+        "date": api.now(),
+        **fields,
+    }
+
+
+def old_server_poll(api: FakeTelegramAPI, user: FakeUser) -> dict[str, Any]:
+    """A poll as an older Bot API server sends it: without fields PTB 22 requires."""
+    poll = {
+        "id": "5",
+        "question": "How is everyone?",
+        "options": [{"text": "fine"}, {"text": "not fine"}],  # no voter_count
+        "total_voter_count": 0,
+        "is_closed": False,
+        "is_anonymous": True,
+        "type": "regular",
+        "allows_multiple_answers": False,
+    }
+    return {"message": message(api, user, poll=poll)}
+
+
+async def test_an_update_ptb_cannot_read_stops_nobody_and_logs_no_words(
+    service: TelegramService,
+    api: FakeTelegramAPI,
+    runtime: Runtime,
+    staff_group: FakeGroup,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sender = await enrolled(api, runtime, 7501)
+    other = await enrolled(api, runtime, 7502)
+    with caplog.at_level(logging.INFO):
+        # Unreadable even in part (a chat without its type), then a poll PTB cannot read.
+        api.inject_update({"message": {**message(api, sender, text="zebra crossing"), "chat": {}}})
+        api.inject_update(old_server_poll(api, sender))
+        mark = len(other.messages)
+        await api.wait_processed(await other.send("I want to end my life tonight"))
+        await crisis_numbers_reach(api, other, mark)
+        await staff_alerted(api, staff_group)
+        # The sender of the poll was answered from what could be read, and can go on.
+        (menu,) = await sender.ask("/menu")
+        assert menu.labels
+    assert "zebra" not in caplog.text and "How is everyone" not in caplog.text
+    assert "an update could not be read and was passed over" in caplog.text
+    assert "an update could be read only in part" in caplog.text
+
+
+async def test_polling_survives_a_round_that_fails_unforeseen(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    patient = await enrolled(api, runtime, 7503)
+    bridge = service.bridge
+    real = bridge.process_round
+    calls = 0
+
+    async def broken_once(*args: Any) -> list[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("something nobody foresaw")
+        return await real(*args)
+
+    bridge.process_round = broken_once  # type: ignore[method-assign]
+    (menu,) = await patient.ask("/menu")
+    assert menu.labels
+    if service.runtime.settings.telegram_mode == "polling":
+        assert calls >= 2  # the round failed, and the poller fetched it again
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["\ud83d", "\x00", "\ud800\x00\u202e"],
+    ids=["lone-surrogate", "nul", "all-three"],
+)
+async def test_odd_characters_in_a_crisis_message_still_make_an_alert(
+    service: TelegramService,
+    api: FakeTelegramAPI,
+    runtime: Runtime,
+    staff_group: FakeGroup,
+    odd: str,
+) -> None:
+    patient = await enrolled(api, runtime, 7504)
+    await patient.send(f"I want to end my life{odd} tonight")
+    await crisis_numbers_reach(api, patient)
+    await staff_alerted(api, staff_group)
+    (escalation,) = await the_escalations(runtime)
+    assert escalation.risk == "crisis"
+    assert escalation.details is not None and "\x00" not in escalation.details
+
+
+async def test_odd_characters_in_a_report_do_not_strand_the_patient(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime, staff_group: FakeGroup
+) -> None:
+    patient = await enrolled(api, runtime, 7505)
+    await report(patient, "Much worse\x00 since the walk \ud83d")
+    await api.wait_for(lambda: len(alerts(staff_group)) == 1)
+    (escalation,) = await the_escalations(runtime)
+    assert escalation.details == "Much worse since the walk"
+    (menu,) = await patient.ask("/menu")
+    assert menu.labels
+
+
+async def test_a_crisis_message_and_the_next_in_one_batch_keep_their_order(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime, staff_group: FakeGroup
+) -> None:
+    patient = await enrolled(api, runtime, 7506)
+    # One getUpdates answer holding both, as the poller hands it on (the fake's own timing
+    # rarely puts two messages of one chat in one answer).
+    batch = [
+        Update.de_json(
+            {"update_id": 990_001 + n, "message": message(api, patient, text=text)},
+            service.application.bot,
+        )
+        for n, text in enumerate(["I want to kill myself", "no"])
+    ]
+    api.latency["sendmessage"] = 0.2  # the crisis reply takes a while to go out
+    results = await service.bridge.process_round(service.application, batch)
+    assert results == ["done", "done"]
+    await staff_alerted(api, staff_group)
+    (escalation,) = await the_escalations(runtime)
+    # "no" came second, so it answered the question the crisis message made the bot ask.
+    assert escalation.plan_answer == "no"
+
+
+async def test_a_message_edited_to_add_crisis_words_is_treated_as_sent(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime, staff_group: FakeGroup
+) -> None:
+    patient = await enrolled(api, runtime, 7507)
+    first = await patient.ask("had a quiet day")
+    mark = len(patient.messages)
+    edited = message(api, patient, text="had a quiet day", edit_date=api.now())
+    await api.wait_processed(api.inject_update({"edited_message": edited}))
+    assert len(patient.messages) == mark  # an edit that says nothing new is not answered
+    changed = message(
+        api, patient, text="had a quiet day. I want to kill myself", edit_date=api.now()
+    )
+    await api.wait_processed(api.inject_update({"edited_message": changed}))
+    await crisis_numbers_reach(api, patient)
+    await staff_alerted(api, staff_group)
+    (escalation,) = await the_escalations(runtime)
+    assert escalation.risk == "crisis"
+    assert first
