@@ -139,6 +139,7 @@ class TelegramService:
             urgent_senders=urgent_senders,
         )
         self.watchdog = EscalationWatchdog(runtime.sessions, runner.escalator)
+        self.dispatcher.on_refused_alert = self._fail_over_now
         self.planner = Planner.of(runtime.content, settings)
         self.scheduler = AsyncIOScheduler(timezone=settings.tz)
         self.poll_seconds = poll_seconds
@@ -350,6 +351,21 @@ class TelegramService:
         """Alert unfinished reports, re-send unacknowledged alerts, fail over stuck ones."""
         counts = await self.watchdog.run(self.runtime.clock.now())
         if counts.total:
+            self.outbox_work.set()
+
+    def _fail_over_now(self) -> None:
+        """A staff route refused an alert: send it by the other routes without waiting."""
+        task = asyncio.create_task(self._fail_over())
+        self._sending_now.add(task)
+        task.add_done_callback(self._sending_now.discard)
+
+    async def _fail_over(self) -> None:
+        try:
+            copied = await self.watchdog.fail_over(self.runtime.clock.now())
+        except Exception:
+            log.exception("fail-over failed; the watchdog's next tick will retry")
+            return
+        if copied:
             self.outbox_work.set()
 
     async def _urgent_when_woken(self) -> None:

@@ -7,7 +7,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -57,6 +57,9 @@ CLAIM_BATCH = 200
 MAX_BACKOFF = timedelta(minutes=5)
 UNSENT = ("pending", "sending")
 URGENT_PRIORITY = 0
+# Marks the last error of a staff alert a staff route refused ("chat not found", the bot
+# removed from the group): it is retried for ever and sent by the other routes at once.
+REFUSED = "refused: "
 
 
 def _unsent(row: type[OutboxMessage]) -> ColumnElement[bool]:
@@ -78,6 +81,11 @@ class Outcome:
     retry_after: float | None = None
     # The channel's id for the sent message (kept for staff alerts, which are edited later).
     message_id: str | None = None
+
+
+def refused_alert(row: OutboxMessage, outcome: Outcome) -> bool:
+    """A staff alert that its route refused for good: never given up on."""
+    return row.kind == "alert" and outcome.status in ("failed", "blocked")
 
 
 def new_claim_token() -> str:
@@ -308,12 +316,23 @@ async def _record_failure(
     """Back off and retry, or give up where giving up is allowed."""
     mine = and_(OutboxMessage.id == row.id, OutboxMessage.claim_token == row.claim_token)
     attempts = row.attempts + 1
-    give_up = outcome.status in ("failed", "blocked") or (
-        attempts >= MAX_ATTEMPTS and row.priority > 0  # urgent rows never give up
+    refused = refused_alert(row, outcome)
+    give_up = not refused and (
+        outcome.status in ("failed", "blocked")
+        or (attempts >= MAX_ATTEMPTS and row.priority > 0)  # urgent rows never give up
     )
-    log.warning(
-        "outbox delivery problem", extra={"row": row.id, "kind": row.kind, "error": outcome.error}
-    )
+    error = outcome.error or ""
+    if refused:
+        # Which route is broken, so whoever runs the bot can mend it; the chat id is no secret.
+        log.error(
+            "a staff route refuses alerts: retrying, and sending them by the other routes",
+            extra={"route": row.channel, "chat": row.chat_id, "row": row.id, "error": error},
+        )
+        error = REFUSED + error
+    else:
+        log.warning(
+            "outbox delivery problem", extra={"row": row.id, "kind": row.kind, "error": error}
+        )
     if give_up and _keeps_nothing(row):
         await session.execute(delete(OutboxMessage).where(mine))
         return
@@ -321,11 +340,15 @@ async def _record_failure(
         update(OutboxMessage)
         .where(mine)
         .values(
-            status="blocked" if outcome.status == "blocked" else "failed" if give_up else "pending",
+            status="pending"
+            if not give_up
+            else "blocked"
+            if outcome.status == "blocked"
+            else "failed",
             attempts=attempts,
             claimed_at=None,
             claim_token=None,
-            last_error=(outcome.error or "")[:200],
+            last_error=error[:200],
             not_before=now + _backoff(attempts, outcome.retry_after),
         )
     )
@@ -479,6 +502,8 @@ class Dispatcher:
         self.senders = senders
         # Senders for urgent mail: on Telegram, ones that do not wait in the rate limiter.
         self.urgent_senders = urgent_senders or senders
+        # Called when a staff route refuses an alert, so it is sent by the other routes now.
+        self.on_refused_alert: Callable[[], None] | None = None
         self.urgent_round = asyncio.Lock()
         self.clock = clock
         self.reminders = reminders
@@ -535,7 +560,7 @@ class Dispatcher:
                 self.sessions, self.clock.now(), CLAIM_BATCH, max_priority=URGENT_PRIORITY
             ):
                 outcomes = await _send_by_channel(rows, self.urgent_senders, CLAIM_LEASE / 2)
-                await record(self.sessions, rows, outcomes, self.clock.now())
+                await self._record(rows, outcomes)
                 settled += sum(outcome.status != "held" for outcome in outcomes)
                 if any(outcome.status != "sent" for outcome in outcomes):
                     break  # failures back off; the ticks retry them
@@ -548,7 +573,16 @@ class Dispatcher:
         spent = self.clock.now() - claimed if claimed is not None else timedelta(0)
         budget = max(CLAIM_LEASE / 2 - spent, timedelta(0))
         outcomes = await _send_by_channel(rows, self.urgent_senders, budget)
+        await self._record(rows, outcomes)
+
+    async def _record(self, rows: Sequence[OutboxMessage], outcomes: Sequence[Outcome]) -> None:
+        """Record a send; if a staff route refused an alert, say so at once for fail-over."""
         await record(self.sessions, rows, outcomes, self.clock.now())
+        by_id = {row.id: row for row in rows}
+        if self.on_refused_alert is not None and any(
+            refused_alert(by_id[outcome.row_id], outcome) for outcome in outcomes
+        ):
+            self.on_refused_alert()
 
     def make_way(self) -> None:
         """Urgent mail is waiting: a round of reminders under way hands back what it has not
@@ -574,7 +608,7 @@ class Dispatcher:
                     if outcome.status == "sent" and not _keeps_nothing(row):
                         await record_sent(connection, row, outcome, self.clock.now())
                     else:
-                        await record(self.sessions, [row], [outcome], self.clock.now())
+                        await self._record([row], [outcome])
                 if outcome.retry_after is not None:
                     self.resume_at[row.channel] = self.clock.now() + timedelta(
                         seconds=outcome.retry_after

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Escalation, OutboxMessage, Person
 from bot.services.escalations import OPEN, SYSTEM, Escalator, audit
+from scheduler.dispatcher import REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +128,15 @@ class EscalationWatchdog:
                         # Only while nobody has acknowledged it: then staff have seen it.
                         Escalation.status.in_(OPEN),
                         OutboxMessage.kind == "alert",
-                        # Failing again and again, or refused for good (a wrong chat id).
+                        # Failing again and again, or refused by its route (a wrong chat id,
+                        # the bot removed from the group): retried there, and copied at once.
                         or_(
                             and_(
                                 OutboxMessage.status == "pending",
-                                OutboxMessage.attempts >= FAILOVER_AFTER_ATTEMPTS,
+                                or_(
+                                    OutboxMessage.attempts >= FAILOVER_AFTER_ATTEMPTS,
+                                    OutboxMessage.last_error.startswith(REFUSED),
+                                ),
                             ),
                             OutboxMessage.status.in_(("failed", "blocked")),
                         ),

@@ -3,16 +3,21 @@ an update PTB cannot read, characters no database stores, two messages in one ba
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from telegram import Update
 
-from bot.db.models import Escalation
+from bot.clock import ManualClock
+from bot.db.models import Escalation, OutboxMessage
 from bot.runtime import Runtime
 from bot.telegram_service import TelegramService
+from tests.conftest import LEAD_ID, STAFF_CHAT_ID
+from tests.e2e.conftest import start_service
 from tests.e2e.test_escalations_telegram import alerts, enrolled, report
 from tests.fakes.fake_user import FakeGroup, FakeUser
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -181,3 +186,44 @@ async def test_a_message_edited_to_add_crisis_words_is_treated_as_sent(
     (escalation,) = await the_escalations(runtime)
     assert escalation.risk == "crisis"
     assert first
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_a_staff_group_that_refuses_alerts_is_retried_and_the_leads_get_them_at_once(
+    runtime: Runtime,
+    api: FakeTelegramAPI,
+    staff_group: FakeGroup,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+    mode: str,
+) -> None:
+    settings = runtime.settings.model_copy(update={"staff_lead_telegram_ids": [LEAD_ID]})
+    service = await start_service(dataclasses.replace(runtime, settings=settings), api, mode)
+    try:
+        lead = api.user(LEAD_ID, first_name="Lee")
+        await lead.ask("/start")
+        patient = await enrolled(api, runtime, 7508)
+        # The bot was removed from the group, or its id changed: Telegram says so for good.
+        api.fail_next(
+            "sendMessage", 400, "Bad Request: chat not found", times=100, chat_id=STAFF_CHAT_ID
+        )
+        with caplog.at_level(logging.WARNING):
+            await patient.send("I want to kill myself")
+            # The lead has it within seconds: not after the watchdog's next round, nor after
+            # five minutes as an unacknowledged re-alert.
+            await api.wait_for(lambda: any("URGENT RISK" in (m.text or "") for m in lead.messages))
+        assert "a staff route refuses alerts" in caplog.text
+        assert "kill" not in caplog.text
+        async with runtime.sessions() as session:
+            alert = await session.scalar(
+                select(OutboxMessage).where(
+                    OutboxMessage.kind == "alert", OutboxMessage.chat_id == str(STAFF_CHAT_ID)
+                )
+            )
+        assert alert is not None and alert.status == "pending"  # not given up on
+        # The group is mended: the alert reaches it on its next try.
+        api._faults.clear()
+        clock.advance(timedelta(minutes=5))
+        await staff_alerted(api, staff_group)
+    finally:
+        await service.stop()
