@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -82,12 +83,23 @@ def run() -> None:
         finally:
             await runtime.close()
 
+    from telegram.error import InvalidToken
+
     try:
         asyncio.run(go())
     except KeyboardInterrupt:
         click.echo("Stopped.", err=True)
+    except InvalidToken:
+        # PTB's own message prints the token: say what is wrong without it.
+        raise click.ClickException(
+            "Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather."
+        ) from None
     except ValueError as error:  # a setting the bot cannot run safely without
         raise click.ClickException(str(error)) from error
+    except Exception:
+        # Through the log, whose formatter takes the token out of the traceback too.
+        logging.getLogger(__name__).critical("the bot stopped", exc_info=True)
+        raise SystemExit(1) from None
 
 
 @main.command()

@@ -73,19 +73,28 @@ _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "ascti
 class KeyValueFormatter(logging.Formatter):
     """Appends the `extra=` fields (ids, counts, error types: never text) as key=value."""
 
+    def __init__(self, fmt: str, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__(fmt)
+        # Taken out of whole lines, tracebacks included (PTB puts a rejected token in one).
+        self.secrets = tuple(secret for secret in secrets if secret)
+
     def format(self, record: logging.LogRecord) -> str:
         """The usual line, then the extras."""
         line = super().format(record)
         extras = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES}
-        if not extras:
-            return line
-        return line + " " + " ".join(f"{key}={value}" for key, value in sorted(extras.items()))
+        if extras:
+            line += " " + " ".join(f"{key}={value}" for key, value in sorted(extras.items()))
+        for secret in self.secrets:
+            line = line.replace(secret, "[secret]")
+        return line
 
 
 def configure_logging(settings: Settings) -> None:
     """Log ids and events only; keep httpx quiet because it prints the token in URLs."""
     logging.basicConfig(level=settings.log_level.upper())
-    formatter = KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    formatter = KeyValueFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s", (settings.telegram_bot_token,)
+    )
     for handler in logging.getLogger().handlers:
         handler.setFormatter(formatter)
     for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "uvicorn.access"):

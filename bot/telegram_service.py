@@ -314,21 +314,13 @@ class TelegramService:
     async def _housekeeping(self) -> None:
         """Delete what we no longer need to keep."""
         settings = self.runtime.settings
-        inbox, replies, unfinished, guests = await housekeeping.purge(
+        purged = await housekeeping.purge(
             self.runtime.sessions,
             self.runtime.clock.now(),
             timedelta(days=settings.family_keep_days),
             settings.tz,
         )
-        log.info(
-            "housekeeping",
-            extra={
-                "inbox": inbox,
-                "replies": replies,
-                "unfinished_enrolments": unfinished,
-                "family_guests": guests,
-            },
-        )
+        log.info("housekeeping", extra=purged._asdict())
 
     def _send_now(self, rows: list[OutboxMessage]) -> None:
         """Send the staff alerts a turn just committed, beside its replies."""

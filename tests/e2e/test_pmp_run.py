@@ -141,3 +141,26 @@ async def test_pmp_run_refuses_to_start_with_a_broken_lexicon_entry(
     assert process.returncode == 1
     assert "risk lexicon entry 'typo-entry'" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_pmp_run_with_a_token_telegram_rejects_says_so_without_printing_it(
+    api: FakeTelegramAPI, served_api: str, db_url: str
+) -> None:
+    wrong = "987654:WRONG-token-that-must-stay-secret"
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": db_url,
+            "TELEGRAM_BOT_TOKEN": wrong,
+            "TELEGRAM_API_BASE_URL": served_api,
+            "STAFF_CHAT_ID": "-100",
+            "NO_PROXY": "127.0.0.1",
+        }
+    )
+    process = await asyncio.create_subprocess_exec(
+        PMP, "run", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN" in err.decode()
+    assert "WRONG-token" not in (out + err).decode()
