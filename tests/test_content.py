@@ -50,6 +50,7 @@ SAMPLES: dict[str, Any] = {
     "count": 2,
     "choices": ["Yes, I agree", "No, thank you"],
     "user_id": "5001",
+    "account": "7001",
     "chat_id": "-100777",
     "group": True,
     "family_day": True,
