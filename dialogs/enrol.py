@@ -9,7 +9,7 @@ from bot.numbers import whole_number
 from bot.services import cohorts, invites, people
 from bot.services.events import day_dates, events_of
 from bot.services.invites import InviteState
-from dialogs import engine, menu
+from dialogs import code_checks, engine, menu
 from dialogs.engine import Form, Option, Step
 from dialogs.turn import Turn
 from scheduler.planner import Planner
@@ -47,7 +47,11 @@ async def begin(turn: Turn, typed: str) -> None:
     if code is None:
         turn.say("enrol/code_not_found")
         return
+    if await code_checks.paused(turn):
+        return  # a right code too: otherwise guessing only needs patience
     check = await invites.check_code(turn.session, code, turn.now)
+    if check.state is InviteState.NOT_FOUND:
+        await code_checks.wrong(turn, "invite")
     if check.state is not InviteState.VALID or check.invite is None:
         turn.say(_CODE_PROBLEMS[check.state])
         return

@@ -16,7 +16,7 @@ from bot.db.models import FamilyGuest, Person
 from bot.numbers import whole_number
 from bot.services import family, people
 from bot.services.family import ACCESS_MAX_LENGTH, QUESTION_MAX_LENGTH, FamilyDay
-from dialogs import engine
+from dialogs import code_checks, engine
 from dialogs.engine import Form, Option, Step
 from dialogs.flow import Flow
 from dialogs.turn import Turn
@@ -181,6 +181,9 @@ def _is_start(turn: Turn) -> bool:
 async def _open_link(turn: Turn, form: Form | None, token: str) -> None:
     """Someone opened a guest link: the first person to open it owns it."""
     incoming = turn.incoming
+    stranger = turn.person is None and not _staff_account(turn)
+    if stranger and await code_checks.paused(turn):
+        return
     guest = await family.by_token(turn.session, token)
     if turn.person is not None or _staff_account(turn):
         # A patient (often checking their own link) or staff: links are for guests.
@@ -190,6 +193,7 @@ async def _open_link(turn: Turn, form: Form | None, token: str) -> None:
             engine.show_prompt(turn, engine_form)
         return
     if guest is None:
+        await code_checks.wrong(turn, "guest")
         turn.say("family/link_unknown")
         return
     if guest.channel_user_id is not None and (

@@ -43,7 +43,12 @@ async def show(turn: Turn) -> None:
     if person is None:
         return
     if person.role == "staff":
-        turn.say("staff/menu", name=person.display_name)
+        incoming = turn.incoming
+        # The list as it is now decides: someone taken off it is not told they are on it.
+        listed = incoming.channel != "telegram" or (
+            incoming.user_id.isdigit() and turn.settings.is_staff(int(incoming.user_id))
+        )
+        turn.say("staff/menu" if listed else "staff/not_listed", name=person.display_name)
         return
     turn.say("menu/menu", menu_buttons(turn), name=person.display_name)
 

@@ -11,6 +11,7 @@ from sqlalchemy import and_, delete, exists, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Conversation, Escalation, InboxUpdate, OutboxMessage, Person
+from bot.services import guessing
 from bot.services.family import purge_guests
 from scheduler.reminders import BULK_PRIORITY
 
@@ -79,6 +80,7 @@ async def purge(
             )
         )
         guests = await purge_guests(session, now.astimezone(tz).date(), family_keep)
+        await guessing.forget_old(session, now)
         stale = await session.execute(
             update(Conversation)
             .where(

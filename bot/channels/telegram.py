@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import functools
 import hmac
+import json
 import logging
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 # The update types we handle; the rest are not fetched at all.
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+# A Telegram update is a few kilobytes (a message is at most 4,096 characters): anything far
+# larger is not one, and is refused before it costs time or memory.
+MAX_WEBHOOK_BODY = 256 * 1024
 # Give a failing update a few tries, then move on so one poison update can't stall everyone.
 MAX_UPDATE_ATTEMPTS = 5
 # Chats with a failed update in the current polling round: their later updates wait too.
@@ -473,6 +477,19 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
+async def _body_within_limit(request: Request) -> bytes | None:
+    """The request body, or None as soon as it is known to be over MAX_WEBHOOK_BODY."""
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isdigit() or int(declared) > MAX_WEBHOOK_BODY):
+        return None  # refused before reading a byte
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BODY:
+            return None  # a sender that does not say, or lies about, the length
+    return bytes(body)
+
+
 def webhook_app(
     application: Application,  # type: ignore[type-arg]
     bridge: TelegramBridge,
@@ -489,9 +506,13 @@ def webhook_app(
         if not hmac.compare_digest(given, expected):
             log.warning("webhook call with a wrong secret refused")
             return PlainTextResponse("forbidden", status_code=403)
+        body = await _body_within_limit(request)
+        if body is None:
+            log.warning("webhook call with a body over the limit refused")
+            return PlainTextResponse("too large", status_code=413)
         try:
-            data = await request.json()
-        except Exception:
+            data = json.loads(body)
+        except ValueError:
             return PlainTextResponse("bad request", status_code=400)
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return PlainTextResponse("bad request", status_code=400)

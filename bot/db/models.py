@@ -163,6 +163,19 @@ class InboxUpdate(Base):
     received_at: Mapped[datetime]
 
 
+class CodeAttempt(Base):
+    """A joining code or guest link that did not work: a few in a row pause that account."""
+
+    __tablename__ = "code_attempt"
+    __table_args__ = (Index("ix_code_attempt_account", "channel", "channel_user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    channel_user_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # "invite" or "guest"
+    at: Mapped[datetime]
+
+
 class OutboxMessage(Base):
     """A message that must reach someone: written in the turn, delivered after the commit."""
 
