@@ -117,6 +117,7 @@ class TelegramService:
             lambda incoming: (
                 incoming.user_id.isdigit() and settings.is_staff(int(incoming.user_id))
             ),
+            runner.recorded,
         )
         self.bridge = TelegramBridge(
             runner,

@@ -104,6 +104,17 @@ class TurnRunner:
             return None
         return people.reference(person) if person is not None else None
 
+    async def recorded(self, incoming: Incoming) -> bool:
+        """Whether this event's turn was already recorded (its inbox row exists)."""
+        async with self.sessions() as session:
+            found = await session.scalar(
+                select(InboxUpdate.id).where(
+                    InboxUpdate.channel == incoming.channel,
+                    InboxUpdate.update_id == incoming.update_id,
+                )
+            )
+        return found is not None
+
     async def database_reachable(self) -> bool:
         """Whether the database answers at all (to tell an outage from a bug)."""
         try:

@@ -183,6 +183,7 @@ def to_incoming(update: Update) -> Incoming | None:
         "first_name": message.from_user.first_name or "",
         "private_chat": private,
         "edited": edited,
+        "sent_at": message.date.timestamp(),
     }
     text = message.text
     if not private:

@@ -48,6 +48,8 @@ class Incoming:
     crisis_sent: bool = False
     # An earlier message changed by its sender: screened as if sent, otherwise not answered.
     edited: bool = False
+    # When the person sent it (Unix seconds, the channel's own clock), if the channel says.
+    sent_at: float | None = None
 
     def __post_init__(self) -> None:
         # Here, so no channel (Telegram, its webhook, the demo, Teams) can forget it.

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.channels.types import Incoming, Reply, Sender
 from bot.content import Content
@@ -22,6 +23,10 @@ from bot.safety.signposting import crisis_text
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 10
+# A message this much older than its arrival may be a copy Telegram sends again after a restart:
+# the inbox is asked, briefly, whether its turn was recorded (and so answered) before.
+FRESH_SECONDS = 30
+ASK_INBOX_SECONDS = 0.5
 # Updates already answered, so one fetched again after a failed turn is not answered twice.
 _REMEMBERED = 1000
 
@@ -35,11 +40,17 @@ class FirstResponder:
         content: Content,
         sender: Sender,
         is_staff: Callable[[Incoming], bool],
+        recorded: Callable[[Incoming], Awaitable[bool]] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.screener = screener
         self.content = content
         self.sender = sender
         self.is_staff = is_staff
+        # Whether an event's turn was already recorded (the inbox); None: never asked.
+        self.recorded = recorded
+        # Unix seconds, as the channel dates its messages.
+        self.wall_clock = wall_clock
         self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def respond(self, incoming: Incoming) -> Incoming:
@@ -55,18 +66,47 @@ class FirstResponder:
         if not screening.is_crisis:
             return incoming
         key = (incoming.channel, incoming.update_id)
-        if key not in self._answered:
-            try:
-                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                    await self.sender.send(
-                        incoming.chat_id, Reply(crisis_text(self.content, screening))
-                    )
-            except Exception as error:
-                # The turn sends it instead, as an urgent reply through the outbox.
-                log.warning("crisis reply failed", extra={"error": type(error).__name__})
-                return incoming
-            self._answered[key] = None
-            while len(self._answered) > _REMEMBERED:
-                self._answered.popitem(last=False)
-            log.info("crisis reply sent before the turn", extra={"update_id": incoming.update_id})
-        return dataclasses.replace(incoming, crisis_sent=True)
+        answered = dataclasses.replace(incoming, crisis_sent=True)
+        if key in self._answered:
+            return answered
+        # Marked before any wait: a copy arriving meanwhile (webhook calls sent together) is
+        # not answered a second time.
+        self._answered[key] = None
+        while len(self._answered) > _REMEMBERED:
+            self._answered.popitem(last=False)
+        if await self._answered_before(incoming):
+            log.info("crisis reply already sent for this update", extra=_ids(incoming))
+            return answered
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await self.sender.send(
+                    incoming.chat_id, Reply(crisis_text(self.content, screening))
+                )
+        except Exception as error:
+            # The turn sends it instead, as an urgent reply through the outbox.
+            self._answered.pop(key, None)
+            log.warning("crisis reply failed", extra={"error": type(error).__name__})
+            return incoming
+        log.info("crisis reply sent before the turn", extra=_ids(incoming))
+        return answered
+
+    async def _answered_before(self, incoming: Incoming) -> bool:
+        """Whether an old message's turn was recorded: then its crisis reply went out then.
+
+        Only for messages older than FRESH_SECONDS, and only briefly: a new message's numbers
+        never wait for the database, and a database that does not answer means send.
+        """
+        if self.recorded is None or incoming.sent_at is None:
+            return False
+        if self.wall_clock() - incoming.sent_at < FRESH_SECONDS:
+            return False
+        try:
+            async with asyncio.timeout(ASK_INBOX_SECONDS):
+                return await self.recorded(incoming)
+        except Exception:
+            return False
+
+
+def _ids(incoming: Incoming) -> dict[str, str]:
+    """What a log line may say of an event."""
+    return {"update_id": incoming.update_id}

@@ -3,6 +3,7 @@ an update PTB cannot read, characters no database stores, two messages in one ba
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from datetime import timedelta
@@ -227,3 +228,48 @@ async def test_a_staff_group_that_refuses_alerts_is_retried_and_the_leads_get_th
         await staff_alerted(api, staff_group)
     finally:
         await service.stop()
+
+
+def crisis_replies(user: FakeUser) -> int:
+    """How many times the crisis reply (not a later question's reminder) reached `user`."""
+    return sum((m.text or "").startswith("Thank you for telling me") for m in user.messages)
+
+
+async def test_one_update_posted_three_times_at_once_gets_the_numbers_once(
+    runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup
+) -> None:
+    service = await start_service(runtime, api, "webhook")
+    try:
+        patient = await enrolled(api, runtime, 7509)
+        update = {"update_id": 880_001, "message": message(api, patient, text="I want to die")}
+        api.latency["sendmessage"] = 0.2  # the copies arrive while the first reply is going out
+        statuses = await asyncio.gather(*(api.post_webhook_raw(update) for _ in range(3)))
+        assert statuses == [200, 200, 200]
+        await staff_alerted(api, staff_group)
+        assert crisis_replies(patient) == 1
+        assert len(await the_escalations(runtime)) == 1
+    finally:
+        await service.stop()
+
+
+async def test_a_crisis_message_fetched_again_after_a_restart_is_not_answered_twice(
+    runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup
+) -> None:
+    first = await start_service(runtime, api, "polling")
+    patient = await enrolled(api, runtime, 7510)
+    # Sent a while ago (the bot was down), so its copy after a restart is recognisably old.
+    sent = message(api, patient, text="I want to kill myself", date=api.now() - 120)
+    update_id = api.inject_update({"message": sent})
+    await api.wait_processed(update_id)
+    await crisis_numbers_reach(api, patient)
+    await first.stop()
+    second = await start_service(runtime, api, "polling")
+    try:
+        # Telegram did not hear the confirmation before the restart, and sends it again.
+        await api.wait_processed(api.redeliver(update_id))
+        (menu,) = await patient.ask("/menu")
+        assert menu.labels
+        assert crisis_replies(patient) == 1
+        assert len(await the_escalations(runtime)) == 1
+    finally:
+        await second.stop()
