@@ -10,9 +10,10 @@ import hmac
 import json
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
@@ -48,6 +49,9 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_membe
 # A Telegram update is a few kilobytes (a message is at most 4,096 characters): anything far
 # larger is not one, and is refused before it costs time or memory.
 MAX_WEBHOOK_BODY = 256 * 1024
+# A round taking longer than this is stuck (a frozen database): new messages are fetched and
+# screened meanwhile, so crisis numbers never wait for it.
+STUCK_ROUND_SECONDS = 2.0
 # Give a failing update a few tries, then move on so one poison update can't stall everyone.
 MAX_UPDATE_ATTEMPTS = 5
 # Chats with a failed update in the current polling round: their later updates wait too.
@@ -307,6 +311,17 @@ class TelegramBridge:
         self._told_unrecorded.discard(update.update_id)
         return outcome
 
+    async def answer_early(self, update: Update) -> None:
+        """Crisis numbers for an update fetched while an earlier round is stuck; its turn
+        comes later. Staff are told at once, without the turn: the database may be why."""
+        incoming = to_incoming(update)
+        if incoming is None or self.first_responder is None:
+            return
+        answered = await self.first_responder.respond(incoming)
+        if answered.crisis_sent:
+            self.crisis_pending.add(update.update_id)
+            self._tell_unrecorded(update.update_id, answered)
+
     def _tell_unrecorded(self, update_id: int, incoming: Incoming) -> None:
         """A crisis message's turn failed (a bug, an outage): tell staff now, once, without it."""
         if update_id not in self.crisis_pending or update_id in self._told_unrecorded:
@@ -382,8 +397,14 @@ async def poll(
             fetched = await _fetch_unless_stopped(application, offset, poll_seconds, stop)
             if fetched is None:
                 break
-            offset = await _run_round(
-                application, bridge, stop, fetched, offset, attempts, retry_base_seconds
+            offset = await _run_round_watched(
+                application,
+                bridge,
+                _run_round(
+                    application, bridge, stop, fetched, offset, attempts, retry_base_seconds
+                ),
+                offset,
+                {update_id for update_id, _ in fetched},
             )
         except TelegramError as error:
             log.warning("getUpdates failed", extra={"error": type(error).__name__})
@@ -403,6 +424,38 @@ async def poll(
         # Confirm the last round now, so a restart does not fetch it again.
         with contextlib.suppress(TelegramError):
             await get_updates(application.bot, offset, 0, ALLOWED_UPDATES)
+
+
+async def _run_round_watched(
+    application: Application,  # type: ignore[type-arg]
+    bridge: TelegramBridge,
+    running: Coroutine[Any, Any, int | None],
+    offset: int | None,
+    in_round: set[int],
+) -> int | None:
+    """Run a round; while it is stuck (a frozen database), keep answering crisis messages.
+
+    The offset does not move until the round is done, so nothing new is confirmed: updates
+    that arrived meanwhile are only screened, and their crisis numbers sent, now; their turns
+    run in a later round, which does not send the numbers again.
+    """
+    round_task = asyncio.ensure_future(running)
+    peeked: set[int] = set(in_round)
+    while True:
+        done, _ = await asyncio.wait({round_task}, timeout=STUCK_ROUND_SECONDS)
+        if done:
+            return round_task.result()
+        try:
+            waiting = await get_updates(application.bot, offset, 0, ALLOWED_UPDATES)
+        except TelegramError:
+            continue
+        fresh = [u for update_id, u in waiting if update_id not in peeked and u is not None]
+        peeked.update(update_id for update_id, _ in waiting)
+        if fresh:
+            log.warning(
+                "a round is stuck: answering new messages' risk first", extra={"n": len(fresh)}
+            )
+            await asyncio.gather(*(bridge.answer_early(update) for update in fresh))
 
 
 async def _run_round(

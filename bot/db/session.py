@@ -14,6 +14,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# Seconds to connect (or wait for a pooled connection), and for one statement to answer.
+CONNECT_TIMEOUT = 10
+COMMAND_TIMEOUT = 30
+
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an engine; for SQLite make the folder and turn on foreign keys, WAL and a timeout.
@@ -22,6 +26,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        if parsed.get_driver_name() == "asyncpg":
+            # A frozen or unreachable server must fail a turn, not hang it for ever: the turn
+            # is retried, and the bot goes on answering crisis messages meanwhile.
+            connect_args = {"timeout": CONNECT_TIMEOUT, "command_timeout": COMMAND_TIMEOUT}
+            kwargs = {"connect_args": connect_args, "pool_timeout": CONNECT_TIMEOUT} | kwargs
         return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
     database = parsed.database
     if database and database != ":memory:":

@@ -4,18 +4,22 @@ an update PTB cannot read, characters no database stores, two messages in one ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from telegram import Update
 
 from bot.clock import ManualClock
 from bot.db.models import Escalation, OutboxMessage
-from bot.runtime import Runtime
+from bot.runtime import Runtime, open_runtime
 from bot.telegram_service import TelegramService
 from tests.conftest import LEAD_ID, STAFF_CHAT_ID
 from tests.e2e.conftest import start_service
@@ -24,6 +28,7 @@ from tests.fakes.fake_user import FakeGroup, FakeUser
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 CRISIS_LINE = "Samaritans: call 116 123"
+CRISIS_REPLY = "Thank you for telling me"
 
 
 async def the_escalations(runtime: Runtime) -> list[Escalation]:
@@ -32,8 +37,14 @@ async def the_escalations(runtime: Runtime) -> list[Escalation]:
 
 
 async def crisis_numbers_reach(api: FakeTelegramAPI, user: FakeUser, mark: int = 0) -> None:
-    """Wait until the crisis numbers are among `user`'s messages after the first `mark`."""
-    await api.wait_for(lambda: any(CRISIS_LINE in (m.text or "") for m in user.messages[mark:]))
+    """Wait until the crisis reply (the numbers, for a message about the writer) is among
+    `user`'s messages after the first `mark` (the welcome lists the numbers too)."""
+    await api.wait_for(
+        lambda: any(
+            (m.text or "").startswith(CRISIS_REPLY) and CRISIS_LINE in (m.text or "")
+            for m in user.messages[mark:]
+        )
+    )
 
 
 async def staff_alerted(api: FakeTelegramAPI, group: FakeGroup) -> None:
@@ -232,7 +243,7 @@ async def test_a_staff_group_that_refuses_alerts_is_retried_and_the_leads_get_th
 
 def crisis_replies(user: FakeUser) -> int:
     """How many times the crisis reply (not a later question's reminder) reached `user`."""
-    return sum((m.text or "").startswith("Thank you for telling me") for m in user.messages)
+    return sum((m.text or "").startswith(CRISIS_REPLY) for m in user.messages)
 
 
 async def test_one_update_posted_three_times_at_once_gets_the_numbers_once(
@@ -273,3 +284,128 @@ async def test_a_crisis_message_fetched_again_after_a_restart_is_not_answered_tw
         assert len(await the_escalations(runtime)) == 1
     finally:
         await second.stop()
+
+
+class Freezer:
+    """A TCP proxy in front of PostgreSQL that can stop passing bytes, as a frozen server does."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.thawed = asyncio.Event()
+        self.thawed.set()
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        """Listen on a free loopback port; return it."""
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        for task in (
+            asyncio.create_task(self._pump(reader, up_writer)),
+            asyncio.create_task(self._pump(up_reader, writer)),
+        ):
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                await self.thawed.wait()
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        """Stop listening and drop every connection."""
+        self.thawed.set()
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.tasks):
+            task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def freezable(runtime: Runtime) -> AsyncIterator[tuple[Runtime, Callable[[], Any]]]:
+    """A runtime whose database can be frozen, and a function that freezes it until thawed
+    (PostgreSQL: a proxy that stops passing bytes; SQLite: another writer holding the lock)."""
+    url = make_url(runtime.settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        locker = sqlite3.connect(
+            str(url.database), isolation_level=None, timeout=30, check_same_thread=False
+        )
+
+        @contextlib.asynccontextmanager
+        async def frozen_sqlite() -> AsyncIterator[None]:
+            # In a thread: waiting for the bot's own write to finish must not stop its loop.
+            await asyncio.to_thread(locker.execute, "BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                locker.execute("ROLLBACK")
+
+        try:
+            yield runtime, frozen_sqlite
+        finally:
+            locker.close()
+        return
+    freezer = Freezer(url.host or "127.0.0.1", url.port or 5432)
+    port = await freezer.start()
+    proxied = url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    settings = runtime.settings.model_copy(update={"database_url": proxied})
+    through = await open_runtime(settings, runtime.clock, migrate=False)
+
+    @contextlib.asynccontextmanager
+    async def frozen_postgres() -> AsyncIterator[None]:
+        freezer.thawed.clear()
+        try:
+            yield
+        finally:
+            freezer.thawed.set()
+
+    try:
+        yield through, frozen_postgres
+    finally:
+        await through.close()
+        await freezer.close()
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_a_frozen_database_holds_back_no_ones_crisis_numbers(
+    runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup, mode: str
+) -> None:
+    async with freezable(runtime) as (through, frozen):
+        service = await start_service(through, api, mode)
+        try:
+            first = await enrolled(api, through, 7511)
+            second = await enrolled(api, through, 7512)
+            posting: asyncio.Task[int] | None = None
+            async with frozen():
+                await first.send("hello, quiet day today")  # its turn waits on the database
+                await asyncio.sleep(0.2)
+                if mode == "polling":
+                    await second.send("I want to kill myself")
+                else:
+                    # Telegram posts other chats' updates on connections of their own (the
+                    # fake posts one at a time, so this one is posted here, beside it).
+                    crisis = message(api, second, text="I want to kill myself")
+                    update = {"update_id": 870_001, "message": crisis}
+                    posting = asyncio.create_task(api.post_webhook_raw(update))
+                # Within seconds, while the database is still frozen.
+                await crisis_numbers_reach(api, second)
+            if posting is not None:
+                assert await posting == 200
+            await staff_alerted(api, staff_group)
+            for _ in range(200):
+                if len(await the_escalations(through)) == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(await the_escalations(through)) == 1
+            assert crisis_replies(second) == 1
+        finally:
+            await service.stop()
