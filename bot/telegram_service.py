@@ -29,6 +29,7 @@ from bot.db.models import OutboxMessage
 from bot.runtime import Runtime
 from bot.safety.first_response import FirstResponder
 from bot.services.escalations import TEAMS, TEAMS_CHAT
+from scheduler import dispatcher as dispatcher_module
 from scheduler import housekeeping
 from scheduler.dispatcher import Dispatcher
 from scheduler.escalations import EscalationWatchdog
@@ -165,12 +166,16 @@ class TelegramService:
         await self.urgent_bot.initialize()
         await self.application.start()
         await self._publish_commands()
+        # Before anything is claimed: claims of a process that says it lives are never taken
+        # over while it keeps saying so.
+        await dispatcher_module.heartbeat(self.runtime.sessions, self.runtime.clock.now())
         # Ticks only: the database says what is due. The default grace of 1 s silently skips
         # ticks on a busy loop.
         for tick, seconds in (
             (self.dispatcher.drain, DISPATCH_INTERVAL_SECONDS),
             (self._send_urgent, DISPATCH_INTERVAL_SECONDS),
             (self.watch_escalations, WATCHDOG_INTERVAL_SECONDS),
+            (self._heartbeat, dispatcher_module.HEARTBEAT.total_seconds()),
         ):
             self.scheduler.add_job(
                 tick,
@@ -340,6 +345,10 @@ class TelegramService:
         """Retry urgent rows that failed, on their own lane (a fan-out can take minutes)."""
         await self.dispatcher.send_urgent()
 
+    async def _heartbeat(self) -> None:
+        """Say this process is alive, so its claims are not taken over."""
+        await dispatcher_module.heartbeat(self.runtime.sessions, self.runtime.clock.now())
+
     async def watch_escalations(self) -> None:
         """Alert unfinished reports, re-send unacknowledged alerts, fail over stuck ones."""
         counts = await self.watchdog.run(self.runtime.clock.now())
@@ -406,6 +415,10 @@ class TelegramService:
         self.scheduler.pause()
         async with self.dispatcher.round, self.dispatcher.urgent_round:
             self.scheduler.shutdown(wait=False)
+        try:
+            await dispatcher_module.signed_off(self.runtime.sessions)
+        except Exception:
+            log.warning("could not sign off; another process takes over in seconds")
         await self.application.stop()
         await self.application.shutdown()
         await self.urgent_bot.shutdown()

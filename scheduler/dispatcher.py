@@ -19,12 +19,15 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     literal_column,
     or_,
     select,
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -38,7 +41,7 @@ from bot.channels.types import (
     buttons_from_json,
 )
 from bot.clock import Clock
-from bot.db.models import OutboxMessage, Person
+from bot.db.models import OutboxMessage, Person, Worker
 from scheduler.failures import FailureReporter
 from scheduler.guests import remind_from
 from scheduler.reminders import BULK_PRIORITY, ReminderReleaser
@@ -47,6 +50,12 @@ log = logging.getLogger(__name__)
 
 # A claim older than this is taken to belong to a process that died mid-send.
 CLAIM_LEASE = timedelta(minutes=2)
+# This process, as it signs its claims. A process that says it is alive (HEARTBEAT) and then
+# goes quiet for CLAIMER_SILENT has died: its claims are taken over then, not after the lease,
+# so nobody's replies queue for minutes behind a dead claim.
+INSTANCE = secrets.token_hex(4)
+HEARTBEAT = timedelta(seconds=5)
+CLAIMER_SILENT = timedelta(seconds=20)
 MAX_ATTEMPTS = 10
 # Transient failures for this many chats in a row: the channel is down, not the chat.
 OUTAGE_AFTER = 2
@@ -89,8 +98,27 @@ def refused_alert(row: OutboxMessage, outcome: Outcome) -> bool:
 
 
 def new_claim_token() -> str:
-    """A token naming one claim, so only its holder can record the result."""
-    return secrets.token_hex(8)
+    """A token naming one claim, so only its holder can record the result; it starts with
+    this process's INSTANCE, so others can tell when its claimer has died."""
+    return f"{INSTANCE}-{secrets.token_hex(8)}"
+
+
+async def heartbeat(sessions: async_sessionmaker[AsyncSession], now: datetime) -> None:
+    """Say this process is alive (every few seconds), and forget processes long gone."""
+    async with sessions() as session, session.begin():
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(Worker).values(instance=INSTANCE, seen_at=now)
+        await session.execute(
+            statement.on_conflict_do_update(index_elements=["instance"], set_={"seen_at": now})
+        )
+        await session.execute(delete(Worker).where(Worker.seen_at < now - timedelta(days=1)))
+
+
+async def signed_off(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """This process is stopping cleanly: nothing of its is claimed any more."""
+    async with sessions() as session, session.begin():
+        await session.execute(delete(Worker).where(Worker.instance == INSTANCE))
 
 
 async def send_rows(
@@ -372,10 +400,26 @@ def _keeps_nothing(row: OutboxMessage) -> bool:
 
 
 def _due(now: datetime, row: type[OutboxMessage] = OutboxMessage) -> ColumnElement[bool]:
-    """Due rows: pending and ready, or claimed by a process that has not finished in time."""
+    """Due rows: pending and ready, or claimed by a process that has not finished in time or
+    has gone quiet."""
     return or_(
         and_(row.status == "pending", row.not_before <= now),
-        and_(row.status == "sending", row.claimed_at < now - CLAIM_LEASE),
+        and_(
+            row.status == "sending",
+            or_(row.claimed_at < now - CLAIM_LEASE, _claimer_gone(now, row)),
+        ),
+    )
+
+
+def _claimer_gone(now: datetime, row: type[OutboxMessage]) -> ColumnElement[bool]:
+    """The row's claimer said it was alive, then went quiet: it died. Never this process (its
+    claims are alive while it runs); a claimer that never said (the demo, the command line)
+    keeps the lease."""
+    claimer = func.substr(row.claim_token, 1, len(INSTANCE))
+    return exists().where(
+        Worker.instance == claimer,
+        Worker.instance != INSTANCE,
+        Worker.seen_at < now - CLAIMER_SILENT,
     )
 
 

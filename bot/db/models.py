@@ -163,6 +163,15 @@ class InboxUpdate(Base):
     received_at: Mapped[datetime]
 
 
+class Worker(Base):
+    """A running process that claims outbox rows, and when it was last seen alive."""
+
+    __tablename__ = "worker"
+
+    instance: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seen_at: Mapped[datetime]
+
+
 class CodeAttempt(Base):
     """A joining code or guest link that did not work: a few in a row pause that account."""
 

@@ -6,14 +6,25 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.channels.types import DeliveryError, RecipientBlocked, Reply
 from bot.clock import ManualClock
-from bot.db.models import OutboxMessage, Person
+from bot.db.models import OutboxMessage, Person, Worker
 from bot.runtime import Runtime, open_runtime
 from bot.services import people
-from scheduler.dispatcher import CLAIM_LEASE, MAX_ATTEMPTS, Dispatcher, claim_due, send_rows
+from scheduler.dispatcher import (
+    CLAIM_LEASE,
+    CLAIMER_SILENT,
+    INSTANCE,
+    MAX_ATTEMPTS,
+    Dispatcher,
+    claim_due,
+    heartbeat,
+    send_rows,
+    signed_off,
+)
 
 
 @dataclass
@@ -149,6 +160,59 @@ async def test_a_claim_left_by_a_dead_process_is_taken_over(
     sender = FlakySender()
     assert await Dispatcher(runtime.sessions, {"console": sender}, clock).drain() == 2
     assert len(sender.sent) == 2
+
+
+async def claimed_by(runtime: Runtime, instance: str, seen_ago: timedelta | None) -> None:
+    """Every row claimed by `instance`, which last said it was alive `seen_ago` (None: never)."""
+    now = runtime.clock.now()
+    async with runtime.sessions() as session, session.begin():
+        for row in await session.scalars(select(OutboxMessage)):
+            row.status, row.claimed_at = "sending", now
+            row.claim_token = f"{instance}-0123456789abcdef"
+        if seen_ago is not None:
+            session.add(Worker(instance=instance, seen_at=now - seen_ago))
+
+
+async def test_a_dead_processs_claims_are_taken_over_in_seconds_not_after_the_lease(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await add_rows(runtime, 2)
+    await claimed_by(runtime, "deadbeef", seen_ago=timedelta(seconds=5))
+    assert await claim_due(runtime.sessions, clock.now()) == []  # alive: its claims stand
+    clock.advance(CLAIMER_SILENT)
+    clock.advance(timedelta(seconds=1))
+    sender = FlakySender()
+    assert await Dispatcher(runtime.sessions, {"console": sender}, clock).drain() == 2
+    assert len(sender.sent) == 2
+
+
+@pytest.mark.parametrize("instance", ["never-said", "mine"])
+async def test_a_claimer_that_never_said_it_lives_or_this_process_keeps_the_lease(
+    runtime: Runtime, clock: ManualClock, instance: str
+) -> None:
+    await add_rows(runtime, 1)
+    if instance == "mine":
+        await claimed_by(runtime, INSTANCE, seen_ago=timedelta(minutes=1))
+    else:
+        await claimed_by(runtime, "abcd1234", seen_ago=None)
+    clock.advance(CLAIMER_SILENT + timedelta(seconds=30))
+    assert await claim_due(runtime.sessions, clock.now()) == []
+    clock.advance(CLAIM_LEASE)
+    assert len(await claim_due(runtime.sessions, clock.now())) == 1
+
+
+async def test_a_heartbeat_keeps_claims_and_signing_off_forgets_the_process(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await heartbeat(runtime.sessions, clock.now())
+    clock.advance(timedelta(seconds=5))
+    await heartbeat(runtime.sessions, clock.now())
+    async with runtime.sessions() as session:
+        (worker,) = await session.scalars(select(Worker))
+    assert (worker.instance, worker.seen_at) == (INSTANCE, clock.now())
+    await signed_off(runtime.sessions)
+    async with runtime.sessions() as session:
+        assert list(await session.scalars(select(Worker))) == []
 
 
 async def test_two_dispatchers_never_send_a_row_twice(runtime: Runtime) -> None:
