@@ -85,9 +85,7 @@ async def press(turn: Turn) -> None:
             audit(turn.session, escalation, "refused", someone, turn.now, action)
         turn.alert = turn.text("escalation/refused")
         return
-    if escalation is None or not await turn.escalator.pressed_its_own_alert(
-        turn.session, escalation_id, incoming.channel, incoming.chat_id, incoming.message_id
-    ):
+    if escalation is None or not await _its_own_alert(turn, escalation_id):
         # A forged callback, or a button copied from another alert: change nothing.
         log.warning(
             "staff button refused: not on this alert",
@@ -103,6 +101,26 @@ async def press(turn: Turn) -> None:
         await _details(turn, escalation, actor)
     else:
         await _ask_for_outcome(turn, escalation, actor)
+
+
+async def _its_own_alert(turn: Turn, escalation_id: int) -> bool:
+    """Whether the pressed message is an alert of this escalation: one recorded as sent, or a
+    copy sent but never recorded whose own buttons (as the channel keeps them) are this
+    alert's."""
+    incoming = turn.incoming
+    escalator = turn.escalator
+    if await escalator.pressed_its_own_alert(
+        turn.session, escalation_id, incoming.channel, incoming.chat_id, incoming.message_id
+    ):
+        return True
+    return incoming.payload in incoming.buttons_on_message and await escalator.adopted_copy(
+        turn.session,
+        escalation_id,
+        incoming.channel,
+        incoming.chat_id,
+        incoming.message_id,
+        turn.now,
+    )
 
 
 async def _acknowledge(turn: Turn, escalation_id: int, actor: Actor) -> None:

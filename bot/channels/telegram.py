@@ -157,6 +157,7 @@ def to_incoming(update: Update) -> Incoming | None:
             first_name=query.from_user.first_name or "",
             private_chat=chat is None or chat.type == "private",
             message_id=str(message.message_id) if message is not None else "",
+            buttons_on_message=_payloads(message),
         )
     member = update.my_chat_member
     if member is not None and member.chat.type == "private":
@@ -209,6 +210,19 @@ def to_incoming(update: Update) -> Incoming | None:
         command, rest = parsed
         return Incoming(kind="command", command=command, text=rest, **base)  # type: ignore[arg-type]
     return Incoming(kind="text", text=text, **base)  # type: ignore[arg-type]
+
+
+def _payloads(message: object) -> tuple[str, ...]:
+    """The callback data of every button on a message Telegram says was pressed."""
+    markup = getattr(message, "reply_markup", None)
+    if not isinstance(markup, InlineKeyboardMarkup):
+        return ()
+    return tuple(
+        button.callback_data
+        for row in markup.inline_keyboard
+        for button in row
+        if isinstance(button.callback_data, str)
+    )
 
 
 def _command(message: Message) -> tuple[str, str] | None:

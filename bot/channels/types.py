@@ -50,6 +50,9 @@ class Incoming:
     edited: bool = False
     # When the person sent it (Unix seconds, the channel's own clock), if the channel says.
     sent_at: float | None = None
+    # For a button: the payloads of every button on the message it was on, as the channel
+    # keeps that message (not as the presser's app says).
+    buttons_on_message: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Here, so no channel (Telegram, its webhook, the demo, Teams) can forget it.

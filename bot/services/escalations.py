@@ -479,6 +479,56 @@ class Escalator:
         )
         return found is not None
 
+    async def adopted_copy(
+        self,
+        session: AsyncSession,
+        escalation_id: int,
+        channel: str,
+        chat_id: str,
+        message_id: str,
+        now: datetime,
+    ) -> bool:
+        """Take a pressed message as a copy of this escalation's alert that was sent but never
+        recorded (the process died in between), if this chat was sent the alert; recorded
+        now, so its buttons work and it is updated with the others."""
+        if not message_id:
+            return False
+        sent_here = await session.scalar(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.escalation_id == escalation_id,
+                OutboxMessage.kind == "alert",
+                OutboxMessage.channel == channel,
+                OutboxMessage.chat_id == chat_id,
+            )
+            .limit(1)
+        )
+        if sent_here is None:
+            return False
+        session.add(
+            OutboxMessage(
+                channel=channel,
+                chat_id=chat_id,
+                person_id=None,
+                kind="alert",
+                priority=URGENT,
+                text=sent_here.text,
+                buttons=sent_here.buttons,
+                status="sent",
+                attempts=1,
+                not_before=now,
+                created_at=now,
+                sent_at=now,
+                escalation_id=escalation_id,
+                sent_message_id=message_id,
+            )
+        )
+        log.warning(
+            "an unrecorded copy of a staff alert was pressed and is now recorded",
+            extra={"escalation": escalation_id},
+        )
+        return True
+
 
 def payload(action: str, escalation_id: int) -> str:
     """A staff button's payload: 'e:ack:12'."""

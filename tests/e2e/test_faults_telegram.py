@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.clock import ManualClock
 from bot.db.models import Escalation, OutboxMessage
 from bot.runtime import Runtime, open_runtime
 from bot.telegram_service import TelegramService
-from tests.conftest import LEAD_ID, STAFF_CHAT_ID
+from tests.conftest import LEAD_ID, STAFF_CHAT_ID, STAFF_ID
 from tests.e2e.conftest import start_service
-from tests.e2e.test_escalations_telegram import alerts, enrolled, report
+from tests.e2e.test_escalations_telegram import alerts, alerts_recorded, enrolled, report
 from tests.fakes.fake_user import FakeGroup, FakeUser
 from tests.fakes.telegram_api import FakeTelegramAPI
 
@@ -409,3 +409,54 @@ async def test_a_frozen_database_holds_back_no_ones_crisis_numbers(
             assert crisis_replies(second) == 1
         finally:
             await service.stop()
+
+
+async def test_a_copy_of_an_alert_sent_but_never_recorded_can_be_acknowledged_and_is_updated(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime, staff_group: FakeGroup
+) -> None:
+    patient = await enrolled(api, runtime, 7513)
+    await report(patient)
+    await api.wait_for(lambda: len(alerts(staff_group)) == 1)
+    await alerts_recorded(runtime, 1)
+    (recorded,) = alerts(staff_group)
+    # What a process killed between sending and recording leaves: the bot sent this copy, with
+    # the alert's own buttons, and nothing in the database says so.
+    keyboard = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(label, callback_data=data) for label, data in row]
+            for row in recorded.buttons
+        ]
+    )
+    await service.application.bot.send_message(
+        STAFF_CHAT_ID, recorded.text or "", reply_markup=keyboard
+    )
+    await api.wait_for(lambda: len(alerts(staff_group)) == 2)
+    copy = alerts(staff_group)[-1]
+    nurse = api.user(STAFF_ID, first_name="Sam")
+    await nurse.press("Acknowledge", copy)
+    await api.wait_for(lambda: bool(nurse.callback_answers))
+    assert "Acknowledged by Sam" in (nurse.callback_answers[-1].text or "")
+    # Both copies now say so, and neither offers Acknowledge any more.
+    await api.wait_for(lambda: recorded.edited and copy.edited)
+    for alert in (recorded, copy):
+        assert "Acknowledged by Sam" in (alert.text or "")
+        assert "Acknowledge" not in alert.labels
+
+
+async def test_a_button_copied_onto_another_alert_is_still_refused(
+    service: TelegramService, api: FakeTelegramAPI, runtime: Runtime, staff_group: FakeGroup
+) -> None:
+    first, second = await enrolled(api, runtime, 7514), await enrolled(api, runtime, 7515)
+    await report(first)
+    await report(second)
+    await api.wait_for(lambda: len(alerts(staff_group)) == 2)
+    await alerts_recorded(runtime, 2)
+    one, other = alerts(staff_group)
+    nurse = api.user(STAFF_ID, first_name="Sam")
+    # The first alert's Acknowledge, pressed as if it were on the second alert's message.
+    data = one.data_for("Acknowledge")
+    assert data is not None
+    await api.wait_processed(await nurse.press_data(data, other))
+    await api.wait_for(lambda: bool(nurse.callback_answers))
+    assert "does not belong to this alert" in (nurse.callback_answers[-1].text or "")
+    assert not one.edited and not other.edited
