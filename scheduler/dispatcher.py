@@ -7,7 +7,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -126,14 +126,25 @@ async def send_rows(
     senders: Mapping[str, Sender],
     budget: timedelta = CLAIM_LEASE / 2,
     urgent_senders: Mapping[str, Sender] | None = None,
+    after_each: Callable[[OutboxMessage, Outcome], Awaitable[None]] | None = None,
 ) -> list[Outcome]:
-    """Send claimed rows one after another, in order, and return every outcome."""
+    """Send claimed rows one after another, in order, and return every outcome (each also
+    handed to `after_each` as soon as it is known)."""
     sending = SendRound(senders, budget, urgent_senders)
-    return [await sending.send(row) for row in rows]
+    outcomes = []
+    for row in rows:
+        outcome = await sending.send(row)
+        if after_each is not None:
+            await after_each(row, outcome)
+        outcomes.append(outcome)
+    return outcomes
 
 
 async def _send_by_channel(
-    rows: Sequence[OutboxMessage], senders: Mapping[str, Sender], budget: timedelta
+    rows: Sequence[OutboxMessage],
+    senders: Mapping[str, Sender],
+    budget: timedelta,
+    after_each: Callable[[OutboxMessage, Outcome], Awaitable[None]] | None = None,
 ) -> list[Outcome]:
     """Send each channel's rows side by side (in order within a channel), so a channel that
     hangs (a Teams webhook timing out) holds up none of the others; outcomes in row order."""
@@ -141,7 +152,10 @@ async def _send_by_channel(
     for row in rows:
         by_channel.setdefault(row.channel, []).append(row)
     results = await asyncio.gather(
-        *(send_rows(channel_rows, senders, budget) for channel_rows in by_channel.values())
+        *(
+            send_rows(channel_rows, senders, budget, after_each=after_each)
+            for channel_rows in by_channel.values()
+        )
     )
     outcome_of = {
         outcome.row_id: outcome for channel_outcomes in results for outcome in channel_outcomes
@@ -603,8 +617,7 @@ class Dispatcher:
             while rows := await claim_due(
                 self.sessions, self.clock.now(), CLAIM_BATCH, max_priority=URGENT_PRIORITY
             ):
-                outcomes = await _send_by_channel(rows, self.urgent_senders, CLAIM_LEASE / 2)
-                await self._record(rows, outcomes)
+                outcomes = await self._send_urgent_rows(rows, CLAIM_LEASE / 2)
                 settled += sum(outcome.status != "held" for outcome in outcomes)
                 if any(outcome.status != "sent" for outcome in outcomes):
                     break  # failures back off; the ticks retry them
@@ -616,8 +629,29 @@ class Dispatcher:
         claimed = min((row.claimed_at for row in rows if row.claimed_at), default=None)
         spent = self.clock.now() - claimed if claimed is not None else timedelta(0)
         budget = max(CLAIM_LEASE / 2 - spent, timedelta(0))
-        outcomes = await _send_by_channel(rows, self.urgent_senders, budget)
-        await self._record(rows, outcomes)
+        await self._send_urgent_rows(rows, budget)
+
+    async def _send_urgent_rows(
+        self, rows: Sequence[OutboxMessage], budget: timedelta
+    ) -> list[Outcome]:
+        """Send urgent rows, recording each sent one at once: a process killed between a staff
+        alert going out and its record would send it again, so that moment is kept short."""
+        recorded: set[int] = set()
+
+        async def record_at_once(row: OutboxMessage, outcome: Outcome) -> None:
+            if outcome.status == "sent":
+                await record(self.sessions, [row], [outcome], self.clock.now())
+                recorded.add(row.id)
+
+        outcomes = await _send_by_channel(rows, self.urgent_senders, budget, record_at_once)
+        unrecorded = [
+            (row, outcome)
+            for row, outcome in zip(rows, outcomes, strict=True)
+            if row.id not in recorded
+        ]
+        if unrecorded:
+            await self._record([row for row, _ in unrecorded], [o for _, o in unrecorded])
+        return outcomes
 
     async def _record(self, rows: Sequence[OutboxMessage], outcomes: Sequence[Outcome]) -> None:
         """Record a send; if a staff route refused an alert, say so at once for fail-over."""
