@@ -118,7 +118,8 @@ class TelegramService:
             lambda incoming: (
                 incoming.user_id.isdigit() and settings.is_staff(int(incoming.user_id))
             ),
-            runner.recorded,
+            runner.answered,
+            runner.crisis_reply_sent,
         )
         self.bridge = TelegramBridge(
             runner,

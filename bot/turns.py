@@ -23,7 +23,14 @@ from bot.channels.types import Incoming, Reply, Sender
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
-from bot.db.models import Cohort, Conversation, InboxUpdate, OutboxMessage, Person
+from bot.db.models import (
+    Cohort,
+    Conversation,
+    CrisisReply,
+    InboxUpdate,
+    OutboxMessage,
+    Person,
+)
 from bot.safety.screening import default_screen
 from bot.services import people
 from bot.services.escalations import Escalator
@@ -104,16 +111,34 @@ class TurnRunner:
             return None
         return people.reference(person) if person is not None else None
 
-    async def recorded(self, incoming: Incoming) -> bool:
-        """Whether this event's turn was already recorded (its inbox row exists)."""
+    async def answered(self, incoming: Incoming) -> bool:
+        """Whether this event was answered before: its crisis numbers sent, or its turn run."""
         async with self.sessions() as session:
-            found = await session.scalar(
-                select(InboxUpdate.id).where(
-                    InboxUpdate.channel == incoming.channel,
-                    InboxUpdate.update_id == incoming.update_id,
+            for table in (CrisisReply, InboxUpdate):
+                found = await session.scalar(
+                    select(table.id).where(
+                        table.channel == incoming.channel,
+                        table.update_id == incoming.update_id,
+                    )
                 )
+                if found is not None:
+                    return True
+        return False
+
+    async def crisis_reply_sent(self, incoming: Incoming) -> None:
+        """Note that this event's crisis numbers went out (before its turn)."""
+        async with self.sessions() as session, session.begin():
+            dialect = session.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            await session.execute(
+                insert(CrisisReply)
+                .values(
+                    channel=incoming.channel,
+                    update_id=incoming.update_id,
+                    sent_at=self.clock.now(),
+                )
+                .on_conflict_do_nothing()
             )
-        return found is not None
 
     async def database_reachable(self) -> bool:
         """Whether the database answers at all (to tell an outage from a bug)."""

@@ -54,8 +54,8 @@ CLAIM_LEASE = timedelta(minutes=2)
 # goes quiet for CLAIMER_SILENT has died: its claims are taken over then, not after the lease,
 # so nobody's replies queue for minutes behind a dead claim.
 INSTANCE = secrets.token_hex(4)
-HEARTBEAT = timedelta(seconds=5)
-CLAIMER_SILENT = timedelta(seconds=20)
+HEARTBEAT = timedelta(seconds=2)
+CLAIMER_SILENT = timedelta(seconds=10)
 MAX_ATTEMPTS = 10
 # Transient failures for this many chats in a row: the channel is down, not the chat.
 OUTAGE_AFTER = 2

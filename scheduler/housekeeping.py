@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, exists, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import Conversation, Escalation, InboxUpdate, OutboxMessage, Person
+from bot.db.models import (
+    Conversation,
+    CrisisReply,
+    Escalation,
+    InboxUpdate,
+    OutboxMessage,
+    Person,
+)
 from bot.services import guessing
 from bot.services.family import purge_guests
 from scheduler.reminders import BULK_PRIORITY
@@ -57,6 +64,7 @@ async def purge(
         inbox = await session.execute(
             delete(InboxUpdate).where(InboxUpdate.received_at < now - INBOX_KEEP)
         )
+        await session.execute(delete(CrisisReply).where(CrisisReply.sent_at < now - INBOX_KEEP))
         # Delivered replies, and reminders and other bulk messages whose fate is settled
         # (their text names the patient): kept a month, then gone.
         settled = OutboxMessage.status.in_(("sent", "expired", "failed", "cancelled", "blocked"))

@@ -163,6 +163,19 @@ class InboxUpdate(Base):
     received_at: Mapped[datetime]
 
 
+class CrisisReply(Base):
+    """Crisis numbers sent for an update before its turn ran: a copy of that update fetched
+    again after a restart is not answered a second time."""
+
+    __tablename__ = "crisis_reply"
+    __table_args__ = (UniqueConstraint("channel", "update_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    update_id: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]
+
+
 class Worker(Base):
     """A running process that claims outbox rows, and when it was last seen alive."""
 

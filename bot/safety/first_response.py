@@ -23,10 +23,12 @@ from bot.safety.signposting import crisis_text
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 10
-# A message this much older than its arrival may be a copy Telegram sends again after a restart:
-# the inbox is asked, briefly, whether its turn was recorded (and so answered) before.
+# A message this much older than its arrival, or any message in a process's first minute, may be
+# a copy Telegram sends again after a restart: the database is asked, briefly, whether it was
+# answered before. Otherwise new messages' numbers never wait for the database.
 FRESH_SECONDS = 30
-ASK_INBOX_SECONDS = 0.5
+RESTART_SECONDS = 60
+ASK_SECONDS = 0.5
 # Updates already answered, so one fetched again after a failed turn is not answered twice.
 _REMEMBERED = 1000
 
@@ -40,17 +42,21 @@ class FirstResponder:
         content: Content,
         sender: Sender,
         is_staff: Callable[[Incoming], bool],
-        recorded: Callable[[Incoming], Awaitable[bool]] | None = None,
+        answered: Callable[[Incoming], Awaitable[bool]] | None = None,
+        sent: Callable[[Incoming], Awaitable[None]] | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.screener = screener
         self.content = content
         self.sender = sender
         self.is_staff = is_staff
-        # Whether an event's turn was already recorded (the inbox); None: never asked.
-        self.recorded = recorded
+        # Whether an event was answered before (in the database); None: never asked.
+        self.answered = answered
+        # Notes in the database that an event's numbers went out.
+        self.sent = sent
         # Unix seconds, as the channel dates its messages.
         self.wall_clock = wall_clock
+        self.started = wall_clock()
         self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def respond(self, incoming: Incoming) -> Incoming:
@@ -88,21 +94,34 @@ class FirstResponder:
             log.warning("crisis reply failed", extra={"error": type(error).__name__})
             return incoming
         log.info("crisis reply sent before the turn", extra=_ids(incoming))
+        await self._note_sent(incoming)
         return answered
 
-    async def _answered_before(self, incoming: Incoming) -> bool:
-        """Whether an old message's turn was recorded: then its crisis reply went out then.
+    async def _note_sent(self, incoming: Incoming) -> None:
+        """Note, after the numbers went out, that they did: best effort, and brief."""
+        if self.sent is None:
+            return
+        try:
+            async with asyncio.timeout(ASK_SECONDS):
+                await self.sent(incoming)
+        except Exception as error:
+            log.info("crisis reply not noted", extra={"error": type(error).__name__})
 
-        Only for messages older than FRESH_SECONDS, and only briefly: a new message's numbers
-        never wait for the database, and a database that does not answer means send.
+    async def _answered_before(self, incoming: Incoming) -> bool:
+        """Whether a message that may be a copy from before a restart was answered then.
+
+        Asked only of messages older than FRESH_SECONDS, or in this process's first
+        RESTART_SECONDS, and only briefly: a database that does not answer means send.
         """
-        if self.recorded is None or incoming.sent_at is None:
+        if self.answered is None:
             return False
-        if self.wall_clock() - incoming.sent_at < FRESH_SECONDS:
+        now = self.wall_clock()
+        old = incoming.sent_at is not None and now - incoming.sent_at >= FRESH_SECONDS
+        if not old and now - self.started >= RESTART_SECONDS:
             return False
         try:
-            async with asyncio.timeout(ASK_INBOX_SECONDS):
-                return await self.recorded(incoming)
+            async with asyncio.timeout(ASK_SECONDS):
+                return await self.answered(incoming)
         except Exception:
             return False
 

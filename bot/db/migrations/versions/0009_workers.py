@@ -1,4 +1,5 @@
-"""Processes that claim outbox rows, so a dead one's claims are taken over in seconds
+"""Processes that claim outbox rows, so a dead one's claims are taken over in seconds; crisis
+replies sent before a turn, so a restart does not send them again
 
 Revision ID: 7e4b2f0c9a15
 Revises: 3c9d51a0e8f2
@@ -26,8 +27,18 @@ def upgrade() -> None:
         sa.Column("seen_at", bot.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("instance", name=op.f("pk_worker")),
     )
+    op.create_table(
+        "crisis_reply",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("update_id", sa.String(length=64), nullable=False),
+        sa.Column("sent_at", bot.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crisis_reply")),
+        sa.UniqueConstraint("channel", "update_id", name=op.f("uq_crisis_reply_channel")),
+    )
 
 
 def downgrade() -> None:
     """Undo this revision."""
+    op.drop_table("crisis_reply")
     op.drop_table("worker")
