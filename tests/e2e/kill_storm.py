@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from bot.config import Settings
-from bot.db.models import Escalation
+from bot.db.models import Escalation, OutboxMessage
 from bot.runtime import open_runtime
 from tests.fakes.fake_user import FakeGroup, FakeUser
 from tests.fakes.telegram_api import FakeTelegramAPI, serve_on_loopback
@@ -202,6 +202,29 @@ async def _resolve_all(settings: Settings) -> None:
         await runtime.close()
 
 
+async def _settled(settings: Settings, timeout: float = 90.0) -> None:
+    """Wait until no staff alert is waiting to be sent (a dead claim is taken over in 10 s)."""
+    runtime = await open_runtime(settings, migrate=False)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            async with runtime.sessions() as session:
+                waiting = await session.scalar(
+                    select(OutboxMessage.id)
+                    .where(
+                        OutboxMessage.kind == "alert",
+                        OutboxMessage.status.in_(("pending", "sending")),
+                    )
+                    .limit(1)
+                )
+            if waiting is None:
+                await asyncio.sleep(1)  # the last sends reach the fake
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await runtime.close()
+
+
 async def _count_alerts(settings: Settings, group: FakeGroup, result: StormResult) -> None:
     """Original alerts per escalation, from the staff group's messages."""
     copies: dict[int, int] = {}
@@ -257,7 +280,7 @@ async def run_storm(
                     await bot.start(api)
                     await storm
                     await _resolve_all(settings)
-                await asyncio.sleep(3)  # anything still on its way arrives
+                await _settled(settings)
             finally:
                 await bot.stop()
             await _count_alerts(settings, group, result)
