@@ -32,6 +32,7 @@ from bot.services import (
 from bot.services.cohorts import CohortError, CohortRequest
 from scheduler import delivery
 from scheduler.calendar import DEFAULT_FAMILY_DAY, DEFAULT_QA_DAY, bank_holiday
+from scheduler.dispatcher import CLAIMER_SILENT, last_seen
 from scheduler.planner import Planner, first_session
 from scheduler.times import hhmm, parse_clock
 
@@ -100,6 +101,22 @@ def run() -> None:
         # Through the log, whose formatter takes the token out of the traceback too.
         logging.getLogger(__name__).critical("the bot stopped", exc_info=True)
         raise SystemExit(1) from None
+
+
+@main.command()
+def health() -> None:
+    """Exit 0 if a running bot said, in the last 10 seconds, that it receives updates (for a
+    service manager's health check); 1 otherwise."""
+
+    async def seconds_ago(runtime: Runtime) -> float | None:
+        return await last_seen(runtime.sessions, runtime.clock.now())
+
+    ago = _with_runtime(seconds_ago)
+    limit = CLAIMER_SILENT.total_seconds()
+    if ago is None or ago > limit:
+        click.echo(f"Unhealthy: no bot process has said it is receiving in the last {limit:.0f} s.")
+        raise SystemExit(1)
+    click.echo(f"OK: the bot said it was receiving {ago:.0f} s ago.")
 
 
 @main.command()

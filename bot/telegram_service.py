@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from datetime import datetime, timedelta
 
 import uvicorn
@@ -40,6 +41,9 @@ from scheduler.reminders import ReminderReleaser
 log = logging.getLogger(__name__)
 
 DISPATCH_INTERVAL_SECONDS = 5
+# A poller that has not heard from Telegram for its long-poll wait and this long is not receiving
+# (getUpdates failing again and again): the health check fails.
+RECEIVING_GRACE_SECONDS = 60
 # How often a notice about an unrecorded crisis message is tried on each staff route.
 UNRECORDED_TRIES = 5
 WATCHDOG_INTERVAL_SECONDS = 30
@@ -347,8 +351,22 @@ class TelegramService:
         await self.dispatcher.send_urgent()
 
     async def _heartbeat(self) -> None:
-        """Say this process is alive, so its claims are not taken over."""
+        """Say this process is alive and receiving, so its claims are not taken over and
+        `pmp health` passes; a process that no longer hears from Telegram says nothing."""
+        if not self.receiving():
+            log.critical("not receiving updates from Telegram: the health check now fails")
+            return
         await dispatcher_module.heartbeat(self.runtime.sessions, self.runtime.clock.now())
+
+    def receiving(self) -> bool:
+        """Whether updates can still arrive: the poller runs and heard from Telegram lately,
+        or the webhook endpoint is up."""
+        if self._poller is not None:
+            quiet = time.monotonic() - self.bridge.last_fetch
+            return not self._poller.done() and quiet < self.poll_seconds + RECEIVING_GRACE_SECONDS
+        if self._server is not None:
+            return bool(self._server.started) and not self._server.should_exit
+        return True
 
     async def watch_escalations(self) -> None:
         """Alert unfinished reports, re-send unacknowledged alerts, fail over stuck ones."""

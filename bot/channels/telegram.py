@@ -9,6 +9,7 @@ import functools
 import hmac
 import json
 import logging
+import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -266,6 +267,8 @@ class TelegramBridge:
     crisis_pending: set[int] = field(default_factory=set)
     # Crisis updates whose failed turn staff were already told of without the turn.
     _told_unrecorded: set[int] = field(default_factory=set)
+    # When the poller last heard from Telegram (monotonic seconds), for the health check.
+    last_fetch: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.batcher = TurnBatcher(
@@ -411,6 +414,7 @@ async def poll(
             fetched = await _fetch_unless_stopped(application, offset, poll_seconds, stop)
             if fetched is None:
                 break
+            bridge.last_fetch = time.monotonic()
             offset = await _run_round_watched(
                 application,
                 bridge,
@@ -463,6 +467,7 @@ async def _run_round_watched(
             waiting = await get_updates(application.bot, offset, 0, ALLOWED_UPDATES)
         except TelegramError:
             continue
+        bridge.last_fetch = time.monotonic()
         fresh = [u for update_id, u in waiting if update_id not in peeked and u is not None]
         peeked.update(update_id for update_id, _ in waiting)
         if fresh:

@@ -13,12 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import make_url
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.clock import ManualClock
-from bot.db.models import Escalation, OutboxMessage
+from bot.db.models import Escalation, OutboxMessage, Worker
 from bot.runtime import Runtime, open_runtime
 from bot.telegram_service import TelegramService
 from tests.conftest import LEAD_ID, STAFF_CHAT_ID, STAFF_ID
@@ -460,3 +460,20 @@ async def test_a_button_copied_onto_another_alert_is_still_refused(
     await api.wait_for(lambda: bool(nurse.callback_answers))
     assert "does not belong to this alert" in (nurse.callback_answers[-1].text or "")
     assert not one.edited and not other.edited
+
+
+async def test_a_poller_that_no_longer_hears_from_telegram_stops_saying_it_is_alive(
+    runtime: Runtime, api: FakeTelegramAPI, staff_group: FakeGroup
+) -> None:
+    service = await start_service(runtime, api, "polling")
+    try:
+        assert service.receiving()
+        service.bridge.last_fetch -= 10_000  # getUpdates has failed for hours
+        assert not service.receiving()
+        async with runtime.sessions() as session, session.begin():
+            await session.execute(delete(Worker))
+        await service._heartbeat()
+        async with runtime.sessions() as session:
+            assert list(await session.scalars(select(Worker))) == []
+    finally:
+        await service.stop()

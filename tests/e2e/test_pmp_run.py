@@ -164,3 +164,34 @@ async def test_pmp_run_with_a_token_telegram_rejects_says_so_without_printing_it
     assert process.returncode == 1
     assert "Telegram rejected TELEGRAM_BOT_TOKEN" in err.decode()
     assert "WRONG-token" not in (out + err).decode()
+
+
+async def test_pmp_health_passes_while_the_bot_receives_and_fails_once_it_stops(
+    api: FakeTelegramAPI, served_api: str, db_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "TELEGRAM_BOT_TOKEN": api.token,
+        "TELEGRAM_API_BASE_URL": served_api,
+        "STAFF_CHAT_ID": "-100777",
+        "NO_PROXY": "127.0.0.1",
+    }
+    before = await asyncio.create_subprocess_exec(
+        PMP, "health", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert await before.wait() == 1  # no bot running yet
+    bot = await asyncio.create_subprocess_exec(
+        PMP, "run", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await api.wait_until_polling(timeout=30)
+        assert "OK: the bot said it was receiving" in await pmp(env, "health")
+    finally:
+        bot.send_signal(signal.SIGINT)
+        await asyncio.wait_for(bot.communicate(), timeout=30)
+    after = await asyncio.create_subprocess_exec(
+        PMP, "health", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, _err = await after.communicate()
+    assert after.returncode == 1 and "Unhealthy" in out.decode()
