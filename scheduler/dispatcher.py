@@ -115,6 +115,13 @@ async def heartbeat(sessions: async_sessionmaker[AsyncSession], now: datetime) -
         await session.execute(delete(Worker).where(Worker.seen_at < now - timedelta(days=1)))
 
 
+async def last_seen(sessions: async_sessionmaker[AsyncSession], now: datetime) -> float | None:
+    """Seconds since any bot process last said it was alive (None: none ever did)."""
+    async with sessions() as session:
+        seen = await session.scalar(select(func.max(Worker.seen_at)))
+    return None if seen is None else (now - seen).total_seconds()
+
+
 async def signed_off(sessions: async_sessionmaker[AsyncSession]) -> None:
     """This process is stopping cleanly: nothing of its is claimed any more."""
     async with sessions() as session, session.begin():
