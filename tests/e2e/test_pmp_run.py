@@ -195,3 +195,48 @@ async def test_pmp_health_passes_while_the_bot_receives_and_fails_once_it_stops(
     )
     out, _err = await after.communicate()
     assert after.returncode == 1 and "Unhealthy" in out.decode()
+
+
+async def test_pmp_run_passes_over_an_update_it_cannot_read_and_answers_the_next_crisis(
+    api: FakeTelegramAPI, served_api: str, db_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "TELEGRAM_BOT_TOKEN": api.token,
+        "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
+        "TELEGRAM_API_BASE_URL": served_api,
+        "STAFF_CHAT_ID": "-100777",
+        "LOG_LEVEL": "INFO",
+        "NO_PROXY": "127.0.0.1",
+    }
+    sender, writer = api.user(9110, first_name="Zed"), api.user(9111)
+    poll = {
+        "id": "5",
+        "question": "How is everyone?",
+        "options": [{"text": "fine"}],  # no voter_count: PTB cannot read it
+        "total_voter_count": 0,
+        "is_closed": False,
+        "is_anonymous": True,
+        "type": "regular",
+        "allows_multiple_answers": False,
+    }
+    chat = {"id": 9110, "type": "private", "first_name": "Zed"}
+    base = {"from": sender.to_api(), "chat": chat, "date": api.now()}
+    # Waiting before the bot starts, so its very first getUpdates holds them all.
+    api.inject_update({"message": {"message_id": 1, **base, "poll": poll}})
+    api.inject_update({"message": {"message_id": 2, **base, "chat": {}, "text": "zebra"}})
+    bot = await asyncio.create_subprocess_exec(
+        PMP, "run", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await api.wait_until_polling(timeout=30)
+        replies = await writer.ask("I want to end my life", timeout=15)
+        assert any("Samaritans: call 116 123" in (r.text or "") for r in replies)
+    finally:
+        bot.send_signal(signal.SIGINT)
+        _out, err = await asyncio.wait_for(bot.communicate(), timeout=30)
+    logged = err.decode()
+    assert "an update could not be read and was passed over" in logged
+    assert "How is everyone" not in logged and "zebra" not in logged
+    assert "Traceback" not in logged
