@@ -331,10 +331,11 @@ class Freezer:
 
 
 @contextlib.asynccontextmanager
-async def freezable(runtime: Runtime) -> AsyncIterator[tuple[Runtime, Callable[[], Any]]]:
-    """A runtime whose database can be frozen, and a function that freezes it until thawed
-    (PostgreSQL: a proxy that stops passing bytes; SQLite: another writer holding the lock)."""
-    url = make_url(runtime.settings.database_url)
+async def freezable_url(database_url: str) -> AsyncIterator[tuple[str, Callable[[], Any]]]:
+    """The URL a bot should use for a database that can be frozen, and a function that freezes
+    it until thawed (PostgreSQL: a proxy that stops passing bytes; SQLite: another writer
+    holding the lock)."""
+    url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         locker = sqlite3.connect(
             str(url.database), isolation_level=None, timeout=30, check_same_thread=False
@@ -350,15 +351,12 @@ async def freezable(runtime: Runtime) -> AsyncIterator[tuple[Runtime, Callable[[
                 locker.execute("ROLLBACK")
 
         try:
-            yield runtime, frozen_sqlite
+            yield database_url, frozen_sqlite
         finally:
             locker.close()
         return
     freezer = Freezer(url.host or "127.0.0.1", url.port or 5432)
     port = await freezer.start()
-    proxied = url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
-    settings = runtime.settings.model_copy(update={"database_url": proxied})
-    through = await open_runtime(settings, runtime.clock, migrate=False)
 
     @contextlib.asynccontextmanager
     async def frozen_postgres() -> AsyncIterator[None]:
@@ -369,10 +367,24 @@ async def freezable(runtime: Runtime) -> AsyncIterator[tuple[Runtime, Callable[[
             freezer.thawed.set()
 
     try:
-        yield through, frozen_postgres
+        yield url.set(host="127.0.0.1", port=port).render_as_string(False), frozen_postgres
     finally:
-        await through.close()
         await freezer.close()
+
+
+@contextlib.asynccontextmanager
+async def freezable(runtime: Runtime) -> AsyncIterator[tuple[Runtime, Callable[[], Any]]]:
+    """A runtime whose database can be frozen, and the function that freezes it."""
+    async with freezable_url(runtime.settings.database_url) as (url, frozen):
+        if url == runtime.settings.database_url:
+            yield runtime, frozen
+            return
+        settings = runtime.settings.model_copy(update={"database_url": url})
+        through = await open_runtime(settings, runtime.clock, migrate=False)
+        try:
+            yield through, frozen
+        finally:
+            await through.close()
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])

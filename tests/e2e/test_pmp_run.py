@@ -240,3 +240,61 @@ async def test_pmp_run_passes_over_an_update_it_cannot_read_and_answers_the_next
     assert "an update could not be read and was passed over" in logged
     assert "How is everyone" not in logged and "zebra" not in logged
     assert "Traceback" not in logged
+
+
+async def test_pmp_run_with_its_database_frozen_still_sends_crisis_numbers_at_once(
+    api: FakeTelegramAPI, served_api: str, db_url: str, tmp_path: Path
+) -> None:
+    from tests.e2e.test_faults_telegram import freezable_url
+
+    async with freezable_url(db_url) as (url, frozen):
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "TELEGRAM_BOT_TOKEN": api.token,
+            "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
+            "TELEGRAM_API_BASE_URL": served_api,
+            "STAFF_CHAT_ID": "-100777",
+            "NO_PROXY": "127.0.0.1",
+        }
+        staff = api.group(-100777, "PMP staff")
+        cohort = json.loads(
+            await pmp(
+                env, "cohort", "create", "--name", "Frozen", "--start", "2026-12-07",
+                "--mode", "in-person", "--location", "Room 4", "--json",
+            )
+        )  # fmt: skip
+        codes = json.loads(
+            await pmp(env, "invite", "create", "--cohort", str(cohort["id"]), "--count", "2",
+                      "--json")
+        )  # fmt: skip
+        bot = await asyncio.create_subprocess_exec(
+            PMP, "run", env=env, cwd=tmp_path, stderr=asyncio.subprocess.DEVNULL
+        )
+        try:
+            await api.wait_until_polling(timeout=30)
+            first, second = api.user(9120, first_name="Ann"), api.user(9121, first_name="Bo")
+            for user, invite in ((first, codes[0]), (second, codes[1])):
+                await user.ask(f"/start {invite['code']}", timeout=15)
+                await user.tap("Yes, I agree", timeout=15)
+                await user.tap(f"Call me {user.first_name}", timeout=15)
+            async with frozen():
+                await first.send("quiet day today")  # its turn waits on the frozen database
+                await asyncio.sleep(0.3)
+                mark = len(second.messages)
+                await second.send("I want to end my life")
+                await api.wait_for(
+                    lambda: any(
+                        (m.text or "").startswith("Thank you for telling me")
+                        for m in second.messages[mark:]
+                    ),
+                    timeout=10,
+                )
+            # Thawed: the turn is recorded and staff get the usual alert.
+            await api.wait_for(
+                lambda: any((m.text or "").startswith("URGENT RISK") for m in staff.messages),
+                timeout=60,
+            )
+        finally:
+            bot.send_signal(signal.SIGINT)
+            await asyncio.wait_for(bot.wait(), timeout=60)
