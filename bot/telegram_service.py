@@ -172,8 +172,11 @@ class TelegramService:
         await self.application.start()
         await self._publish_commands()
         # Before anything is claimed: claims of a process that says it lives are never taken
-        # over while it keeps saying so.
-        await dispatcher_module.heartbeat(self.runtime.sessions, self.runtime.clock.now())
+        # over while it keeps saying so. A database down at start is waited out, as ever.
+        try:
+            await dispatcher_module.heartbeat(self.runtime.sessions, self.runtime.clock.now())
+        except Exception as error:
+            log.warning("cannot say the bot is alive yet", extra={"error": type(error).__name__})
         # Ticks only: the database says what is due. The default grace of 1 s silently skips
         # ticks on a busy loop.
         for tick, seconds in (

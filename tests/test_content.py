@@ -51,6 +51,7 @@ SAMPLES: dict[str, Any] = {
     "choices": ["Yes, I agree", "No, thank you"],
     "user_id": "5001",
     "account": "7001",
+    "minutes": 15,
     "chat_id": "-100777",
     "group": True,
     "family_day": True,
