@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import sqlite3
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -286,6 +286,17 @@ async def test_a_crisis_message_fetched_again_after_a_restart_is_not_answered_tw
         await second.stop()
 
 
+# Run by another Python process: take SQLite's write lock, say so, hold it until a line comes.
+_HOLD_SQLITE_LOCK = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+connection.execute("ROLLBACK")
+"""
+
+
 class Freezer:
     """A TCP proxy in front of PostgreSQL that can stop passing bytes, as a frozen server does."""
 
@@ -337,23 +348,29 @@ async def freezable_url(database_url: str) -> AsyncIterator[tuple[str, Callable[
     holding the lock)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        locker = sqlite3.connect(
-            str(url.database), isolation_level=None, timeout=30, check_same_thread=False
-        )
 
         @contextlib.asynccontextmanager
         async def frozen_sqlite() -> AsyncIterator[None]:
-            # In a thread: waiting for the bot's own write to finish must not stop its loop.
-            await asyncio.to_thread(locker.execute, "BEGIN IMMEDIATE")
+            # Another process holds the write lock until told to let go: no thread of ours
+            # waits on SQLite, so nothing here can hang the test's own event loop.
+            holder = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                _HOLD_SQLITE_LOCK,
+                str(url.database),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert holder.stdin is not None and holder.stdout is not None
+            assert await asyncio.wait_for(holder.stdout.readline(), 60) == b"locked\n"
             try:
                 yield
             finally:
-                locker.execute("ROLLBACK")
+                holder.stdin.write(b"\n")
+                await holder.stdin.drain()
+                await asyncio.wait_for(holder.wait(), 60)
 
-        try:
-            yield database_url, frozen_sqlite
-        finally:
-            locker.close()
+        yield database_url, frozen_sqlite
         return
     freezer = Freezer(url.host or "127.0.0.1", url.port or 5432)
     port = await freezer.start()
