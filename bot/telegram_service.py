@@ -144,6 +144,7 @@ class TelegramService:
             ReminderReleaser(runtime.sessions, runtime.content, settings.tz),
             FailureReporter(runtime.sessions, runtime.content, staff_chats),
             urgent_senders=urgent_senders,
+            resent_note=runtime.content.render("escalation/resent_note"),
         )
         self.watchdog = EscalationWatchdog(runtime.sessions, runner.escalator)
         self.dispatcher.on_refused_alert = self._fail_over_now

@@ -485,16 +485,26 @@ async def claim_due(
     limit: int = 50,
     max_priority: int | None = None,
     skip_channels: Sequence[str] = (),
+    resent_note: str = "",
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due rows, most urgent first, so no other worker sends them too.
 
-    Rows of `skip_channels` (channels that asked us to wait) are left where they are.
+    Rows of `skip_channels` (channels that asked us to wait) are left where they are. A
+    staff alert taken over from a process that died may already have reached staff: it goes
+    with `resent_note` under its title (in this copy only, not in the database).
     """
     # On SQLite another worker may claim every row we picked just before us (no SKIP
     # LOCKED there); looking again then finds the rows after theirs.
     for _attempt in range(3):
-        found, claimed = await _claim_once(sessions, now, limit, max_priority, skip_channels)
+        found, claimed, taken_over = await _claim_once(
+            sessions, now, limit, max_priority, skip_channels
+        )
         if claimed or not found:
+            for row in claimed:
+                if resent_note and row.id in taken_over and row.kind == "alert":
+                    # Under the title, which stays first (Teams cards take it as theirs).
+                    title, _, rest = row.text.partition("\n")
+                    row.text = f"{title}\n{resent_note}\n{rest}"
             return claimed
     return []
 
@@ -505,8 +515,9 @@ async def _claim_once(
     limit: int,
     max_priority: int | None,
     skip_channels: Sequence[str],
-) -> tuple[bool, list[OutboxMessage]]:
-    """One attempt: (whether any row was due, the rows this attempt claimed)."""
+) -> tuple[bool, list[OutboxMessage], set[int]]:
+    """One attempt: whether any row was due, the rows this attempt claimed, and the ids of
+    those another process had claimed and not finished."""
     token = new_claim_token()
     due = _due(now)
     if max_priority is not None:
@@ -522,16 +533,18 @@ async def _claim_once(
             .values(status="expired", claimed_at=None, claim_token=None)
         )
         candidates = (
-            select(OutboxMessage.id)
+            select(OutboxMessage.id, OutboxMessage.status)
             .where(due, ~_behind_an_earlier_message(now))
             .order_by(OutboxMessage.priority, OutboxMessage.id)
             .limit(limit)
         )
         if session.get_bind().dialect.name == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
-        ids = list(await session.scalars(candidates))
-        if not ids:
-            return False, []
+        picked = list(await session.execute(candidates))
+        if not picked:
+            return False, [], set()
+        ids = [row_id for row_id, _status in picked]
+        taken_over = {row_id for row_id, status in picked if status == "sending"}
         # The WHERE is checked again under the row lock: a row another worker took is skipped.
         await session.execute(
             update(OutboxMessage)
@@ -543,7 +556,7 @@ async def _claim_once(
             .where(OutboxMessage.id.in_(ids), OutboxMessage.claim_token == token)
             .order_by(OutboxMessage.priority, OutboxMessage.id)
         )
-        return True, list(claimed)
+        return True, list(claimed), taken_over
 
 
 class Dispatcher:
@@ -561,8 +574,11 @@ class Dispatcher:
         reporter: FailureReporter | None = None,
         concurrency: int = SEND_CONCURRENCY,
         urgent_senders: Mapping[str, Sender] | None = None,
+        resent_note: str = "",
     ) -> None:
         self.sessions = sessions
+        # Put above a staff alert taken over from a process that died: it may be a repeat.
+        self.resent_note = resent_note
         self.engine = cast(AsyncEngine, sessions.kw["bind"])
         self.senders = senders
         # Senders for urgent mail: on Telegram, ones that do not wait in the rate limiter.
@@ -590,7 +606,9 @@ class Dispatcher:
             if self.reminders:  # friends-and-family guests: the day before and the morning
                 released += await remind_from(self.reminders, now)
             waiting = [channel for channel, until in self.resume_at.items() if now < until]
-            rows = await claim_due(self.sessions, now, limit, skip_channels=waiting)
+            rows = await claim_due(
+                self.sessions, now, limit, skip_channels=waiting, resent_note=self.resent_note
+            )
             if not rows:
                 return released
             by_chat: dict[tuple[str, str], list[OutboxMessage]] = {}
@@ -622,7 +640,11 @@ class Dispatcher:
         settled = 0
         async with self.urgent_round:
             while rows := await claim_due(
-                self.sessions, self.clock.now(), CLAIM_BATCH, max_priority=URGENT_PRIORITY
+                self.sessions,
+                self.clock.now(),
+                CLAIM_BATCH,
+                max_priority=URGENT_PRIORITY,
+                resent_note=self.resent_note,
             ):
                 outcomes = await self._send_urgent_rows(rows, CLAIM_LEASE / 2)
                 settled += sum(outcome.status != "held" for outcome in outcomes)

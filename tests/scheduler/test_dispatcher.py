@@ -186,6 +186,29 @@ async def test_a_dead_processs_claims_are_taken_over_in_seconds_not_after_the_le
     assert len(sender.sent) == 2
 
 
+async def test_an_alert_taken_over_from_a_dead_process_says_it_may_be_a_repeat(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await add_rows(runtime, 2)
+    async with runtime.sessions() as session, session.begin():
+        first, second = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        first.kind, first.text = "alert", "URGENT RISK: risk language\nReference: P1"
+        second.text = "Good morning"
+    await claimed_by(runtime, "deadbeef", seen_ago=timedelta(seconds=1))
+    clock.advance(CLAIMER_SILENT + timedelta(seconds=1))
+    sender = FlakySender()
+    note = "Sent again after the bot restarted."
+    await Dispatcher(runtime.sessions, {"console": sender}, clock, resent_note=note).drain()
+    texts = sorted(text for _chat, text in sender.sent)
+    assert texts == [
+        "Good morning",  # not an alert: as it was
+        f"URGENT RISK: risk language\n{note}\nReference: P1",  # the title stays first
+    ]
+    async with runtime.sessions() as session:
+        stored = await session.get(OutboxMessage, first.id)
+    assert stored is not None and note not in stored.text  # in the copy sent, not the record
+
+
 @pytest.mark.parametrize("instance", ["never-said", "mine"])
 async def test_a_claimer_that_never_said_it_lives_or_this_process_keeps_the_lease(
     runtime: Runtime, clock: ManualClock, instance: str
