@@ -258,8 +258,9 @@ class TelegramBridge:
     on_unrecorded_crisis: Callable[[Incoming], None] | None = None
     batcher: TurnBatcher = field(init=False)
     _queues: ChatQueues = field(default_factory=ChatQueues)
-    # Places taken as updates arrived, by the update object, until their handler runs.
-    _places: dict[int, Place] = field(default_factory=dict)
+    # Updates read and given their places as they arrived, by the update object, until their
+    # handler runs (so an update is read once).
+    _places: dict[int, tuple[Incoming, Place]] = field(default_factory=dict)
     # Updates being processed that did not commit: FAILED, or OUTAGE (database unreachable).
     _results: dict[int, str] = field(default_factory=dict)
     # Updates with crisis language whose turn has not committed yet (for the loudest log line
@@ -277,10 +278,14 @@ class TelegramBridge:
 
     async def handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """PTB handler for every update."""
-        incoming = to_incoming(update)
-        if incoming is None:
-            return
-        place = self._places.pop(id(update), None) or self._queues.take(incoming.chat_id)
+        arrived = self._places.pop(id(update), None)
+        if arrived is not None:
+            incoming, place = arrived
+        else:
+            read = to_incoming(update)
+            if read is None:
+                return
+            incoming, place = read, self._queues.take(read.chat_id)
         try:
             outcome = await self._take_turn(update, incoming, place)
         finally:
@@ -373,13 +378,13 @@ class TelegramBridge:
         if incoming is not None:
             # Its place in its chat's queue is taken now, in the order updates arrived, before
             # anything can wait (a crisis reply being sent, PTB's own bookkeeping).
-            self._places[id(update)] = self._queues.take(incoming.chat_id)
+            self._places[id(update)] = (incoming, self._queues.take(incoming.chat_id))
         try:
             await application.process_update(update)
         finally:
-            place = self._places.pop(id(update), None)
-            if place is not None:
-                place.leave()  # the handler never ran
+            unhandled = self._places.pop(id(update), None)
+            if unhandled is not None:
+                unhandled[1].leave()  # the handler never ran
         return self._results.pop(update.update_id, DONE)
 
 
