@@ -26,6 +26,21 @@ async def served_api(api: FakeTelegramAPI) -> AsyncIterator[str]:
         yield base_url
 
 
+def bot_env(api: FakeTelegramAPI, served_api: str, db_url: str, **settings: str) -> dict[str, str]:
+    """The environment an operator gives `pmp`, pointed at the fake Bot API; `settings` on top."""
+    return {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "TELEGRAM_BOT_TOKEN": api.token,
+        "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
+        "TELEGRAM_API_BASE_URL": served_api,
+        "STAFF_CHAT_ID": "-100777",
+        "LOG_LEVEL": "INFO",
+        "NO_PROXY": "127.0.0.1",
+        **settings,
+    }
+
+
 async def pmp(env: dict[str, str], *args: str) -> str:
     """Run a `pmp` command to completion and return what it printed."""
     process = await asyncio.create_subprocess_exec(
@@ -39,16 +54,7 @@ async def pmp(env: dict[str, str], *args: str) -> str:
 async def test_pmp_run_serves_a_patient_on_telegram(
     api: FakeTelegramAPI, served_api: str, db_url: str, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "TELEGRAM_BOT_TOKEN": api.token,
-        "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
-        "TELEGRAM_API_BASE_URL": served_api,
-        "STAFF_CHAT_ID": "-100777",
-        "LOG_LEVEL": "INFO",
-        "NO_PROXY": "127.0.0.1",
-    }
+    env = bot_env(api, served_api, db_url)
     cohort = json.loads(
         await pmp(
             env,
@@ -147,16 +153,7 @@ async def test_pmp_run_with_a_token_telegram_rejects_says_so_without_printing_it
     api: FakeTelegramAPI, served_api: str, db_url: str
 ) -> None:
     wrong = "987654:WRONG-token-that-must-stay-secret"
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": db_url,
-            "TELEGRAM_BOT_TOKEN": wrong,
-            "TELEGRAM_API_BASE_URL": served_api,
-            "STAFF_CHAT_ID": "-100",
-            "NO_PROXY": "127.0.0.1",
-        }
-    )
+    env = bot_env(api, served_api, db_url, TELEGRAM_BOT_TOKEN=wrong)
     process = await asyncio.create_subprocess_exec(
         PMP, "run", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
@@ -169,14 +166,7 @@ async def test_pmp_run_with_a_token_telegram_rejects_says_so_without_printing_it
 async def test_pmp_health_passes_while_the_bot_receives_and_fails_once_it_stops(
     api: FakeTelegramAPI, served_api: str, db_url: str, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "TELEGRAM_BOT_TOKEN": api.token,
-        "TELEGRAM_API_BASE_URL": served_api,
-        "STAFF_CHAT_ID": "-100777",
-        "NO_PROXY": "127.0.0.1",
-    }
+    env = bot_env(api, served_api, db_url)
     before = await asyncio.create_subprocess_exec(
         PMP, "health", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
@@ -200,16 +190,7 @@ async def test_pmp_health_passes_while_the_bot_receives_and_fails_once_it_stops(
 async def test_pmp_run_passes_over_an_update_it_cannot_read_and_answers_the_next_crisis(
     api: FakeTelegramAPI, served_api: str, db_url: str, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "TELEGRAM_BOT_TOKEN": api.token,
-        "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
-        "TELEGRAM_API_BASE_URL": served_api,
-        "STAFF_CHAT_ID": "-100777",
-        "LOG_LEVEL": "INFO",
-        "NO_PROXY": "127.0.0.1",
-    }
+    env = bot_env(api, served_api, db_url)
     sender, writer = api.user(9110, first_name="Zed"), api.user(9111)
     poll = {
         "id": "5",
@@ -248,15 +229,7 @@ async def test_pmp_run_with_its_database_frozen_still_sends_crisis_numbers_at_on
     from tests.e2e.test_faults_telegram import freezable_url
 
     async with freezable_url(db_url) as (url, frozen):
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "TELEGRAM_BOT_TOKEN": api.token,
-            "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
-            "TELEGRAM_API_BASE_URL": served_api,
-            "STAFF_CHAT_ID": "-100777",
-            "NO_PROXY": "127.0.0.1",
-        }
+        env = bot_env(api, served_api, url)
         staff = api.group(-100777, "PMP staff")
         cohort = json.loads(
             await pmp(
