@@ -71,7 +71,7 @@ async def test_the_patient_is_told_what_the_team_will_see_before_it_is_sent(
     await patient.command("report")
     await patient.press("Feeling distressed")
     await patient.press("7")
-    await patient.say("Everything feels too much")
+    await patient.say("Worried about the hospital appointment on Friday")
     assert "the team will see your reference, your first name" in patient.text
     assert "what you wrote" in patient.text
     assert await escalations(runtime) == []  # nothing sent yet

@@ -66,6 +66,43 @@ def test_level_and_concern(text: str, level: str, concern: str | None) -> None:
         assert result.entries or result.matched == "classifier"
 
 
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        ("Burnt my hand on the iron on purpose halfway through", "self-harm-deliberate"),
+        ("cut my fingers chopping veg tonight. not an accident", "self-harm-deliberate"),
+        ("ran the shower as hot as it goes until my skin blistered", "self-harm-deliberate"),
+        ("the cutting started again after the MRI", "self-harm-deliberate"),
+        ("sh'd again. sorry", "self-harm-deliberate"),
+        ("swallowed a whole strip of co-codamol yesterday", "suicide-overdose"),
+        ("took my whole week's dosette box in one go", "suicide-attempt"),
+        ("got home this morning after the od", "suicide-attempt"),
+        ("my throat hurts from the charcoal they made me drink", "suicide-attempt"),
+        ("is there a dose of pregabalin that stops your breathing", "suicide-means-medicine"),
+    ],
+)
+def test_deliberate_injuries_and_attempts_told_plainly_are_a_crisis(text: str, entry: str) -> None:
+    result = SCREEN.screen(text)
+    assert result.verdict == "crisis"
+    assert entry in result.entries
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "burnt my hand on the iron, not on purpose obviously",
+        "took the whole box of tablets back to the chemist",
+        "took my whole dosette box to the pharmacy",
+        "cut my finger chopping veg, silly accident",
+        "I need a long hot bath until my back eases",
+    ],
+)
+def test_everyday_injuries_and_errands_are_not_a_lexicon_crisis(text: str) -> None:
+    result = SCREEN.screen(text)
+    assert result.verdict != "crisis" or result.matched == "classifier"
+    assert not {"self-harm-deliberate", "suicide-overdose", "suicide-attempt"} & set(result.entries)
+
+
 def test_the_result_names_what_decided_it_and_keeps_the_pattern_out_of_records() -> None:
     result = SCREEN.screen("I want to kill myself")
     record = result.to_json()
@@ -537,10 +574,11 @@ def test_repetitive_input_gets_a_level_quickly_enough_to_return(text: str, level
 
 # Measured on the held-out part when this screen was built; a change that does worse fails.
 HELDOUT_FLOORS = {
-    "crisis_as_crisis": 0.70,
-    "crisis_silent": 0.10,
-    "ambiguous_caught": 0.90,
-    "ordinary_flagged": 0.10,
+    "crisis_as_crisis": 0.78,
+    "crisis_silent": 0.05,
+    "ambiguous_caught": 0.94,
+    "ordinary_flagged": 0.08,
+    "ordinary_as_crisis": 0.015,
 }
 
 
@@ -556,6 +594,7 @@ def test_held_out_figures_do_not_get_worse() -> None:
     assert (len(ordinary) - ordinary.count("none")) / len(ordinary) <= HELDOUT_FLOORS[
         "ordinary_flagged"
     ]
+    assert ordinary.count("crisis") / len(ordinary) <= HELDOUT_FLOORS["ordinary_as_crisis"]
 
 
 def test_the_corpus_is_large_labelled_and_kept_apart() -> None:
