@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from bot.safety import corpus
 from bot.safety.corpus import CLASSES, Example
-from bot.safety.screening import Screen, Screening
+from bot.safety.screening import Screen, Screening, default_screen
 
 LONG = 4096
 
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--misses", action="store_true", help="list misses (train part only)")
     args = parser.parse_args()
     started = time.perf_counter()
-    screen = Screen.load()
+    screen = default_screen()  # as the bot loads it
     loaded = time.perf_counter() - started
     lexicon_only = Screen(screen.normaliser, screen.lexicon, None)
     examples = corpus.load(args.part)

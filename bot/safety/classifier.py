@@ -92,6 +92,11 @@ class Classifier:
             if space:
                 self._bigrams.setdefault(first, {})[second] = self._first_word + index
         self._seen: dict[str, tuple[bytes, int, dict[str, int] | None]] = {}
+        # Every word the model knows is looked up now, at start, so a long message of common
+        # words does not pay for them on the patient's turn.
+        for gram in words.vocabulary:
+            if " " not in gram:
+                self._known(gram)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_CLASSIFIER_PATH) -> Classifier:
