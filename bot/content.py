@@ -93,6 +93,12 @@ class Content:
                 sessions[session["time"]] = dict(session)
         return [sessions[time] for time in sorted(sessions)]
 
+    def small_talk(self) -> dict[str, list[str]]:
+        """Thanks, greetings, goodbyes and "ok"s, and the words around them, from
+        `content/common/small_talk.toml`."""
+        data = _load_toml(self.root / "common" / "small_talk.toml")
+        return {str(kind): [str(phrase) for phrase in phrases] for kind, phrases in data.items()}
+
     def review_sessions(self) -> list[dict[str, str]]:
         """A group review's sessions."""
         return list(_load_toml(self.root / "timetable.toml")["review"]["session"])

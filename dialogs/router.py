@@ -14,6 +14,7 @@ from dialogs import (
     report,
     safety,
     settings,
+    small_talk,
     staff_alerts,
 )
 from dialogs.engine import Form
@@ -217,6 +218,10 @@ async def _route(turn: Turn, form: Form | None) -> None:
         return
     if turn.person is None:
         turn.say("common/stranger")
+        return
+    kind = small_talk.kind_of(turn.content, incoming.text)
+    if kind is not None:
+        small_talk.answer(turn, kind, turn.person.display_name)
         return
     turn.say("common/not_understood", name=turn.person.display_name)
     await menu.show(turn)

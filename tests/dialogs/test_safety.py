@@ -54,7 +54,7 @@ async def test_risk_language_in_the_middle_of_another_dialog_wins(
     assert PLAN_QUESTION in patient.text
     await patient.press("No")
     # The settings dialog is left: the next message is not taken as a settings answer.
-    await patient.say("hello")
+    await patient.say("18:30")
     assert "can't read messages like that" in patient.text
 
 
