@@ -27,7 +27,7 @@ async def test_demo_plans_a_challenge_gets_the_nudge_reflects_and_shares(tmp_pat
         "Partly",
         "I was sore but not in bed",
         "If I pace the walk, I can manage it",
-        "30%",
+        "5",  # a number typed on a scale is that number, never the fifth button (100%)
         "Share with the team",
         "Yes, share it",
         "!staff",
@@ -35,13 +35,13 @@ async def test_demo_plans_a_challenge_gets_the_nudge_reflects_and_shares(tmp_pat
     ]
     transcript = await run_with_input(tmp_path, "\n".join(typed) + "\n")
     assert "thought or prediction you would like to test" in transcript
-    assert "[1] 0% - not at all" in transcript
+    assert "[0% - not at all]" in transcript and "(type a number)" in transcript
     assert "I will nudge you at 10:00 on Monday" in transcript
     assert "I will ask how it went at 18:00 on Monday" in transcript  # before day 2
     assert "Hello Robin. It is time for your thought challenge" in transcript
     assert "[1] I've done it: reflect now" in transcript
     assert f'Your thought: "{THOUGHT}" (you believed it 75%)' in transcript
     assert "Here is your card for the 09:45 feedback session" in transcript
-    assert "Belief before: 75%" in transcript and "Belief after: 30%" in transcript
+    assert "Belief before: 75%" in transcript and "Belief after: 5%" in transcript
     assert "I have shared your card with the team" in transcript
     assert "staff │ Thought challenge shared by Robin (P1)" in transcript

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from bot.channels.types import Button, Reply
 from bot.numbers import whole_number
+
+# A button that is a number on a scale: "6", "25%", "25% - a little".
+_SCALE_LABEL = re.compile(r"^\d{1,3}%?(?:$| )")
 
 CHANNEL = "console"
 STAFF_CHAT = "staff"
@@ -35,8 +39,11 @@ class ConsoleSender:
         buttons = [button for row in reply.buttons for button in row]
         if buttons:
             self.choices = buttons
-            numbered = "   ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, start=1))
-            self.out.write(_indent(numbered) + "\n")
+            if _a_scale(buttons):
+                shown = "   ".join(f"[{b.label}]" for b in buttons) + "   (type a number)"
+            else:
+                shown = "   ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, start=1))
+            self.out.write(_indent(shown) + "\n")
         self.out.flush()
         return None
 
@@ -84,10 +91,17 @@ class ConsoleSender:
         for button in self.choices:
             if button.label == text:
                 return button
+        if _a_scale(self.choices):
+            return None  # "5" on a scale of 0 to 100% means 5%, never the fifth button
         number = whole_number(text)
         if number is not None and 1 <= number <= len(self.choices):
             return self.choices[int(text) - 1]
         return None
+
+
+def _a_scale(buttons: list[Button]) -> bool:
+    """Whether the buttons are numbers on a scale ("0" to "10", "25% - a little")."""
+    return any(_SCALE_LABEL.match(button.label) for button in buttons)
 
 
 def _indent(text: str) -> str:
