@@ -428,7 +428,7 @@ async def test_a_typed_no_to_red_flags_goes_on_to_their_own_words(
     await patient.press("7")
     await patient.say("no none of those")
     assert "Please choose one of the buttons" not in patient.text
-    await patient.say("Worse since Tuesday")
+    await patient.say("Since the gardening on Tuesday")
     await patient.press("No, thank you")
     (escalation,) = await escalations(runtime)
-    assert (escalation.red_flag, escalation.details) == (False, "Worse since Tuesday")
+    assert (escalation.red_flag, escalation.details) == (False, "Since the gardening on Tuesday")
