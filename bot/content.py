@@ -99,6 +99,12 @@ class Content:
         data = _load_toml(self.root / "common" / "small_talk.toml")
         return {str(kind): [str(phrase) for phrase in phrases] for kind, phrases in data.items()}
 
+    def attendance_phrases(self) -> dict[str, list[str]]:
+        """Ways of saying "I can't come", "I'm late" and "see you", from
+        `content/attendance/typed.toml`."""
+        data = _load_toml(self.root / "attendance" / "typed.toml")
+        return {str(kind): [str(phrase) for phrase in phrases] for kind, phrases in data.items()}
+
     def review_sessions(self) -> list[dict[str, str]]:
         """A group review's sessions."""
         return list(_load_toml(self.root / "timetable.toml")["review"]["session"])

@@ -6,7 +6,11 @@ must be one of the presser's own, and not in the past.
 
 from __future__ import annotations
 
+import re
+from functools import cache
+
 from bot.channels.types import Button
+from bot.content import Content
 from bot.db.models import CohortEvent
 from bot.numbers import whole_number
 from bot.services import attendance, people
@@ -19,6 +23,10 @@ from scheduler.reminders import ANSWER_LABELS, ATTENDANCE_PREFIX
 ANSWER_PREFIX = ATTENDANCE_PREFIX
 REVIEW_PREFIX = "r"
 NONE = "none"
+# The second button of a typed answer's question: tell nobody.
+KEEP = "keep"
+# When several kinds are said, the first of these decides ("see you Tuesday, can't come Monday").
+_TYPED_ORDER = ("no", "late", "yes")
 
 
 async def answer(turn: Turn, payload: str) -> None:
@@ -26,6 +34,9 @@ async def answer(turn: Turn, payload: str) -> None:
     person = turn.person
     event_part, choice = _parts(payload)
     event = await _own_event(turn, event_part)
+    if choice == KEEP and person is not None and event is not None:
+        turn.say("attendance/typed_kept", menu.menu_buttons(turn))
+        return
     if person is None or event is None or choice not in ANSWER_LABELS:
         turn.say("common/old_button")
         await menu.show(turn)
@@ -157,3 +168,60 @@ def _parts(payload: str) -> tuple[str, str]:
     _prefix, _, rest = payload.partition(":")
     first, _, second = rest.partition(":")
     return first, second
+
+
+async def typed(turn: Turn) -> bool:
+    """A patient's own words about coming ("I can't come tomorrow", "running late", "see you
+    tomorrow"): near a session, one tap tells the team, as the reminder's buttons do. True
+    when answered; False for words that are not about coming, or "see you" with nothing near."""
+    person = turn.person
+    if person is None or person.role != "patient" or person.cohort_id is None:
+        return False
+    choice = typed_choice(turn.content, turn.incoming.text)
+    if choice is None:
+        return False
+    plain = _plain(turn.incoming.text)
+    day = "today" if re.search(r"\btoday\b", plain) else None
+    day = "tomorrow" if re.search(r"\btomorrow\b", plain) else day
+    events = await attendance.patient_events(turn.session, person)
+    event = await menu.next_to_attend(turn, events, day)
+    if event is None:
+        if choice == "yes":
+            return False  # "see you" with nothing near is a goodbye
+        today = menu.local_today(turn)
+        later = next((e for e in events if e.on_date > today), None)
+        turn.say("attendance/typed_none", menu.menu_buttons(turn), event=later, day=day)
+        return True
+    buttons = (
+        (
+            Button(turn.content.label("attend_typed_tell"), f"{ANSWER_PREFIX}:{event.id}:{choice}"),
+            Button(turn.content.label("attend_typed_keep"), f"{ANSWER_PREFIX}:{event.id}:{KEEP}"),
+        ),
+    )
+    turn.say("attendance/typed_confirm", buttons, choice=choice, event=event)
+    return True
+
+
+def typed_choice(content: Content, text: str) -> str | None:
+    """'no', 'late' or 'yes' when the words say so, else None."""
+    plain = _plain(text)
+    for choice, pattern in _typed_patterns(content):
+        if pattern.search(plain):
+            return choice
+    return None
+
+
+@cache
+def _typed_patterns(content: Content) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """One pattern per kind of answer, in the order that decides."""
+    phrases = content.attendance_phrases()
+    return tuple(
+        (choice, re.compile(r"\b(?:" + "|".join(map(re.escape, phrases[choice])) + r")\b"))
+        for choice in _TYPED_ORDER
+    )
+
+
+def _plain(text: str) -> str:
+    """Lower case, no apostrophes, other punctuation a space."""
+    lowered = text.lower().replace("'", "").replace("\u2019", "")
+    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", lowered).split())

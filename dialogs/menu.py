@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from bot.channels.types import Button, ButtonRows
-from bot.db.models import Cohort
+from bot.db.models import Cohort, CohortEvent
 from bot.services import attendance
 from bot.services.events import DAY, REVIEW, describe
 from dialogs.turn import Turn
 from scheduler.calendar import status_on
 from scheduler.planner import first_session, sessions_of
+from scheduler.reminders import attendance_buttons
+from scheduler.times import parse_clock
 
 MENU_PREFIX = "m"
 
@@ -87,9 +89,15 @@ async def today(turn: Turn) -> None:
         place = await turn.session.get(Cohort, next_review.cohort_id) or cohort
         shown = next_review
     sessions = sessions_of(turn.content, shown, place)
+    # The next session or review still to come: its attendance buttons, as a reminder has.
+    attend = await next_to_attend(turn, events)
+    buttons = menu_buttons(turn)
+    if attend is not None:
+        buttons = attendance_buttons(turn.content, attend.id) + buttons
     turn.say(
         f"menu/today_{phase}",
-        menu_buttons(turn),
+        buttons,
+        attend=attend,
         cohort=place,
         status=status,
         sessions=sessions,
@@ -136,3 +144,25 @@ async def run_action(turn: Turn, action: str) -> None:
         turn.say("common/help", is_patient=True)
     elif action == "privacy":
         turn.say("common/privacy")
+
+
+async def next_to_attend(
+    turn: Turn, events: list[CohortEvent], day: str | None = None
+) -> CohortEvent | None:
+    """Today's event until it ends, else tomorrow's (only the day named, when "today" or
+    "tomorrow" is); None when neither has one."""
+    today = local_today(turn)
+    local_now = turn.now.astimezone(turn.settings.tz)
+    for event in events:
+        if event.on_date == today and day != "tomorrow" and local_now < await _ends(turn, event):
+            return event
+        if event.on_date == today + timedelta(days=1) and day != "today":
+            return event
+    return None
+
+
+async def _ends(turn: Turn, event: CohortEvent) -> datetime:
+    """When an event's last session ends, in the programme's time zone."""
+    cohort = await turn.session.get(Cohort, event.cohort_id)
+    last = parse_clock(sessions_of(turn.content, event, cohort)[-1]["time"])
+    return datetime.combine(event.on_date, last or datetime.max.time(), turn.settings.tz)

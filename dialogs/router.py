@@ -136,6 +136,8 @@ def _only_a_check(turn: Turn, form: Form | None) -> bool:
         and form is None
         and _is_patient(turn)
         and not turn.screener.wants_to_report(turn.incoming.text)
+        # "I can't come tomorrow, I can't go on like this": the team hears of both.
+        and attendance.typed_choice(turn.content, turn.incoming.text) is None
     )
 
 
@@ -218,6 +220,8 @@ async def _route(turn: Turn, form: Form | None) -> None:
         return
     if turn.person is None:
         turn.say("common/stranger")
+        return
+    if await attendance.typed(turn):
         return
     kind = small_talk.kind_of(turn.content, incoming.text)
     if kind is not None:
