@@ -175,14 +175,16 @@ async def check(turn: Turn) -> None:
         safety.ask(turn, escalation, safety.CHECK)
 
 
-async def abandon(turn: Turn, data: dict[str, Any]) -> None:
-    """The patient left the report: what they said reaches staff if it was serious."""
+async def abandon(turn: Turn, data: dict[str, Any]) -> bool:
+    """The patient left the report: what they said reaches staff if it was serious. True
+    when it was sent."""
     person = turn.person
     escalation = await current_escalation(turn, data)
     if person is None or escalation is None or escalation.status != "reported":
-        return
+        return False
     _fill(escalation, data)
     safety.send_alert(turn, escalation, person)
+    return True
 
 
 FORM = Form(

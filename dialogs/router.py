@@ -353,16 +353,16 @@ async def _menu(turn: Turn, form: Form | None, welcome_back: bool) -> None:
     await menu.show(turn)
 
 
-async def _end_form(turn: Turn, form: Form | None) -> None:
+async def _end_form(turn: Turn, form: Form | None) -> bool:
     """Leave the current form; anything it already saved stays saved.
 
-    A report left part way still reaches staff if what was said is serious.
+    A report left part way still reaches staff if what was said is serious: True when it did.
     """
     if form is None:
-        return
-    if form.name == report.NAME:
-        await report.abandon(turn, turn.state().data)
+        return False
+    sent = form.name == report.NAME and await report.abandon(turn, turn.state().data)
     await _leave_form(turn)
+    return sent
 
 
 async def _leave_form(turn: Turn) -> None:
@@ -383,8 +383,14 @@ async def _cancel(turn: Turn, form: Form | None) -> None:
         await turn.forget_state()
         turn.say("enrol/cancelled")
         return
-    await _end_form(turn, form)
-    turn.say("common/cancelled")
+    sent = await _end_form(turn, form)
+    # Say only what is true of this form: a report may still have gone to the team, a form
+    # that saves each answer keeps them, and the rest are saved only when finished.
+    if form.name == report.NAME:
+        kept = "report_sent" if sent else "report"
+    else:
+        kept = "so_far" if form.on_answer is not None else "nothing"
+    turn.say("common/cancelled", kept=kept)
     await menu.show(turn)
 
 

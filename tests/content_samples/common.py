@@ -6,4 +6,5 @@ from typing import Any
 
 SAMPLES: dict[str, Any] = {
     "kind": "greeting",  # common/small_talk: thanks, goodbye, greeting or ok
+    "kept": "nothing",  # common/cancelled: so_far, report, report_sent or nothing
 }

@@ -357,6 +357,7 @@ async def test_cancel_part_way_saves_nothing_and_keeps_saved_challenges(runtime:
     await chat.say(PRACTICAL)
     await chat.command("cancel")
     assert "I've stopped" in chat.text
+    assert "has not been saved" in chat.text and "still kept" not in chat.text
     assert await saved(runtime) == [] and await nudges(runtime) == []
     await chat.command("challenge")  # nothing awaits: a fresh plan starts
     assert "thought or prediction you would like to test" in chat.text

@@ -17,7 +17,7 @@ FINISHED: list[dict[str, Any]] = []
 
 async def _finish(turn: Turn, data: dict[str, Any]) -> None:
     FINISHED.append(data)
-    turn.say("common/cancelled")
+    turn.say("common/cancelled", kept="nothing")
 
 
 RATING = Form(

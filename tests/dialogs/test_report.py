@@ -178,6 +178,7 @@ async def test_a_severe_report_abandoned_with_cancel_still_reaches_staff(
     await patient.press("More pain than usual")
     await patient.press("9")
     await patient.command("cancel")
+    assert "Because of what you told me, the team has still been told." in patient.text
     (escalation,) = await escalations(runtime)
     assert escalation.status == "alerted" and not escalation.complete
     await team.deliver()
@@ -432,3 +433,15 @@ async def test_a_typed_no_to_red_flags_goes_on_to_their_own_words(
     await patient.press("No, thank you")
     (escalation,) = await escalations(runtime)
     assert (escalation.red_flag, escalation.details) == (False, "Since the gardening on Tuesday")
+
+
+async def test_a_mild_report_cancelled_says_nothing_was_sent(
+    patient: Chat, team: Team, runtime: Runtime
+) -> None:
+    await patient.command("report")
+    await patient.press("More pain than usual")
+    await patient.press("4")
+    await patient.command("cancel")
+    assert "Nothing has been sent to the team." in patient.text
+    assert "still kept" not in patient.text
+    assert await escalations(runtime) == []
