@@ -265,6 +265,8 @@ async def test_the_nudge_arrives_then_reflection_card_and_the_later_prompt_is_no
     for line in (
         f'Thought: "{THOUGHT}"',
         "Belief before: 75%",
+        f"What I planned: {PRACTICAL}",  # the feedback session asks what was planned
+        "What I expected: My back will seize up and I will have to lie down",
         "Belief after: 30%",
         "What happened: I walked there and back, and rested after",
         "A more balanced thought: If I pace the walk, I can manage it",
