@@ -86,9 +86,6 @@ async def begin(turn: Turn) -> None:
     if window is None or phase == questions.OVER:
         turn.say("questions/no_session", ((_button(turn, "q_late", "late"),),))
         return
-    if phase == questions.BEFORE:
-        turn.say("questions/intro_before", opens=window.opens, qa_at=window.qa_at)
-        return
     mine = await questions.own_questions(turn.session, place.person)
     if phase == CLOSED:
         _say_closed(turn, window, len(mine))
@@ -214,7 +211,7 @@ async def _one(turn: Turn, place: Place, action: str, question_id: int) -> None:
 
 async def _offer_late(turn: Turn, place: Place) -> None:
     """After the deadline: take a question for the team (before it, the usual way)."""
-    if _phase(turn, place) in (questions.BEFORE, OPEN_NOW):
+    if _phase(turn, place) == OPEN_NOW:
         await begin(turn)
         return
     if busy_elsewhere(turn):

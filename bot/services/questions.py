@@ -29,7 +29,7 @@ MAX_LENGTH = 500
 # readable and stops a stuck client filling it.
 MAX_OPEN_PER_PATIENT = 10
 OPEN, WITHDRAWN, ANSWERED = "open", "withdrawn", "answered"
-BEFORE, OPEN_NOW, CLOSED, OVER = "before", "open", "closed", "over"
+OPEN_NOW, CLOSED, OVER = "open", "closed", "over"
 ANONYMOUS = "Anonymous"
 
 
@@ -44,9 +44,8 @@ class Window:
     deadline: datetime
 
     def phase(self, now: datetime) -> str:
-        """ "before" questions open, "open", "closed" (the session is still to come) or "over"."""
-        if now < self.opens:
-            return BEFORE
+        """ "open" from joining until the deadline (`opens` is only when the invitation comes),
+        "closed" (the session is still to come) or "over"."""
         if now < self.deadline:
             return OPEN_NOW
         if now < self.qa_at:
@@ -77,9 +76,10 @@ async def window_of(
 
 
 def clean_text(text: str) -> str | None:
-    """A question tidied (runs of blank space closed up), or None if there is nothing."""
+    """A question tidied (runs of blank space closed up), or None if there is nothing to ask:
+    no words at all, only emoji or punctuation."""
     tidy = re.sub(r"[ \t]+", " ", text).strip()
-    return tidy or None
+    return tidy if any(character.isalnum() for character in tidy) else None
 
 
 async def own_questions(session: AsyncSession, person: Person) -> list[DoctorQuestion]:

@@ -44,11 +44,31 @@ async def ask(patient: Chat, text: str, share: str = "Ask anonymously") -> None:
     await patient.press(share)
 
 
-async def test_before_questions_open_the_patient_is_told_when(patient: Chat) -> None:
+async def test_a_question_can_be_sent_any_time_after_joining(
+    patient: Chat, runtime: Runtime
+) -> None:
+    # Before the programme starts, well before the invitation five days ahead.
     await patient.command("question")
     assert "Tuesday 22 December at 11:30" in patient.text
-    assert "from Thursday 17 December at 10:00" in patient.text
-    assert patient.labels == []
+    assert "until Monday 21 December at 11:30" in patient.text
+    assert "come back" not in patient.text and "when they open" not in patient.text
+    await patient.press("Ask a question")
+    await patient.say("Can I keep doing my swimming during the programme?")
+    await patient.press("Ask anonymously")
+    (question,) = await stored(runtime)
+    assert question.text == "Can I keep doing my swimming during the programme?"
+
+
+async def test_an_emoji_only_question_is_not_taken_as_one(
+    patient: Chat, runtime: Runtime, clock: ManualClock
+) -> None:
+    clock.set(WHILE_OPEN)
+    await patient.command("question")
+    await patient.press("Ask a question")
+    for text in ("🤔", "😩😩 ?", "..."):
+        await patient.say(text)
+        assert "I couldn't add that" in patient.text
+    assert await stored(runtime) == []
 
 
 async def test_send_several_list_edit_and_withdraw(
