@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     # A Power Automate Workflows webhook posting alerts to a Teams channel (its URL is a secret).
     teams_webhook_url: str = Field(default="", repr=False)
 
+    # The clinic's own contact details, shown in /help, after "Can't make it", in the reply to
+    # a report out of hours and in the discharge message. Texts read well without them.
+    clinic_name: str = Field(default="the Pain Management Programme", max_length=100)
+    clinic_phone: str = Field(default="", max_length=40)
+    clinic_hours: str = Field(default="", max_length=100)
+
     # When the team reads messages: ISO weekdays (1 = Monday), England bank holidays excepted.
     working_hours_start: str = Field(default="09:00", pattern=r"^\d{2}:\d{2}$")
     working_hours_end: str = Field(default="17:00", pattern=r"^\d{2}:\d{2}$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -30,10 +31,21 @@ def _clock_time(value: datetime) -> str:
     return f"{value:%H:%M}"
 
 
+@dataclass(frozen=True)
+class Clinic:
+    """How patients reach the clinic (CLINIC_NAME, CLINIC_PHONE, CLINIC_HOURS)."""
+
+    name: str = "the Pain Management Programme"
+    phone: str = ""
+    hours: str = ""
+
+
 class Content:
     """Templates rendered with StrictUndefined, so a missing variable fails loudly in tests."""
 
-    def __init__(self, root: Path = CONTENT_DIR, tz: ZoneInfo | None = None) -> None:
+    def __init__(
+        self, root: Path = CONTENT_DIR, tz: ZoneInfo | None = None, clinic: Clinic | None = None
+    ) -> None:
         self.root = root
         self.tz = tz or ZoneInfo("Europe/London")
         self.env = Environment(
@@ -48,6 +60,8 @@ class Content:
         self.env.filters["short_date"] = _short_date
         self.env.filters["clock"] = _clock_time
         self.env.filters["local"] = lambda moment: moment.astimezone(self.tz)
+        # The same in every message, so a setting rather than a variable of each render.
+        self.env.globals["clinic"] = clinic or Clinic()
         self._labels = _labels(root)
 
     def render(self, name: str, /, **variables: Any) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.content import Content
+from bot.content import Clinic, Content
 from bot.db.migrate import upgrade
 from bot.db.session import create_engine, session_factory
 from bot.turns import TurnRunner
@@ -49,7 +49,10 @@ async def open_runtime(
         clock=clock or SystemClock(),
         engine=engine,
         sessions=session_factory(engine),
-        content=Content(tz=settings.tz),
+        content=Content(
+            tz=settings.tz,
+            clinic=Clinic(settings.clinic_name, settings.clinic_phone, settings.clinic_hours),
+        ),
     )
 
 

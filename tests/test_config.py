@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.config import ANONYMOUS_ADMIN_ID, Settings
+from bot.runtime import open_runtime
 
 
 def test_staff_ids_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,3 +83,15 @@ def test_questions_must_open_before_they_close() -> None:
         Settings(_env_file=None, questions_open_days=1, questions_deadline_hours=24)  # type: ignore[call-arg]
     settings = Settings(_env_file=None, questions_open_days=2, questions_deadline_hours=24)  # type: ignore[call-arg]
     assert (settings.questions_open_days, settings.questions_deadline_hours) == (2, 24)
+
+
+async def test_the_clinic_contact_settings_reach_the_messages(settings: Settings) -> None:
+    chosen = settings.model_copy(
+        update={"clinic_name": "the PMP office", "clinic_phone": "01223 216993"}
+    )
+    runtime = await open_runtime(chosen, migrate=False)
+    try:
+        text = runtime.content.render("common/help", is_patient=True)
+        assert "call the PMP office on 01223 216993." in text
+    finally:
+        await runtime.close()

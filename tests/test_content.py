@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from jinja2 import meta
 
-from bot.content import CONTENT_DIR, Content
+from bot.content import CONTENT_DIR, Clinic, Content
 from scheduler.calendar import DayStatus
 
 content = Content()
@@ -29,6 +29,7 @@ COHORT = SimpleNamespace(
 )
 SAMPLES: dict[str, Any] = {
     "name": "Robin",
+    "clinic": Clinic("the Pain Management Programme Administrator", "01223 216993", "9am to 5pm"),
     "cohort": COHORT,
     "cohort_name": "Group A",
     "reference": "P7",
@@ -194,3 +195,33 @@ def test_crisis_numbers_are_where_someone_in_distress_may_look(name: str) -> Non
     text = content.render(name, **{key: samples[key] for key in documented(name)})
     for number in ("999", "NHS 111 and choose option 2", "116 123"):
         assert number in text, (name, number)
+
+
+CLINIC = Clinic("the Pain Management Programme Administrator", "01223 216993", "9am to 5pm")
+CLINIC_TEMPLATES = {
+    "common/help": {"is_patient": True},
+    "attendance/no": {"name": "Robin", "event": SAMPLES["event"]},
+    "report/sent": {
+        "open_now": False,
+        "opening": datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+        "contact_wanted": True,
+        "category": "distress",
+        "discharged": False,
+    },
+    "reminders/discharge": {"name": "Robin"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLINIC_TEMPLATES))
+def test_the_clinic_phone_is_shown_where_a_patient_may_need_it(name: str) -> None:
+    text = Content(clinic=CLINIC).render(name, **CLINIC_TEMPLATES[name])
+    assert "call the Pain Management Programme Administrator on 01223 216993 (9am to 5pm)" in text
+
+
+@pytest.mark.parametrize("name", sorted(CLINIC_TEMPLATES))
+def test_without_a_clinic_phone_the_texts_still_read_well(name: str) -> None:
+    text = Content(clinic=Clinic()).render(name, **CLINIC_TEMPLATES[name])
+    assert "call" not in text.replace("call 999", "").replace("call NHS 111", "").replace(
+        "call 116 123", ""
+    )
+    assert " on ." not in text and "()" not in text and "\n\n\n" not in text
