@@ -58,12 +58,16 @@ _TEMPLATES = {
 _WHATEVER_THE_ANSWER = (QA_INVITE, QA_REMINDER)
 
 
-def attendance_buttons(content: Content, event_id: int) -> tuple[tuple[Button, ...], ...]:
-    """'I'll be there', 'Running late', 'Can't make it' for one event; they work any time."""
+def attendance_buttons(
+    content: Content, event_id: int, late: bool = True
+) -> tuple[tuple[Button, ...], ...]:
+    """'I'll be there', 'Running late', 'Can't make it' for one event; they work any time.
+    Without `late` when the event is days away: nobody is running late a week ahead."""
     return (
         tuple(
             Button(content.label(label), f"{ATTENDANCE_PREFIX}:{event_id}:{answer}")
             for answer, label in ANSWER_LABELS.items()
+            if late or answer != "late"
         ),
     )
 
@@ -278,7 +282,7 @@ class ReminderReleaser:
             )
         else:
             text = self.content.render(_TEMPLATES[slot], months=event.number, **common)
-        return Reply(text, attendance_buttons(self.content, event.id))
+        return Reply(text, attendance_buttons(self.content, event.id, late=slot != WEEK_BEFORE))
 
     async def _discharge(self, session: AsyncSession, ids: list[int], now: datetime) -> None:
         """After the one-year review: discharged, and nothing more is scheduled."""
