@@ -56,6 +56,9 @@ _TEMPLATES = {
 }
 # Questions for the doctor are worth sending even on a day the patient can't come to.
 _WHATEVER_THE_ANSWER = (QA_INVITE, QA_REMINDER)
+# A review is an appointment: its reminders, and the goodbye, still come while a patient has
+# paused reminders (the pause message says so).
+_WHATEVER_THE_PAUSE = (WEEK_BEFORE, DAY_BEFORE, DISCHARGE)
 
 
 def attendance_buttons(
@@ -219,7 +222,7 @@ class ReminderReleaser:
             return ("blocked", "unreachable")
         if now >= reminder.send_until:
             return ("skipped", "too_late")
-        if reminder.slot != DISCHARGE and paused(person, now):
+        if reminder.slot not in _WHATEVER_THE_PAUSE and paused(person, now):
             return ("skipped", "paused")
         quiet = QuietHours.of(person.quiet_start, person.quiet_end)
         if quiet is not None and quiet.is_quiet(now, self.tz):

@@ -253,6 +253,7 @@ async def test_pause_for_a_week_skips_that_weeks_reminders_only(
     assert chat.labels == ["For a week", "For two weeks", "Until I turn them back on"]
     await chat.press("For a week")
     assert "I have paused your reminders until Sunday 13 December 2026 at 12:00." in chat.text
+    assert "Reminders for your group reviews still come" in chat.text
     person = await person_of(runtime)
     assert person.paused_at == clock.now()
     assert person.paused_until == datetime(2026, 12, 13, 12, 0, tzinfo=UTC)

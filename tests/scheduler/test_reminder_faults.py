@@ -390,3 +390,24 @@ async def test_a_summary_of_hundreds_of_failures_still_fits_in_one_message(
     assert len(summary) <= 4096
     assert summary.count("Day 1 morning reminder") == 25
     assert "and 55 more (see pmp reminders)" in summary
+
+
+async def test_review_reminders_still_come_while_reminders_are_paused(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    (person_id,) = await group_of(runtime, 1)
+    rows = await scheduled(runtime, person_id)
+    week_before = next(r for r in rows if r.slot == "week_before")
+    async with runtime.sessions() as session, session.begin():
+        stored = await session.get(Person, person_id)
+        assert stored is not None
+        stored.paused_at = clock.now()  # until they turn them back on
+    clock.set(week_before.due_at - timedelta(days=1))
+    recorder = Recorder(clock)
+    await run_until(
+        runtime, clock, dispatcher(runtime, recorder), week_before.due_at + timedelta(days=8)
+    )
+    texts = [reply.text for reply, _at in recorder.to("p0")]
+    assert any("group review is coming up on" in text for text in texts)  # the week before
+    assert any("group review is tomorrow" in text for text in texts)  # and the day before
+    assert not any("home practice" in text for text in texts)
