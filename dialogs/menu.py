@@ -127,6 +127,8 @@ async def programme(turn: Turn) -> None:
                 "start": f"{first_session(turn.content, event, cohorts[event.cohort_id]):%H:%M}",
                 "answer": answers.get(event.id),
                 "elsewhere": event.cohort_id != cohort.id,
+                # Another group's review happens where that group meets.
+                "place": cohorts[event.cohort_id],
             }
         )
     turn.say(

@@ -71,7 +71,16 @@ SAMPLES: dict[str, Any] = {
             "start": "09:30",
             "answer": "yes",
             "elsewhere": False,
-        }
+            "place": COHORT,
+        },
+        {
+            "title": "1-month review",
+            "on_date": date(2027, 1, 25),
+            "start": "10:00",
+            "answer": None,
+            "elsewhere": True,
+            "place": COHORT,
+        },
     ],
     "options": [{"on_date": date(2027, 6, 28), "start": "10:00", "cohort": COHORT}],
     "evening": "18:00",

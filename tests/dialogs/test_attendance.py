@@ -332,7 +332,9 @@ async def test_cant_make_it_to_a_review_offers_same_mode_reviews_and_books_one(
     assert "See you at the 1-month review (Thursday 4 February)" in chat.text
     await chat.command("schedule")
     assert "1-month review: Thursday 4 February, 10:00 – you said you'll be there" in chat.text
-    assert "– with another group" in chat.text
+    # The other group's place, not the patient's own room, beside that review.
+    assert "– with another group, at Day Unit, Room 2" in chat.text
+    assert "Everything else is with your own group." in chat.text
     clock.set(datetime(2027, 2, 4, 8, 0, tzinfo=UTC))
     await chat.command("today")
     assert "Today is your 1-month group review." in chat.text
