@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 import click
@@ -226,6 +226,12 @@ def _calendar_lines(data: dict[str, Any]) -> list[str]:
     type=click.IntRange(5, 8),
     help="Day number of the friends-and-family day (week two: 5 to 8).",
 )
+@click.option(
+    "--allow-past",
+    is_flag=True,
+    help="Allow a start date in the past, to record a group that has already started"
+    " (otherwise refused, as a likely typing mistake).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def cohort_create(
     name: str,
@@ -235,15 +241,22 @@ def cohort_create(
     video_link: str | None,
     qa_day: int,
     family_day: int,
+    allow_past: bool,
     as_json: bool,
 ) -> None:
     """Create a group and print its calendar (bank holidays are moved to the next free day)."""
     request = CohortRequest(name, start.date(), mode, location, video_link, qa_day, family_day)
 
     async def work(runtime: Runtime) -> dict[str, Any]:
+        today = runtime.clock.now().astimezone(runtime.settings.tz).date()
         async with runtime.sessions() as session, session.begin():
-            created = await cohorts.create_cohort(session, request, runtime.clock.now())
-            return await _cohort_dict(session, created, runtime.content)
+            created = await cohorts.create_cohort(
+                session, request, runtime.clock.now(), earliest=None if allow_past else today
+            )
+            data = await _cohort_dict(session, created, runtime.content)
+            days = [date.fromisoformat(d) for d in data["programme_days"]]
+            data["warnings"] = cohorts.calendar_notes(created, days, today)
+            return data
 
     try:
         data = _with_runtime(work)
@@ -252,6 +265,7 @@ def cohort_create(
     lines = [f"Created group {data['id']}: {data['name']} ({data['mode']})."]
     lines += _calendar_lines(data)
     lines.append(f"  Change any date with: pmp cohort move-event {data['id']} EVENT YYYY-MM-DD")
+    lines += [f"Note: {warning}" for warning in data["warnings"]]
     _emit(data, as_json, "\n".join(lines))
 
 
@@ -397,7 +411,11 @@ def cohort_move_event(
 @click.option("--qa-day", type=click.IntRange(1, 12), default=None, help="Day 1 to 12.")
 @click.option("--family-day", type=click.IntRange(5, 8), default=None, help="Day 5 to 8.")
 @click.option(
-    "--qa-time", default=None, help="When the doctor's session starts, HH:MM (e.g. 14:00)."
+    "--qa-time",
+    default=None,
+    help="When the doctor's session starts, HH:MM (e.g. 14:00). It takes the place of the"
+    " sessions at that time, which move to its usual time; a time that would overlap a break,"
+    " the family sessions, the start or the end of the day is refused.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def cohort_set_days(
@@ -406,21 +424,15 @@ def cohort_set_days(
     """Choose the day (and time) of the doctor's question-and-answer session or the family day.
 
     Questions for the doctor open and close relative to the session, so they move with it.
+    Prints the timetable of the doctor's day.
     """
     if qa_day is None and family_day is None and qa_time is None:
         raise click.UsageError("Give --qa-day, --qa-time, --family-day or more than one.")
-    if qa_time is not None:
-        parsed = parse_clock(qa_time)
-        if parsed is None:
-            raise click.UsageError(f"'{qa_time}' is not a time: use HH:MM, like 14:00.")
-        qa_time = hhmm(parsed)
 
     async def work(runtime: Runtime) -> dict[str, Any]:
         async with runtime.sessions() as session, session.begin():
             item = await cohorts.get_cohort(session, cohort_id)
-            await cohorts.set_days(session, item, qa_day, family_day)
-            if qa_time is not None:
-                item.qa_time = qa_time
+            await cohorts.set_days(session, runtime.content, item, qa_day, family_day, qa_time)
             # The reminders' wording follows at once; their times may change with the day.
             planner = Planner.of(runtime.content, runtime.settings)
             await planner.plan_cohort(session, runtime.clock.now(), cohort_id)
@@ -431,6 +443,13 @@ def cohort_set_days(
             data["qa_time"] = (
                 f"{window.qa_at.astimezone(runtime.settings.tz):%H:%M}" if window else None
             )
+            day = await cohorts.qa_day(session, runtime.content, item)
+            moved = day.moved() if day else {}
+            data["qa_day_timetable"] = [
+                {"time": s["time"], "title": s["title"], "moved_from": moved.get(s["title"])}
+                for s in (day.sessions if day else [])
+            ]
+            data["qa_date"] = day.on_date.isoformat() if day else None
             return data
 
     try:
@@ -442,6 +461,13 @@ def cohort_set_days(
         f"Group {cohort_id}: question-and-answer session on day {data['qa_day']}{at_time},"
         f" friends and family day on day {data['family_day']}."
     ]
+    if data["qa_date"]:
+        lines.append(f"  Day {data['qa_day']} ({_day(data['qa_date'])}):")
+        lines += [
+            f"    {s['time']}  {s['title']}"
+            + (f"  – moved from {s['moved_from']}" if s["moved_from"] else "")
+            for s in data["qa_day_timetable"]
+        ]
     lines += _calendar_lines(data)
     _emit(data, as_json, "\n".join(lines))
 
@@ -583,8 +609,7 @@ def invite_list(cohort_id: int, as_json: bool) -> None:
         raise click.UsageError(str(error)) from error
     text = (
         "\n".join(
-            f"{i['display']}  {i['role']:7}  {i['status']:8}  expires {i['expires_local']}"
-            for i in data
+            f"{i['display']}  {i['role']:7}  {i['status']:8}  expiry: {i['expiry']}" for i in data
         )
         or "No invites yet."
     )
@@ -601,6 +626,7 @@ def _invite_dict(item: Invite, state: str, username: str, settings: Settings) ->
         "status": state,
         "expires_at": item.expires_at.isoformat(),
         "expires_local": f"{item.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}",
+        "expiry": _until(item.expires_at, settings),
     }
 
 
@@ -610,28 +636,69 @@ def _invite_dict(item: Invite, state: str, username: str, settings: Settings) ->
 @click.option("--role", default="patient", show_default=True, type=click.Choice(invites.ROLES))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def invite_create(cohort_id: int, count: int, role: str, as_json: bool) -> None:
-    """Make single-use codes that expire (INVITE_VALID_DAYS, default 14) with their links."""
+    """Make single-use codes with their links. Each works for INVITE_VALID_DAYS (default 14)
+    and at least until the end of the group's first day; a group that has finished takes none.
+    """
     settings = _settings()
     username = settings.telegram_bot_username or "YOUR_BOT_USERNAME"
     if not settings.telegram_bot_username:
         click.echo("TELEGRAM_BOT_USERNAME is not set: links show a placeholder.", err=True)
 
-    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+    async def work(runtime: Runtime) -> dict[str, Any]:
         async with runtime.sessions() as session, session.begin():
-            await cohorts.get_cohort(session, cohort_id)
+            item = await cohorts.get_cohort(session, cohort_id)
             made = await invites.create_invites(
-                session, cohort_id, role, count, runtime.clock.now(), settings.invite_valid_days
+                session,
+                cohort_id,
+                role,
+                count,
+                runtime.clock.now(),
+                settings.invite_valid_days,
+                settings.tz,
             )
-            return [_invite_dict(i, "unused", username, settings) for i in made]
+            first_day = events.day_dates(await events.events_of(session, item))[0]
+            return {
+                "name": item.name,
+                "first_day": first_day,
+                "invites": [_invite_dict(i, "unused", username, settings) for i in made],
+            }
 
     try:
         data = _with_runtime(work, settings)
-    except CohortError as error:
+    except (CohortError, invites.InviteError) as error:
         raise click.UsageError(str(error)) from error
-    text = "\n".join(
-        f"{i['display']}  {i['link']}  ({i['role']}, expires {i['expires_local']})" for i in data
-    )
-    _emit(data, as_json, text)
+    made = data["invites"]
+    if as_json:
+        _emit(made, as_json, "")
+        return
+    click.echo(_invites_made(made, data, settings, cohort_id, role))
+
+
+def _invites_made(
+    made: list[dict[str, Any]], data: dict[str, Any], settings: Settings, cohort_id: int, role: str
+) -> str:
+    """The new codes, under one line that says plainly until when they work."""
+    expires = datetime.fromisoformat(made[0]["expires_at"]).astimezone(settings.tz)
+    until = _until(expires, settings)
+    if expires.time() == time(0) and expires.date() - timedelta(days=1) == data["first_day"]:
+        until += " (the group's first day)"
+    kind = "staff code" if role == "staff" else "patient code"
+    lines = [
+        f"{len(made)} {kind}{'' if len(made) == 1 else 's'} for group {cohort_id}"
+        f" ({data['name']}). Each works once, until {until}.",
+        *(f"  {i['display']}  {i['link']}" for i in made),
+    ]
+    return "\n".join(lines)
+
+
+def _until(expires: datetime, settings: Settings) -> str:
+    """'Sun 20 Dec 2026 19:31 (UK time)', or 'the end of Mon 11 Jan 2027' for midnight, which
+    is easily read as the wrong day."""
+    local = expires.astimezone(settings.tz)
+    if local.time() == time(0):
+        return f"the end of {local - timedelta(days=1):%a %d %b %Y}"
+    zone = "UK time" if settings.timezone == "Europe/London" else settings.timezone
+    return f"{local:%a %d %b %Y} {local:%H:%M} ({zone})"
 
 
 # Registered last: those commands use the helpers above.

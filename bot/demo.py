@@ -86,8 +86,9 @@ class Demo:
                 ),
                 now,
             )
+            settings = self.runtime.settings
             (invite,) = await invites.create_invites(
-                session, self.cohort.id, "patient", 1, now, self.runtime.settings.invite_valid_days
+                session, self.cohort.id, "patient", 1, now, settings.invite_valid_days, settings.tz
             )
         return invite.code
 

@@ -54,6 +54,11 @@ def programme_days(start: date) -> list[date]:
     return days
 
 
+def programme_week(start: date, day: date) -> int:
+    """Which week of a programme `day` falls in: 1 for the week that begins on `start`."""
+    return (day - start).days // 7 + 1
+
+
 def add_months(day: date, months: int) -> date:
     """The same day of the month `months` later (the 31st becomes the month's last day)."""
     month_index = day.month - 1 + months

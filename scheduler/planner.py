@@ -22,7 +22,8 @@ from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Person, ReviewBooking, ScheduledMessage
 from bot.services.events import DAY, events_for_cohorts, events_of
-from scheduler.times import QuietHours, at, parse_clock
+from scheduler.times import QuietHours, at, hhmm, parse_clock
+from scheduler.timetable import TimetableClash, place_qa
 
 EVENING = "evening"
 MORNING = "morning"
@@ -234,7 +235,28 @@ def qa_time(content: Content, event: CohortEvent, cohort: Cohort | None) -> time
 def sessions_of(
     content: Content, event: CohortEvent, cohort: Cohort | None
 ) -> list[dict[str, str]]:
-    """An event's timetable; when staff set another start, every session moves with it."""
+    """An event's timetable; when staff set another start, every session moves with it, and
+    the doctor's session is at the time staff chose for it."""
+    sessions = usual_sessions(content, event, cohort)
+    if cohort is None or not cohort.qa_time or event.kind != DAY or cohort.qa_day != event.number:
+        return sessions
+    chosen = parse_clock(cohort.qa_time)
+    if chosen is None:
+        return sessions
+    try:
+        return place_qa(sessions, chosen)
+    except TimetableClash:
+        # A time kept from before times were checked, or one a later change of the day's start
+        # no longer fits: the doctor comes when staff said, so show that, as it used to be.
+        moved = [{**s, "time": hhmm(chosen)} if s.get("kind") == "qa" else s for s in sessions]
+        return sorted(moved, key=lambda s: s["time"])
+
+
+def usual_sessions(
+    content: Content, event: CohortEvent, cohort: Cohort | None
+) -> list[dict[str, str]]:
+    """An event's timetable moved to any start staff set, the doctor's session at its usual
+    place."""
     if event.kind == DAY:
         sessions = content.day_sessions(
             event.number,
@@ -246,24 +268,14 @@ def sessions_of(
     chosen = parse_clock(event.start_time) if event.start_time else None
     planned = parse_clock(sessions[0]["time"]) if sessions else None
     if chosen is None or planned is None or chosen == planned:
-        return _at_qa_time(sessions, event, cohort)
+        return sessions
     shift = datetime.combine(date.min, chosen) - datetime.combine(date.min, planned)
     moved = []
     for session in sessions:
         clock = parse_clock(session["time"]) or planned
         new = (datetime.combine(date.min, clock) + shift).time()
         moved.append({**session, "time": f"{new:%H:%M}"})
-    return _at_qa_time(moved, event, cohort)
-
-
-def _at_qa_time(
-    sessions: list[dict[str, str]], event: CohortEvent, cohort: Cohort | None
-) -> list[dict[str, str]]:
-    """The doctor's session at the time staff chose for it, if they did."""
-    if cohort is None or not cohort.qa_time or event.kind != DAY or cohort.qa_day != event.number:
-        return sessions
-    moved = [{**s, "time": cohort.qa_time} if s.get("kind") == "qa" else s for s in sessions]
-    return sorted(moved, key=lambda s: s["time"])
+    return moved
 
 
 @dataclass

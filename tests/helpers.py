@@ -45,7 +45,7 @@ async def make_invites(
     """Fresh codes for a group."""
     async with runtime.sessions() as session, session.begin():
         return await invites.create_invites(
-            session, cohort.id, role, count, runtime.clock.now(), valid_days=14
+            session, cohort.id, role, count, runtime.clock.now(), 14, runtime.settings.tz
         )
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
-from sqlalchemy import select
 
+import bot.cli as cli_module
 from bot.cli import main
-from bot.clock import ManualClock, SystemClock
+from bot.clock import ManualClock
+from bot.config import Settings
 from bot.db.migrate import alembic_config
 from bot.db.models import Cohort, Invite
-from bot.runtime import Runtime
+from bot.runtime import Runtime, open_runtime
 from tests.helpers import Chat, enrol_patient, make_invites
 
 
@@ -28,12 +29,24 @@ async def runtime_cohort(runtime: Runtime) -> Cohort:
 
 
 @pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> CliRunner:
-    """A runner whose settings point at the test database."""
+def cli(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object, clock: ManualClock
+) -> CliRunner:
+    """A runner whose settings point at the test database and whose commands see the test's
+    clock (dates in the past are refused, so the real clock would make these tests age)."""
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "pmp_test_bot")
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("TIMEZONE", raising=False)
+    monkeypatch.delenv("INVITE_VALID_DAYS", raising=False)
+
+    async def with_test_clock(
+        settings: Settings, _clock: object = None, migrate: bool = True
+    ) -> Runtime:
+        return await open_runtime(settings, clock, migrate=False)
+
+    monkeypatch.setattr(cli_module, "open_runtime", with_test_clock)
     return CliRunner()
 
 
@@ -66,7 +79,8 @@ def test_cohort_and_invites_from_the_command_line(cli: CliRunner) -> None:
     assert isinstance(made, list) and len(made) == 3
     for invite in made:
         assert invite["link"] == f"https://t.me/pmp_test_bot?start={invite['code']}"
-        assert date.fromisoformat(invite["expires_at"][:10]) > date(2026, 1, 1)
+        # Made on 26 November: they last until day 1 (Monday 1 March 2027) is over.
+        assert invite["expires_at"] == "2027-03-02T00:00:00+00:00"
     staff = run(cli, "invite", "create", "--cohort", cohort_id, "--role", "staff")
     assert isinstance(staff, list) and staff[0]["role"] == "staff"
 
@@ -152,14 +166,10 @@ async def test_staff_see_who_joined_and_which_codes_are_left(
     decliner = Chat(runtime, user_id="decliner")
     await decliner.command("start", declined.code)
     await decliner.press("No, thank you")
-    # The command line judges expiry by the real clock, not the test's: date the codes so.
-    real_now = SystemClock().now()
     async with runtime.sessions() as session, session.begin():
-        for invite in await session.scalars(select(Invite)):
-            invite.expires_at = real_now + timedelta(days=14)
         stored = await session.get(Invite, expired.id)
         assert stored is not None
-        stored.expires_at = real_now - timedelta(days=1)
+        stored.expires_at = clock.now() - timedelta(days=1)
     shown = await asyncio.to_thread(run, cli, "cohort", "show", str(cohort_id))
     assert isinstance(shown, dict)
     assert [(p["reference"], p["name"], p["reachable"]) for p in shown["patients"]] == [
@@ -167,3 +177,58 @@ async def test_staff_see_who_joined_and_which_codes_are_left(
     ]
     listed = await asyncio.to_thread(run, cli, "invite", "list", "--cohort", str(cohort_id))
     assert [i["status"] for i in listed] == ["used", "unused", "declined", "expired"]  # type: ignore[index]
+
+
+# --- issue 13: an invite outlives nothing it is needed for ------------------------------
+
+
+def create(cli: CliRunner, start: str, *extra: str) -> str:
+    """A group made from the command line; its id."""
+    created = run(cli, "cohort", "create", "--name", "Group", "--start", start, *ONLINE, *extra)
+    assert isinstance(created, dict)
+    return str(created["id"])
+
+
+ONLINE = ["--mode", "online", "--video-link", "https://video.example.org/pmp"]
+
+
+def test_an_invite_made_early_works_until_the_first_day_is_over(cli: CliRunner) -> None:
+    # Made on Thursday 26 November 2026 for a group starting in the summer (British Summer
+    # Time): fourteen days would end in December, long before the group starts.
+    cohort_id = create(cli, "2027-06-07")
+    (made,) = run(cli, "invite", "create", "--cohort", cohort_id)  # type: ignore[misc]
+    assert made["expires_at"] == "2027-06-07T23:00:00+00:00"  # midnight in London
+    result = cli.invoke(main, ["invite", "create", "--cohort", cohort_id, "--count", "2"])
+    assert result.exit_code == 0, result.output
+    first, *codes = result.output.splitlines()
+    assert first == (
+        f"2 patient codes for group {cohort_id} (Group). Each works once, until the end of"
+        " Mon 07 Jun 2027 (the group's first day)."
+    )
+    assert len(codes) == 2 and all("https://t.me/pmp_test_bot?start=" in c for c in codes)
+    listed = cli.invoke(main, ["invite", "list", "--cohort", cohort_id]).output
+    assert "unused    expiry: the end of Mon 07 Jun 2027" in listed
+
+
+def test_an_invite_for_a_group_starting_soon_lasts_the_usual_fourteen_days(
+    cli: CliRunner,
+) -> None:
+    cohort_id = create(cli, "2026-12-07")
+    result = cli.invoke(main, ["invite", "create", "--cohort", cohort_id, "--role", "staff"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        f"1 staff code for group {cohort_id} (Group). Each works once, until"
+        " Thu 10 Dec 2026 10:00 (UK time)."
+    )
+
+
+@pytest.mark.parametrize("role", ["patient", "staff"])
+def test_no_invites_for_a_group_that_has_finished(cli: CliRunner, role: str) -> None:
+    cohort_id = create(cli, "2026-11-02", "--allow-past")  # day 12: Thursday 19 November
+    result = cli.invoke(main, ["invite", "create", "--cohort", cohort_id, "--role", role])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"Error: Group {cohort_id} (Group) has finished: its last day was Thursday 19 November"
+        " 2026. Invite people to a group that has not finished."
+    )
+    assert run(cli, "invite", "list", "--cohort", cohort_id) == []

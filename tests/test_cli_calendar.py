@@ -15,11 +15,11 @@ import bot.cli as cli_module
 from bot.channels.types import RecipientBlocked, Reply
 from bot.clock import ManualClock
 from bot.config import Settings
-from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
+from bot.db.models import Cohort, CohortEvent, OutboxMessage, Person, ScheduledMessage
 from bot.runtime import Runtime, open_runtime
 from bot.services import attendance, people
 from scheduler.dispatcher import Dispatcher
-from scheduler.planner import Planner
+from scheduler.planner import Planner, sessions_of
 from scheduler.reminders import ReminderReleaser
 from tests.helpers import RecordingSender, make_cohort
 
@@ -115,12 +115,20 @@ async def test_create_on_a_bank_holiday_monday_shows_the_moved_calendar(
     cli: CliRunner, runtime: Runtime
 ) -> None:
     result = await invoke(
-        cli, "cohort", "create", "--name", "May online", "--start", "2026-05-04", *ONLINE
+        cli,
+        "cohort",
+        "create",
+        "--name",
+        "May online",
+        "--start",
+        "2026-05-04",
+        "--allow-past",
+        *ONLINE,
     )
     assert result.exit_code == 0, result.output
     text = result.output
     assert "Created group 1: May online (online)." in text
-    lines = {line.split()[0]: line for line in text.splitlines()[2:-1]}
+    lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("    ")}
     assert len(lines) == 15
     assert lines["day1"].split() == ["day1", "Day", "1", "Tue", "05", "May", "2026", "09:30"]
     assert "Tue 26 May 2026" in lines["day12"]  # after the Spring bank holiday
@@ -129,6 +137,12 @@ async def test_create_on_a_bank_holiday_monday_shows_the_moved_calendar(
     assert "Mon 29 Jun 2026  10:00" in lines["review1"]
     assert "Wed 26 May 2027  10:00  – discharge after this review" in lines["review12"]
     assert "pmp cohort move-event 1 EVENT YYYY-MM-DD" in text
+    assert text.splitlines()[-2:] == [
+        "Note: the start date, Monday 4 May 2026, is in the past; reminders are only sent for"
+        " what is still to come.",
+        # Early May and Spring bank holidays: days 1 and 12 move on a day each.
+        "Note: bank holidays move day 12 into a fourth week (Tue 26 May 2026).",
+    ]
     stored = await calendar_rows(runtime)
     assert stored["day1"] == (date(2026, 5, 5), None)
     assert stored["day12"] == (date(2026, 5, 26), None)
@@ -182,6 +196,60 @@ async def test_create_refuses_a_start_that_is_not_a_monday(
     output = await refused(cli, "cohort", "create", "--name", "A", "--start", "2026-12-09", *ONLINE)
     assert "The start date must be a Monday; Wednesday 09 December 2026 is not." in output
     assert await count(runtime, CohortEvent) == 0
+
+
+async def test_create_refuses_a_start_in_the_past_unless_allowed(
+    cli: CliRunner, runtime: Runtime, clock: ManualClock
+) -> None:
+    args = ["cohort", "create", "--name", "A", "--start", "2026-11-23", *ONLINE]  # last Monday
+    output = await refused(cli, *args)
+    assert (
+        "Error: The start date, Monday 23 November 2026, is in the past. Check it; to record a"
+        " group that has already started, add --allow-past." in output
+    )
+    assert await count(runtime, CohortEvent) == 0
+    created = await run_json(cli, *args, "--allow-past")
+    assert created["programme_days"][0] == "2026-11-23"
+    assert created["warnings"] == [
+        "the start date, Monday 23 November 2026, is in the past; reminders are only sent for"
+        " what is still to come."
+    ]
+    # A group starting today is not in the past: late on Monday in London, still Monday.
+    clock.set(datetime(2026, 11, 30, 23, 30, tzinfo=UTC))
+    today = await run_json(cli, "cohort", "create", "--name", "B", "--start", "2026-11-30", *ONLINE)
+    assert today["warnings"] == []
+    help_text = (await invoke(cli, "cohort", "create", "--help")).output
+    assert "--allow-past" in help_text and "already started" in help_text
+
+
+@pytest.mark.parametrize(
+    ("start", "note"),
+    [
+        # The Spring bank holiday, Monday 31 May 2027, is in week two.
+        ("2027-05-24", "a bank holiday moves day 12 into a fourth week (Mon 14 Jun 2027)."),
+        # Christmas 2027 and New Year 2028 fall at weekends: 27 Dec, 28 Dec and 3 Jan instead.
+        ("2027-12-13", "bank holidays move day 12 into a fourth week (Wed 05 Jan 2028)."),
+    ],
+    ids=["spring", "christmas"],
+)
+async def test_create_says_when_bank_holidays_carry_day_12_into_a_fourth_week(
+    cli: CliRunner, start: str, note: str
+) -> None:
+    result = await invoke(cli, "cohort", "create", "--name", "A", "--start", start, *ONLINE)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == f"Note: {note}"
+    created = await run_json(cli, "cohort", "create", "--name", "B", "--start", start, *ONLINE)
+    assert created["warnings"] == [note]
+
+
+async def test_create_of_an_ordinary_three_weeks_has_no_notes(cli: CliRunner) -> None:
+    result = await invoke(cli, "cohort", "create", "--name", "A", "--start", "2027-01-11", *ONLINE)
+    assert result.exit_code == 0, result.output
+    assert "Note:" not in result.output
+    created = await run_json(
+        cli, "cohort", "create", "--name", "B", "--start", "2027-01-11", *ONLINE
+    )
+    assert created["warnings"] == []
 
 
 async def test_show_lists_the_fifteen_events(cli: CliRunner, runtime: Runtime) -> None:
@@ -533,6 +601,144 @@ async def test_set_days_refuses_bad_days_and_changes_nothing(
         assert "Error" in output
     shown = await run_json(cli, "cohort", "show", str(cohort.id))
     assert (shown["qa_day"], shown["family_day"]) == (10, 7)
+
+
+# Day 10 as the timetable has it: the doctor's session in the place of pacing.
+QA_DAY_USUAL = [
+    ("09:30", "Review of your home-practice action plan (whole team)"),
+    ("09:45", "Feedback from the thought challenge (psychology)"),
+    ("11:00", "Break"),
+    ("11:30", "The doctor's question-and-answer session"),
+    ("12:30", "Lunch"),
+    ("13:30", "Relaxation (self-directed)"),
+    ("14:00", "Trying out movement (physiotherapy)"),
+    ("15:00", "Finish"),
+]
+
+
+async def qa_day_timetable(runtime: Runtime, number: int = 10) -> list[tuple[str, str]]:
+    """What patients are shown for a day of the group (the one the test made)."""
+    async with runtime.sessions() as session:
+        cohort = await session.get(Cohort, 1)
+        assert cohort is not None
+        event = await session.scalar(
+            select(CohortEvent).where(CohortEvent.kind == "day", CohortEvent.number == number)
+        )
+        assert event is not None
+        return [(s["time"], s["title"]) for s in sessions_of(runtime.content, event, cohort)]
+
+
+async def test_set_days_moves_the_doctors_session_without_a_clash_and_prints_the_day(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    assert await qa_day_timetable(runtime) == QA_DAY_USUAL
+    result = await invoke(cli, "cohort", "set-days", str(cohort.id), "--qa-time", "14:00")
+    assert result.exit_code == 0, result.output
+    # It takes the physiotherapy hour, which takes its place; nothing else moves or goes.
+    expected = [
+        ("09:30", "Review of your home-practice action plan (whole team)"),
+        ("09:45", "Feedback from the thought challenge (psychology)"),
+        ("11:00", "Break"),
+        ("11:30", "Trying out movement (physiotherapy)"),
+        ("12:30", "Lunch"),
+        ("13:30", "Relaxation (self-directed)"),
+        ("14:00", "The doctor's question-and-answer session"),
+        ("15:00", "Finish"),
+    ]
+    assert await qa_day_timetable(runtime) == expected
+    assert result.output.splitlines()[:10] == [
+        f"Group {cohort.id}: question-and-answer session on day 10 at 14:00, friends and family"
+        " day on day 7.",
+        "  Day 10 (Tue 22 Dec 2026):",
+        "    09:30  Review of your home-practice action plan (whole team)",
+        "    09:45  Feedback from the thought challenge (psychology)",
+        "    11:00  Break",
+        "    11:30  Trying out movement (physiotherapy)  – moved from 14:00",
+        "    12:30  Lunch",
+        "    13:30  Relaxation (self-directed)",
+        "    14:00  The doctor's question-and-answer session  – moved from 11:30",
+        "    15:00  Finish",
+    ]
+    shown = await run_json(cli, "cohort", "set-days", str(cohort.id), "--qa-time", "2pm")
+    assert [(s["time"], s["title"]) for s in shown["qa_day_timetable"]] == expected
+    assert shown["qa_day_timetable"][3]["moved_from"] == "14:00"
+    # Back to the timetable's own time.
+    await run_json(cli, "cohort", "set-days", str(cohort.id), "--qa-time", "11:30")
+    assert await qa_day_timetable(runtime) == QA_DAY_USUAL
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ("25:00", "'25:00' is not a time: use HH:MM, like 14:00."),
+        (
+            "09:30",
+            "can't start at 09:30 on day 10: the day starts at 09:30 with 'Review of your"
+            " home-practice action plan (whole team)'.",
+        ),
+        (
+            "13:30",
+            "can't start at 13:30 on day 10: from 13:30 to 14:30 it would overlap 'Trying out"
+            " movement (physiotherapy)' (14:00 to 15:00).",
+        ),
+        ("12:30", "'Lunch' (12:30 to 13:30) is a break and stays where it is."),
+        ("14:30", "the day finishes at 15:00 and the doctor's session lasts 1 hour."),
+    ],
+    ids=["not-a-time", "first-session", "overlap", "lunch", "past-the-finish"],
+)
+async def test_set_days_refuses_a_time_that_would_clash_and_changes_nothing(
+    cli: CliRunner, runtime: Runtime, typed: str, reason: str
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    output = await refused(cli, "cohort", "set-days", str(cohort.id), "--qa-time", typed)
+    assert reason in output
+    if typed != "25:00":
+        assert "Times that fit on day 10: 11:30 or 14:00 (give one with --qa-time)." in output
+    async with runtime.sessions() as session:
+        stored = await session.get(Cohort, cohort.id)
+        assert stored is not None and stored.qa_time is None
+    assert await qa_day_timetable(runtime) == QA_DAY_USUAL
+
+
+async def test_set_days_checks_a_chosen_time_on_the_new_day(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await run_json(cli, "cohort", "set-days", str(cohort.id), "--qa-time", "14:00")
+    # On the family day, 14:00 is the guests' second session: it stays where guests expect it.
+    output = await refused(cli, "cohort", "set-days", str(cohort.id), "--qa-day", "7")
+    assert (
+        "The doctor's session can't start at 14:00 on day 7: 'Friends and family: how to support"
+        " pain management at home' (14:00 to 15:00) is for friends and family, who are told its"
+        " time, and stays where it is. Times that fit on day 7: 11:30 (give one with --qa-time)."
+        in " ".join(output.split())
+    )
+    shown = await run_json(cli, "cohort", "show", str(cohort.id))
+    assert (shown["qa_day"], shown["family_day"]) == (10, 7)
+    moved = await run_json(
+        cli, "cohort", "set-days", str(cohort.id), "--qa-day", "7", "--qa-time", "11:30"
+    )
+    assert moved["qa_day"] == 7 and moved["qa_time"] == "11:30"
+
+
+async def test_moving_the_doctors_day_to_another_start_warns_if_its_time_no_longer_fits(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    await run_json(cli, "cohort", "set-days", str(cohort.id), "--qa-time", "14:00")
+    result = await invoke(cli, "cohort", "move-event", str(cohort.id), "day10", "2026-12-22",
+                          "--start", "10:30")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        "  Check: The doctor's session, set for 14:00, no longer fits day 10: from 14:00 to 15:00"
+        " it would overlap 'Lunch' (13:30 to 14:30). Times that fit: 12:30 or 15:00"
+        f" (pmp cohort set-days {cohort.id} --qa-time HH:MM)." in result.output
+    )
+    fixed = await invoke(cli, "cohort", "set-days", str(cohort.id), "--qa-time", "15:00")
+    assert fixed.exit_code == 0, fixed.output
+    times = [time for time, _title in await qa_day_timetable(runtime)]
+    assert times == ["10:30", "10:45", "12:00", "12:30", "13:30", "14:30", "15:00", "16:00"]
 
 
 async def test_reminders_list_visitors_booked_onto_the_groups_review(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from bot.db.models import (
     ScheduledMessage,
 )
 from bot.services import challenges
+from bot.services.cohorts import qa_time_clash
 from bot.services.events import DAY, REVIEW, Move, move_event
 from scheduler.planner import FlowTimes, Planner, first_session
 from scheduler.reminders import after_quiet_hours, patient_message
@@ -74,6 +76,16 @@ async def move_and_tell(
     move = await move_event(session, cohort, kind, number, new_date, today, start_time)
     if not move.changed:
         return move, 0
+    clash = qa_time_clash(content, move.event, cohort)
+    if clash is not None:
+        # The doctor's time is fixed by the clock, not by the day's start: say if it now clashes.
+        reason, fits = clash
+        warning = (
+            f"The doctor's session, set for {cohort.qa_time}, no longer fits day {number}: {reason}"
+            f" Times that fit: {' or '.join(fits)} (pmp cohort set-days {cohort.id} --qa-time"
+            " HH:MM)."
+        )
+        move = replace(move, warnings=(*move.warnings, warning))
     await _withdraw_unsent(session, move)
     await Planner(content, tz, times).plan_cohort(session, now, cohort.id)
     if move.event.kind == DAY:

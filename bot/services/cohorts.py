@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from urllib.parse import urlparse
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Cohort
-from bot.services.events import default_events
-from scheduler.calendar import DEFAULT_FAMILY_DAY, DEFAULT_QA_DAY, PROGRAMME_DAYS, WEEK_TWO
+from bot.content import Content
+from bot.db.models import Cohort, CohortEvent
+from bot.services.events import DAY, default_events, events_of, nice
+from scheduler.calendar import (
+    DEFAULT_FAMILY_DAY,
+    DEFAULT_QA_DAY,
+    PROGRAMME_DAYS,
+    PROGRAMME_WEEKDAYS,
+    WEEK_TWO,
+    bank_holiday,
+    programme_week,
+)
+from scheduler.planner import sessions_of, usual_sessions
+from scheduler.times import hhmm, parse_clock
+from scheduler.timetable import TimetableClash, place_qa, qa_times
 
 MODES = ("in-person", "online")
 
@@ -69,9 +81,20 @@ def validate(request: CohortRequest) -> CohortRequest:
     )
 
 
-async def create_cohort(session: AsyncSession, request: CohortRequest, now: datetime) -> Cohort:
-    """Validate and store a new group."""
+async def create_cohort(
+    session: AsyncSession,
+    request: CohortRequest,
+    now: datetime,
+    *,
+    earliest: date | None = None,
+) -> Cohort:
+    """Validate and store a new group; a start before `earliest` (staff's today) is refused."""
     checked = validate(request)
+    if earliest is not None and checked.start_date < earliest:
+        raise CohortError(
+            f"The start date, {nice(checked.start_date)}, is in the past. Check it; to record a"
+            " group that has already started, add --allow-past."
+        )
     cohort = Cohort(
         name=checked.name,
         start_date=checked.start_date,
@@ -89,6 +112,32 @@ async def create_cohort(session: AsyncSession, request: CohortRequest, now: date
     return cohort
 
 
+_ORDINALS = {4: "fourth", 5: "fifth"}
+
+
+def calendar_notes(cohort: Cohort, days: list[date], today: date) -> list[str]:
+    """What staff should know about a new group's dates (each to follow "Note: "): a start in
+    the past, or bank holidays that carry the last day beyond the usual three weeks."""
+    notes = []
+    if cohort.start_date < today:
+        notes.append(
+            f"the start date, {nice(cohort.start_date)}, is in the past; reminders are"
+            " only sent for what is still to come."
+        )
+    last_week = programme_week(cohort.start_date, days[-1])
+    if last_week > 3:
+        span = (days[-1] - cohort.start_date).days + 1
+        missed = [
+            day
+            for day in (cohort.start_date + timedelta(days=n) for n in range(span))
+            if day.weekday() in PROGRAMME_WEEKDAYS and bank_holiday(day)
+        ]
+        cause = "bank holidays move" if len(missed) > 1 else "a bank holiday moves"
+        week = f"a {_ORDINALS[last_week]} week" if last_week in _ORDINALS else f"week {last_week}"
+        notes.append(f"{cause} day {PROGRAMME_DAYS} into {week} ({days[-1]:%a %d %b %Y}).")
+    return notes
+
+
 async def list_cohorts(session: AsyncSession) -> list[Cohort]:
     """All groups, newest start first."""
     result = await session.scalars(select(Cohort).order_by(Cohort.start_date.desc(), Cohort.id))
@@ -104,9 +153,15 @@ async def get_cohort(session: AsyncSession, cohort_id: int) -> Cohort:
 
 
 async def set_days(
-    session: AsyncSession, cohort: Cohort, qa_day: int | None, family_day: int | None
+    session: AsyncSession,
+    content: Content,
+    cohort: Cohort,
+    qa_day: int | None,
+    family_day: int | None,
+    qa_time: str | None = None,
 ) -> Cohort:
-    """Choose the question-and-answer day and the friends-and-family day after creation."""
+    """Choose the question-and-answer day (and its time) and the friends-and-family day after
+    creation; a doctor's session that would not fit its day is refused with the reason."""
     request = CohortRequest(
         cohort.name,
         cohort.start_date,
@@ -117,6 +172,79 @@ async def set_days(
         family_day if family_day is not None else cohort.family_day,
     )
     checked = validate(request)
+    if qa_time is not None:
+        chosen = parse_clock(qa_time)
+        if chosen is None:
+            raise CohortError(f"'{qa_time}' is not a time: use HH:MM, like 14:00.")
+        qa_time = hhmm(chosen)
+    before = (cohort.qa_day, cohort.family_day, cohort.qa_time)
     cohort.qa_day, cohort.family_day = checked.qa_day, checked.family_day
+    if qa_time is not None:
+        cohort.qa_time = qa_time
+    try:
+        # A time chosen earlier is checked too: the day it is on may have changed.
+        await _check_qa_time(session, content, cohort)
+    except CohortError:
+        cohort.qa_day, cohort.family_day, cohort.qa_time = before
+        raise
     await session.flush()
     return cohort
+
+
+@dataclass(frozen=True)
+class QaDay:
+    """The day of the doctor's session: its date, its timetable and the timetable's own."""
+
+    on_date: date
+    sessions: list[dict[str, str]]
+    usual: list[dict[str, str]]
+
+    def moved(self) -> dict[str, str]:
+        """Sessions (by title) now at another time than the timetable's, with that time."""
+        usual = {s["title"]: s["time"] for s in self.usual}
+        return {
+            s["title"]: usual[s["title"]]
+            for s in self.sessions
+            if s["title"] in usual and usual[s["title"]] != s["time"]
+        }
+
+
+async def qa_day(session: AsyncSession, content: Content, cohort: Cohort) -> QaDay | None:
+    """The day with the doctor's session, if the group's calendar has it."""
+    for event in await events_of(session, cohort):
+        if event.kind == DAY and event.number == cohort.qa_day:
+            return QaDay(
+                event.on_date,
+                sessions_of(content, event, cohort),
+                usual_sessions(content, event, cohort),
+            )
+    return None
+
+
+def qa_time_clash(
+    content: Content, event: CohortEvent, cohort: Cohort
+) -> tuple[str, list[str]] | None:
+    """Why the doctor's session does not fit this day at the time staff chose, and the times
+    that would; None when it fits, no time was chosen or the session is on another day."""
+    chosen = parse_clock(cohort.qa_time) if cohort.qa_time else None
+    if chosen is None or event.kind != DAY or event.number != cohort.qa_day:
+        return None
+    usual = usual_sessions(content, event, cohort)
+    try:
+        place_qa(usual, chosen)
+    except TimetableClash as clash:
+        return str(clash), qa_times(usual)
+    return None
+
+
+async def _check_qa_time(session: AsyncSession, content: Content, cohort: Cohort) -> None:
+    """CohortError, with the times that would work, if the doctor's session does not fit."""
+    for event in await events_of(session, cohort):
+        clash = qa_time_clash(content, event, cohort)
+        if clash is not None:
+            reason, fits = clash
+            raise CohortError(
+                f"The doctor's session can't start at {cohort.qa_time} on day {cohort.qa_day}:"
+                f" {reason} Times that fit on day {cohort.qa_day}: {' or '.join(fits)}"
+                " (give one with --qa-time)."
+            )

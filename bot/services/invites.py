@@ -6,12 +6,15 @@ import enum
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Invite
+from bot.db.models import Cohort, Invite
+from bot.services.events import day_dates, events_of, nice
+from scheduler.times import at
 
 # No 0/O, 1/I/L: codes are read out over the phone and typed by people in pain.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -41,6 +44,17 @@ def deep_link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username}?start={code}"
 
 
+class InviteError(ValueError):
+    """Invites that cannot be made, with a plain reason for staff."""
+
+
+def expiry(now: datetime, valid_days: int, first_day: date, tz: ZoneInfo) -> datetime:
+    """When a new code stops working: after `valid_days`, and never before the end of the
+    group's first day (local), so someone invited early can still join before it starts."""
+    end_of_first_day = at(first_day + timedelta(days=1), time(0), tz)
+    return max(now + timedelta(days=valid_days), end_of_first_day)
+
+
 class InviteState(enum.Enum):
     """What a code turned out to be when someone used it."""
 
@@ -65,19 +79,30 @@ async def create_invites(
     count: int,
     now: datetime,
     valid_days: int,
+    tz: ZoneInfo,
 ) -> list[Invite]:
-    """Make `count` fresh codes for a group."""
+    """Make `count` fresh codes for a group whose programme has not ended."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not 1 <= count <= 200:
         raise ValueError("count must be between 1 and 200")
+    cohort = await session.get(Cohort, cohort_id)
+    if cohort is None:
+        raise InviteError(f"There is no group with id {cohort_id}.")
+    days = day_dates(await events_of(session, cohort))
+    if days[-1] < now.astimezone(tz).date():
+        raise InviteError(
+            f"Group {cohort_id} ({cohort.name}) has finished: its last day was {nice(days[-1])}."
+            " Invite people to a group that has not finished."
+        )
+    expires_at = expiry(now, valid_days, days[0], tz)
     invites = [
         Invite(
             code=new_code(),
             cohort_id=cohort_id,
             role=role,
             created_at=now,
-            expires_at=now + timedelta(days=valid_days),
+            expires_at=expires_at,
         )
         for _ in range(count)
     ]

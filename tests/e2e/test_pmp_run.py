@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,12 @@ from tests.conftest import BOT_USERNAME
 from tests.fakes.telegram_api import FakeTelegramAPI, serve_on_loopback
 
 PMP = str(Path(sys.executable).with_name("pmp"))
+
+
+def coming_monday() -> str:
+    """A start `pmp cohort create` accepts by the real clock: it refuses dates in the past."""
+    today = datetime.now(UTC).date()
+    return (today + timedelta(days=7 - today.weekday())).isoformat()
 
 
 @pytest.fixture
@@ -63,7 +70,7 @@ async def test_pmp_run_serves_a_patient_on_telegram(
             "--name",
             "Autumn",
             "--start",
-            "2026-12-07",
+            coming_monday(),
             "--mode",
             "in-person",
             "--location",
@@ -233,7 +240,7 @@ async def test_pmp_run_with_its_database_frozen_still_sends_crisis_numbers_at_on
         staff = api.group(-100777, "PMP staff")
         cohort = json.loads(
             await pmp(
-                env, "cohort", "create", "--name", "Frozen", "--start", "2026-12-07",
+                env, "cohort", "create", "--name", "Frozen", "--start", coming_monday(),
                 "--mode", "in-person", "--location", "Room 4", "--json",
             )
         )  # fmt: skip
