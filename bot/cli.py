@@ -15,6 +15,7 @@ import click
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.types import Reply
 from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Invite
@@ -34,6 +35,7 @@ from scheduler import delivery
 from scheduler.calendar import DEFAULT_FAMILY_DAY, DEFAULT_QA_DAY, bank_holiday
 from scheduler.dispatcher import CLAIMER_SILENT, last_seen
 from scheduler.planner import Planner, first_session
+from scheduler.reminders import after_quiet_hours, patient_message, paused
 from scheduler.times import hhmm, parse_clock
 
 T = TypeVar("T")
@@ -311,6 +313,15 @@ def cohort_show(cohort_id: int, as_json: bool) -> None:
                     "name": p.display_name,
                     "joined": f"{p.created_at.astimezone(tz):%Y-%m-%d %H:%M}",
                     "reachable": p.unreachable_at is None,
+                    "discharged": (
+                        f"{p.discharged_at.astimezone(tz):%Y-%m-%d}" if p.discharged_at else None
+                    ),
+                    "paused": paused(p, runtime.clock.now()),
+                    "paused_until": (
+                        f"{p.paused_until.astimezone(tz):%Y-%m-%d %H:%M}"
+                        if paused(p, runtime.clock.now()) and p.paused_until
+                        else None
+                    ),
                 }
                 for p in joined
             ]
@@ -333,12 +344,24 @@ def cohort_show(cohort_id: int, as_json: bool) -> None:
         f" of {data['invites']['total']})",
     ]
     lines += [
-        f"    {p['reference']:>6}  {p['name']}  (joined {p['joined']})"
-        + ("" if p["reachable"] else "  – not reachable: has blocked the bot")
+        f"    {p['reference']:>6}  {p['name']}  (joined {p['joined']})" + _patient_notes(p)
         for p in data["patients"]
     ]
     lines += _calendar_lines(data)
     _emit(data, as_json, "\n".join(lines))
+
+
+def _patient_notes(patient: dict[str, Any]) -> str:
+    """What staff should know of a patient at a glance: discharged, paused, unreachable."""
+    notes = []
+    if patient["discharged"]:
+        notes.append(f"discharged {patient['discharged']}")
+    if patient["paused"]:
+        until = patient["paused_until"] or "they turn them back on"
+        notes.append(f"reminders paused until {until} (review reminders still go)")
+    if not patient["reachable"]:
+        notes.append("not reachable: has blocked the bot")
+    return "".join(f"  – {note}" for note in notes)
 
 
 @cohort.command("move-event")
@@ -535,11 +558,26 @@ def patient_book_review(reference: str, months: str, cohort_id: int, as_json: bo
                 raise CohortError(f"That review was on {events.nice(review.on_date)}.")
             await attendance.book_review(session, person, review, now)
             await Planner.of(runtime.content, runtime.settings).plan(session, now, [person.id])
+            # The patient hears when and where, as if they had chosen it themselves.
+            told = person.unreachable_at is None
+            if told:
+                text = runtime.content.render(
+                    "reminders/review_booked_by_staff",
+                    name=person.display_name,
+                    months=int(months),
+                    on_date=review.on_date,
+                    start=f"{first_session(runtime.content, review, group):%H:%M}",
+                    cohort=group,
+                    elsewhere=group.id != person.cohort_id,
+                )
+                send_at = after_quiet_hours(person, now, runtime.settings.tz)
+                session.add(patient_message(person, "review_booked", Reply(text), send_at, now))
             return {
                 "reference": people.reference(person),
                 "cohort_id": cohort_id,
                 "months": int(months),
                 "date": review.on_date.isoformat(),
+                "patient_told": told,
             }
 
     try:
@@ -549,6 +587,11 @@ def patient_book_review(reference: str, months: str, cohort_id: int, as_json: bo
     text = (
         f"{data['reference']} is booked on the {data['months']}-month review of group"
         f" {cohort_id} on {_day(data['date'])}; their reminders follow it."
+        + (
+            " They have been sent a message with the date, time and place."
+            if data["patient_told"]
+            else " They have blocked the bot, so they could not be told: please tell them."
+        )
     )
     _emit(data, as_json, text)
 

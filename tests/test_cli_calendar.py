@@ -812,7 +812,42 @@ async def test_booking_a_review_by_hand_moves_the_reminders_and_the_discharge(
         )
     assert booked["date"] == review.on_date.isoformat()
     assert discharge_row is not None and discharge_row.event_id == review.id
+    # The patient is told the date, the time and the other group's place.
+    async with runtime.sessions() as session:
+        told = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.kind == "review_booked")
+        )
+    assert booked["patient_told"] is True
+    assert told is not None
+    assert f"12-month group review on {review.on_date:%A} {review.on_date.day}" in told.text
+    assert "with another group" in told.text and "from " in told.text
+    assert (later.location or later.video_link or "") in told.text
     # Booking a review that has passed, or for a discharged patient, is refused.
     clock.set(datetime(2028, 6, 1, 12, 0, tzinfo=UTC))
     output = await refused(cli, "patient", "book-review", f"P{robin}", "1", str(later.id))
     assert "That review was on" in output
+
+
+async def test_cohort_show_marks_patients_who_paused_reminders_or_were_discharged(
+    cli: CliRunner, runtime: Runtime, clock: ManualClock
+) -> None:
+    own = await make_cohort(runtime, start=WINTER)
+    robin, sam, jo = await enrol(runtime, own.id, "Robin", "Sam", "Jo")
+    async with runtime.sessions() as session, session.begin():
+        paused_one = await session.get(Person, robin)
+        discharged_one = await session.get(Person, sam)
+        assert paused_one is not None and discharged_one is not None
+        paused_one.paused_at = clock.now()
+        discharged_one.discharged_at = clock.now()
+    shown = await invoke(cli, "cohort", "show", str(own.id))
+    lines = {line.split()[0]: line for line in shown.output.splitlines() if line.strip()}
+    assert "reminders paused until they turn them back on" in lines[f"P{robin}"]
+    assert "review reminders still go" in lines[f"P{robin}"]
+    assert "discharged" in lines[f"P{sam}"]
+    assert "paused" not in lines[f"P{jo}"] and "discharged" not in lines[f"P{jo}"]
+    data = await run_json(cli, "cohort", "show", str(own.id))
+    assert [(p["paused"], bool(p["discharged"])) for p in data["patients"]] == [
+        (True, False),
+        (False, True),
+        (False, False),
+    ]
