@@ -7,12 +7,13 @@ import contextlib
 import gc
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, BotCommand, BotCommandScopeChat
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
@@ -168,8 +169,8 @@ class TelegramService:
     async def start(self) -> None:
         """Connect to Telegram and begin receiving updates."""
         settings = self.runtime.settings
-        await self.application.initialize()
-        await self.urgent_bot.initialize()
+        await until_telegram_answers(self.application.initialize)
+        await until_telegram_answers(self.urgent_bot.initialize)
         await self.application.start()
         await self._publish_commands()
         # Before anything is claimed: claims of a process that says it lives are never taken
@@ -447,6 +448,34 @@ class TelegramService:
         await self.urgent_bot.shutdown()
         if self.teams is not None:
             await self.teams.aclose()
+
+
+# Seconds between tries to reach Telegram at start; the last is repeated for ever.
+CONNECT_WAITS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+async def until_telegram_answers(
+    connect: Callable[[], Awaitable[None]], waits: tuple[float, ...] = CONNECT_WAITS
+) -> None:
+    """Connect, and while Telegram cannot be reached say so in one line and try again, waiting
+    longer each time (a network down at start is not a reason to stop)."""
+    tries = 0
+    while True:
+        try:
+            await connect()
+            if tries:
+                log.warning("Telegram answered: starting")
+            return
+        except NetworkError as error:
+            if isinstance(error, BadRequest):
+                raise  # Telegram answered, and said no: waiting will not change that
+            wait = waits[min(tries, len(waits) - 1)]
+            tries += 1
+            log.warning(
+                "Telegram cannot be reached: trying again",
+                extra={"in_seconds": wait, "tries": tries, "error": type(error).__name__},
+            )
+            await asyncio.sleep(wait)
 
 
 async def run_forever(runtime: Runtime) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -278,3 +279,31 @@ async def test_pmp_run_with_its_database_frozen_still_sends_crisis_numbers_at_on
         finally:
             bot.send_signal(signal.SIGINT)
             await asyncio.wait_for(bot.wait(), timeout=60)
+
+
+async def test_pmp_run_when_telegram_cannot_be_reached_says_so_in_a_line_and_keeps_trying(
+    api: FakeTelegramAPI, db_url: str, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/bot"
+    env = bot_env(api, closed, db_url)
+    bot = await asyncio.create_subprocess_exec(
+        PMP, "run", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    assert bot.stderr is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while sum("Telegram cannot be reached" in line for line in lines) < 3:
+                lines.append((await bot.stderr.readline()).decode())
+        assert bot.returncode is None  # still running, still trying
+    finally:
+        bot.send_signal(signal.SIGINT)
+        rest, _ = await asyncio.wait_for(bot.communicate(), timeout=30)
+    text = "".join(lines)
+    assert "Traceback" not in text
+    tries = [line for line in lines if "Telegram cannot be reached" in line]
+    assert all(len(line) < 300 for line in tries)  # one short line each
+    assert "in_seconds=1.0" in tries[0] and "in_seconds=2.0" in tries[1]  # backing off
+    assert api.token not in text
