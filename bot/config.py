@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///data/pmp.db"
+# The folder PMP Companion is installed in (the install is editable): `.env` and the SQLite
+# database are found there wherever `pmp` is started, never quietly made afresh elsewhere.
+HOME = Path(__file__).resolve().parent.parent
+_SQLITE = "sqlite+aiosqlite:///"
+DEFAULT_SQLITE_URL = f"{_SQLITE}{HOME / 'data' / 'pmp.db'}"
 
 
 def _parse_id_list(value: object) -> object:
@@ -22,7 +27,10 @@ def _parse_id_list(value: object) -> object:
 class Settings(BaseSettings):
     """Every setting of PMP Companion; `.env.example` documents each one."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # The installed folder's `.env`, then one in the folder `pmp` starts in (which wins).
+    model_config = SettingsConfigDict(
+        env_file=(HOME / ".env", ".env"), env_file_encoding="utf-8", extra="ignore"
+    )
 
     telegram_bot_token: str = Field(default="", repr=False)
     telegram_api_base_url: str = "https://api.telegram.org/bot"
@@ -87,6 +95,17 @@ class Settings(BaseSettings):
         """ISO weekdays only, so a typo cannot leave the team with no working day."""
         if not value or any(day not in range(1, 8) for day in value):
             raise ValueError("WORKING_DAYS takes ISO weekdays 1 (Monday) to 7 (Sunday)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _anchored_sqlite(cls, value: str) -> str:
+        """A relative SQLite path (`sqlite+aiosqlite:///data/pmp.db`) is taken from the
+        installed folder, not from wherever `pmp` happens to start."""
+        if value.startswith(_SQLITE):
+            path = value.removeprefix(_SQLITE)
+            if path and path != ":memory:" and not Path(path).is_absolute():
+                return f"{_SQLITE}{HOME / path}"
         return value
 
     @field_validator("timezone")

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from bot.channels.console import CHANNEL, STAFF_CHAT, ConsoleSender
 from bot.channels.types import Incoming
 from bot.clock import ManualClock, SystemClock
-from bot.config import Settings
+from bot.config import HOME, Settings
 from bot.db.models import Cohort
 from bot.numbers import whole_number
 from bot.runtime import Runtime, open_runtime
@@ -27,7 +27,7 @@ from scheduler.escalations import EscalationWatchdog
 from scheduler.failures import FailureReporter
 from scheduler.reminders import ReminderReleaser
 
-DEMO_DB = Path("data/demo.db")
+DEMO_DB = HOME / "data" / "demo.db"  # beside the bot's own, wherever the demo starts
 DEMO_USER = "demo-patient"
 DEMO_STAFF = "demo-staff"
 _LATER = re.compile(r"^(\d+)\s*([mhd])$")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from bot.config import ANONYMOUS_ADMIN_ID, Settings
+from bot.config import ANONYMOUS_ADMIN_ID, HOME, Settings
 from bot.runtime import open_runtime
 
 
@@ -95,3 +97,18 @@ async def test_the_clinic_contact_settings_reach_the_messages(settings: Settings
         assert "call the PMP office on 01223 216993." in text
     finally:
         await runtime.close()
+
+
+def test_pmp_started_outside_its_folder_uses_the_installed_database_and_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # an operator in another folder
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url == f"sqlite+aiosqlite:///{HOME / 'data' / 'pmp.db'}"
+    relative = Settings(_env_file=None, database_url="sqlite+aiosqlite:///data/other.db")  # type: ignore[call-arg]
+    assert relative.database_url == f"sqlite+aiosqlite:///{HOME / 'data' / 'other.db'}"
+    absolute = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    assert Settings(_env_file=None, database_url=absolute).database_url == absolute  # type: ignore[call-arg]
+    assert Settings.model_config["env_file"] == (HOME / ".env", ".env")
+    assert not (tmp_path / "data").exists()  # nothing made where it was started

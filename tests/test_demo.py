@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from bot.config import Settings
+from bot.config import HOME, Settings
 from bot.demo import run_demo
 
 
@@ -77,4 +77,6 @@ def test_pmp_demo_through_a_real_stdin(tmp_path: Path) -> None:
     assert "starting the terminal demo" in done.stderr
     assert "Thank you, Robin. You have joined Demo group." in done.stdout
     assert "Today is day 1 of 12." in done.stdout
-    assert (tmp_path / "data" / "demo.db").exists()  # the demo's own SQLite file
+    # The demo's own SQLite file, in the installed folder wherever it was started.
+    assert (HOME / "data" / "demo.db").exists()
+    assert not (tmp_path / "data").exists()
