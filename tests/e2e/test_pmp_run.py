@@ -300,8 +300,8 @@ async def test_pmp_run_when_telegram_cannot_be_reached_says_so_in_a_line_and_kee
         assert bot.returncode is None  # still running, still trying
     finally:
         bot.send_signal(signal.SIGINT)
-        rest, _ = await asyncio.wait_for(bot.communicate(), timeout=30)
-    text = "".join(lines)
+        _out, rest = await asyncio.wait_for(bot.communicate(), timeout=30)
+    text = "".join(lines) + rest.decode()
     assert "Traceback" not in text
     tries = [line for line in lines if "Telegram cannot be reached" in line]
     assert all(len(line) < 300 for line in tries)  # one short line each
