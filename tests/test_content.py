@@ -234,3 +234,23 @@ def test_without_a_clinic_phone_the_texts_still_read_well(name: str) -> None:
         "call 116 123", ""
     )
     assert " on ." not in text and "()" not in text and "\n\n\n" not in text
+
+
+def test_patients_are_told_what_the_programme_asks_of_them() -> None:
+    joined = content.render("enrol/done", name="Robin", cohort=COHORT, first_day=date(2026, 12, 7))
+    assert "come to all 12 days and to the group reviews" in joined
+    assert "keep Fridays and weekends light" in joined
+    evening = {
+        "name": "Robin",
+        "on_date": date(2026, 12, 7),
+        "sessions": content.timetable(),
+        "start": "09:30",
+        "cohort": COHORT,
+        "family_day": False,
+        "qa_day": False,
+    }
+    first = content.render("reminders/day_evening", number=1, **evening)
+    assert "Sitting for a long time may be uncomfortable" in first
+    assert "stand up and move about" in first
+    later = content.render("reminders/day_evening", number=2, **evening)
+    assert "Sitting for a long time" not in later  # said once, before day 1
