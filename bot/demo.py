@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.channels.console import CHANNEL, STAFF_CHAT, ConsoleSender
+from bot.channels.console import CHANNEL, PRIVATE_STAFF_CHAT, STAFF_CHAT, ConsoleSender
 from bot.channels.types import Incoming
 from bot.clock import ManualClock, SystemClock
 from bot.config import HOME, Settings
@@ -104,7 +104,7 @@ class Demo:
                     display_name="Sam",
                     channel=CHANNEL,
                     user_id=DEMO_STAFF,
-                    chat_id=STAFF_CHAT,
+                    chat_id=PRIVATE_STAFF_CHAT,
                     now=self.clock.now(),
                 )
 
@@ -134,9 +134,13 @@ class Demo:
     async def line(self, typed: str) -> bool:
         """Handle one typed line; False when the user wants to leave."""
         text = typed.rstrip("\n")
+        choices = self.sender.choices
+        self.sender.new_turn()  # what comes back now is numbered afresh
         if text.startswith("!"):
             return await self.demo_command(text[1:].strip())
+        self.sender.choices = choices  # a number typed now means one shown before
         button = self.sender.choice(text)
+        self.sender.new_turn()
         if button is not None:
             await self.send(kind="button", payload=button.payload)
         elif text.startswith("/"):
@@ -170,7 +174,13 @@ class Demo:
         elif word == "time":
             self.show("demo/time", now=self.clock.now())
         elif word == "staff":
-            self.show("demo/staff", messages=[m.text for m in self.sender.staff_messages])
+            self.show(
+                "demo/staff",
+                messages=[
+                    {"number": n, "text": m.text, "private": n in self.sender.private_numbers}
+                    for n, m in enumerate(self.sender.staff_messages, start=1)
+                ],
+            )
         elif word in _STAFF_ACTIONS:
             await self.staff_press(word, argument)
         elif word == "help":
@@ -197,7 +207,10 @@ class Demo:
             message_id=str(number),
         )
         if word == "resolve":
-            await self.send(user=DEMO_STAFF, chat=STAFF_CHAT, kind="text", text=note.strip())
+            # Typed in Sam's own chat with the bot, where the note was asked for.
+            await self.send(
+                user=DEMO_STAFF, chat=PRIVATE_STAFF_CHAT, kind="text", text=note.strip()
+            )
 
 
 async def run_demo(

@@ -14,7 +14,8 @@ from bot.services.events import describe
 from scheduler.times import at
 
 _REASONS = {
-    "too_late": "no longer useful when it was due (the bot was down?)",
+    # Not a guess at why: the bot may have been stopped, or (in the demo) the clock jumped.
+    "too_late": "no longer useful by the time it could be sent",
     "not_coming": "the patient said they can't come",
     "review_missed": "the patient missed the 12-month review: not discharged, staff to arrange",
     "paused": "the patient paused reminders",

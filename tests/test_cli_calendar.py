@@ -548,7 +548,7 @@ async def test_reminders_show_skipped_when_released_too_late(
     assert sender.sent == []
     found = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-06")
     assert [(r["slot"], r["state"], r["detail"]) for r in found] == [
-        ("evening", "skipped", "no longer useful when it was due (the bot was down?)")
+        ("evening", "skipped", "no longer useful by the time it could be sent")
     ]
     today = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-07")
     assert [(r["slot"], r["state"]) for r in today] == [

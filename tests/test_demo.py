@@ -80,3 +80,14 @@ def test_pmp_demo_through_a_real_stdin(tmp_path: Path) -> None:
     # The demo's own SQLite file, in the installed folder wherever it was started.
     assert (HOME / "data" / "demo.db").exists()
     assert not (tmp_path / "data").exists()
+
+
+async def test_every_button_of_a_list_of_questions_can_be_reached(tmp_path: Path) -> None:
+    typed = ["1", "Robin", "/question", "1", "First question", "2", "1", "Second question", "2"]
+    typed += ["2", "4", "!quit"]  # see my questions; the second question's "Withdraw it"
+    transcript = await run_with_input(tmp_path, "\n".join(typed) + "\n")
+    listed = transcript.split("Your questions for the doctor.")[1]
+    assert "[1] Change it   [2] Withdraw it" in listed
+    assert "[3] Change it   [4] Withdraw it" in listed  # numbers run on across the messages
+    asked = listed.split("Withdraw this question?")[1]
+    assert asked.split("\n")[2].strip().endswith('"Second question"')  # the second one

@@ -167,6 +167,9 @@ async def test_a_report_is_acknowledged_shown_and_resolved_by_demo_staff(
     assert re.search(rf"\(only you see this\) Acknowledged by Sam at {CLOCK}", acked)
 
     details = keyboard.reply(f"!details {number}")
+    # The name goes to Sam privately, and the demo says so: never labelled the staff group.
+    assert re.search(r"staff │ ── to Sam privately, message \d+ ──", details)
+    assert "staff group" not in details
     assert "staff │ Details for P1 (Robin). Please keep them out of the group." in details
     assert "staff │ Their own words:\n  staff │ " + WORDS in details
     assert "bot │" not in details  # nothing went to the patient
@@ -178,7 +181,10 @@ async def test_a_report_is_acknowledged_shown_and_resolved_by_demo_staff(
     assert re.search(r"staff │ buttons: Show details  ", resolved)
     assert "Called back" not in patient_lines(resolved)
 
-    assert "Staff group – " in keyboard.reply("!staff")
+    listed = keyboard.reply("!staff")
+    assert "the number is the one !ack, !resolve and !details take" in listed
+    assert f"  {number}. New report" in listed  # numbered as !ack takes them
+    assert "(to Sam privately) Details for P1 (Robin)" in listed
     assert demo_rows(tmp_path, "SELECT status, resolved_by, outcome FROM escalation") == [
         ("resolved", "Sam", "Called back, all fine")
     ]

@@ -14,6 +14,8 @@ _SCALE_LABEL = re.compile(r"^\d{1,3}%?(?:$| )")
 
 CHANNEL = "console"
 STAFF_CHAT = "staff"
+# The demo member of staff's own chat with the bot: details and outcome-note prompts go there.
+PRIVATE_STAFF_CHAT = "staff-private"
 
 
 @dataclass
@@ -23,26 +25,37 @@ class ConsoleSender:
     out: TextIO
     channel: str = CHANNEL
     choices: list[Button] = field(default_factory=list)
-    # What the staff group holds, by message number (alerts are edited in place).
+    # What staff were sent, in the group or privately, by message number (alerts are edited
+    # in place); the numbers of the private ones.
     staff_messages: list[Reply] = field(default_factory=list)
+    private_numbers: set[int] = field(default_factory=set)
+
+    def new_turn(self) -> None:
+        """Forget the choices shown: a typed number means one of those shown since."""
+        self.choices = []
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         """Print a reply for the patient, or a message in the staff group; return its number."""
         if reply.document_name is not None:
             reply = Reply(f"[file {reply.document_name}]\n{reply.text}", reply.buttons)
-        if chat_id == STAFF_CHAT:
+        if chat_id in (STAFF_CHAT, PRIVATE_STAFF_CHAT):
             self.staff_messages.append(reply)
             number = len(self.staff_messages)
+            if chat_id == PRIVATE_STAFF_CHAT:
+                self.private_numbers.add(number)
             self._show_staff(number, reply, edited=False)
             return str(number)
         self.out.write("\n" + _indent(reply.text) + "\n")
         buttons = [button for row in reply.buttons for button in row]
         if buttons:
-            self.choices = buttons
+            # Several messages of one answer (a list of questions, each with its buttons):
+            # the numbers run on, so every button can be reached.
+            first = len(self.choices) + 1
+            self.choices = [*self.choices, *buttons]
             if _a_scale(buttons):
                 shown = "   ".join(f"[{b.label}]" for b in buttons) + "   (type a number)"
             else:
-                shown = "   ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, start=1))
+                shown = "   ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, start=first))
             self.out.write(_indent(shown) + "\n")
         self.out.flush()
         return None
@@ -50,14 +63,19 @@ class ConsoleSender:
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
         """Change a staff message (an alert marked acknowledged or resolved)."""
         number = whole_number(message_id)
-        if chat_id != STAFF_CHAT or number is None or not 1 <= number <= len(self.staff_messages):
+        if (
+            chat_id not in (STAFF_CHAT, PRIVATE_STAFF_CHAT)
+            or number is None
+            or not 1 <= number <= len(self.staff_messages)
+        ):
             return
         self.staff_messages[number - 1] = reply
         self._show_staff(number, reply, edited=True)
 
     def _show_staff(self, number: int, reply: Reply, edited: bool) -> None:
         """Staff messages appear in the transcript, marked so nobody mistakes them."""
-        heading = f"staff group, message {number}" + (" (updated)" if edited else "")
+        where = "to Sam privately" if number in self.private_numbers else "staff group"
+        heading = f"{where}, message {number}" + (" (updated)" if edited else "")
         lines = [f"── {heading} ──", *reply.text.splitlines()]
         buttons = [button for row in reply.buttons for button in row]
         if buttons:
