@@ -16,7 +16,7 @@ from dialogs import engine, menu
 from dialogs.engine import Form, Option, Step
 from dialogs.turn import Turn
 from scheduler.planner import Planner, Preferences, outside_quiet
-from scheduler.reminders import paused
+from scheduler.reminders import paused, withhold_waiting
 from scheduler.times import QuietHours, at, hhmm, parse_clock
 
 EVENING_RANGE = (time(12, 0), time(23, 0))
@@ -101,6 +101,8 @@ async def _finish(turn: Turn, data: dict[str, Any]) -> None:
         length = PAUSES[data["pause"]]
         person.paused_at = turn.now
         person.paused_until = turn.now + length if length is not None else None
+        # One already waiting to go (its moment came while they were choosing) stays back too.
+        await withhold_waiting(turn.session, person.id, turn.now)
         template = "settings/paused"
     elif choice == "evening":
         person.evening_time = data["evening"]

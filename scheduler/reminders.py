@@ -61,6 +61,41 @@ _WHATEVER_THE_ANSWER = (QA_INVITE, QA_REMINDER)
 _WHATEVER_THE_PAUSE = (WEEK_BEFORE, DAY_BEFORE, DISCHARGE)
 
 
+async def withhold_waiting(session: AsyncSession, person_id: int, now: datetime) -> int:
+    """A pause made while reminders wait in the outbox: those not yet being sent are not sent
+    (skipped, paused). Review reminders and the goodbye come anyway; a row a dispatcher has
+    already started sending is left to go. How many were withheld."""
+    waiting = list(
+        await session.execute(
+            select(OutboxMessage.id, OutboxMessage.scheduled_id)
+            .join(ScheduledMessage, ScheduledMessage.id == OutboxMessage.scheduled_id)
+            .where(
+                ScheduledMessage.person_id == person_id,
+                ScheduledMessage.slot.not_in(_WHATEVER_THE_PAUSE),
+                OutboxMessage.status == "pending",
+            )
+        )
+    )
+    if not waiting:
+        return 0
+    cancelled = set(
+        await session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([row_id for row_id, _ in waiting]))
+            .where(OutboxMessage.status == "pending")
+            .values(status="cancelled")
+            .returning(OutboxMessage.id)
+        )
+    )
+    if cancelled:
+        await session.execute(
+            update(ScheduledMessage)
+            .where(ScheduledMessage.id.in_([s for row_id, s in waiting if row_id in cancelled]))
+            .values(status="skipped", reason="paused", updated_at=now)
+        )
+    return len(cancelled)
+
+
 def attendance_buttons(
     content: Content, event_id: int, late: bool = True
 ) -> tuple[tuple[Button, ...], ...]:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.db.models import Conversation, Person, ScheduledMessage
+from bot.db.models import Conversation, OutboxMessage, Person, ScheduledMessage
 from bot.runtime import Runtime
 from scheduler.planner import REMINDER_SLOTS
 from scheduler.reminders import ReminderReleaser
@@ -347,3 +347,56 @@ async def test_a_command_in_the_middle_shows_the_prompt_again(runtime: Runtime) 
     assert "Quiet hours: 22:30 to 06:30" in chat.text
     person = await person_of(runtime)
     assert (person.quiet_start, person.quiet_end) == ("22:30", "06:30")
+
+
+async def test_pausing_while_a_reminder_waits_to_go_keeps_it_back(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = await enrol_patient(runtime)
+    evening = datetime(2026, 12, 6, 18, 0, tzinfo=UTC)  # day 1's evening reminder
+    clock.set(evening)
+    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    assert await releaser.release(clock.now()) >= 1  # in the outbox, not yet sent
+    async with runtime.sessions() as session, session.begin():
+        rows = list(
+            await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.kind == "reminder", OutboxMessage.status == "pending"
+                )
+            )
+        )
+        assert rows
+    await open_settings(chat, "Pause reminders")
+    await chat.press("Until I turn them back on")
+    async with runtime.sessions() as session:
+        statuses = {
+            row.status
+            for row in await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
+            )
+        }
+        skipped = list(
+            await session.scalars(
+                select(ScheduledMessage.reason).where(ScheduledMessage.status == "skipped")
+            )
+        )
+    assert statuses == {"cancelled"}
+    assert skipped and set(skipped) == {"paused"}
+
+
+async def test_a_reminder_already_being_sent_when_they_pause_is_left_to_go(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = await enrol_patient(runtime)
+    clock.set(datetime(2026, 12, 6, 18, 0, tzinfo=UTC))
+    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    await releaser.release(clock.now())
+    async with runtime.sessions() as session, session.begin():
+        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "reminder"))
+        assert row is not None
+        row.status = "sending"  # a dispatcher has it in hand
+    await open_settings(chat, "Pause reminders")
+    await chat.press("For a week")
+    async with runtime.sessions() as session:
+        again = await session.get(OutboxMessage, row.id)
+        assert again is not None and again.status == "sending"
