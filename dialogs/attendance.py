@@ -46,7 +46,7 @@ async def answer(turn: Turn, payload: str) -> None:
         return
     answered = await attendance.record_answer(turn.session, person, event, choice, turn.now)
     turn.say(f"attendance/{choice}", name=person.display_name, event=event)
-    reference = people.reference(person)
+    reference = people.staff_reference(person)
     if answered.tell_staff:
         template = {
             "late": "staff/attendance_late",
@@ -132,7 +132,7 @@ async def choose_review(turn: Turn, payload: str) -> None:
     turn.tell_staff(
         "review_moved",
         "staff/review_moved",
-        reference=people.reference(person),
+        reference=people.staff_reference(person),
         months=event.number,
         on_date=event.on_date,
         cohort=cohort,
@@ -148,7 +148,7 @@ async def _needs_a_date(turn: Turn, event: CohortEvent) -> None:
     turn.tell_staff(
         "review_needs_date",
         "staff/review_needs_date",
-        reference=people.reference(person),
+        reference=people.staff_reference(person),
         months=event.number,
     )
 

@@ -412,7 +412,7 @@ def _share(turn: Turn, challenge: ThoughtChallenge) -> None:
     turn.tell_staff(
         "challenge_shared",
         "challenge/staff_card",
-        reference=people.reference(person),
+        reference=people.staff_reference(person),
         first_name=person.display_name,
         challenge=challenge,
     )

@@ -347,7 +347,7 @@ async def _tell_team(turn: Turn, guest: FamilyGuest, question: str) -> None:
     turn.tell_staff(
         "family_question",
         "family/staff_question",
-        reference=people.reference(patient) if patient is not None else "?",
+        reference=people.staff_reference(patient) if patient is not None else "?",
         guest=guest.first_name or "A guest",
         question=question,
         on_date=day.on_date if day is not None else None,

@@ -13,7 +13,7 @@ from bot.channels.types import Button, ButtonRows, Reply
 from bot.db.models import Cohort, DoctorQuestion, Person
 from bot.numbers import whole_number
 from bot.services import questions
-from bot.services.people import reference
+from bot.services.people import staff_reference
 from bot.services.questions import CLOSED, MAX_LENGTH, OPEN_NOW, Window
 from dialogs import engine
 from dialogs.engine import Form, Option, Step
@@ -261,7 +261,7 @@ def _save_late(turn: Turn, place: Place, text: str) -> None:
     turn.tell_staff(
         "question_late",
         "questions/staff_late",
-        reference=reference(place.person),
+        reference=staff_reference(place.person),
         cohort=place.cohort,
     )
     turn.say("questions/late_sent")

@@ -78,6 +78,12 @@ def reference(person: Person) -> str:
     return f"P{person.id}"
 
 
+def staff_reference(person: Person) -> str:
+    """The reference in a notice to staff, marked when the patient has been discharged, so
+    nobody plans care for them as if they were still on the programme (P7 (discharged))."""
+    return reference(person) + (" (discharged)" if person.discharged_at is not None else "")
+
+
 def parse_reference(text: str) -> int | None:
     """'P7', 'p7' or '7' → 7; None if it is not a reference."""
     return whole_number(text.strip().upper().removeprefix("P"))

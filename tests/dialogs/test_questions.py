@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.db.models import Conversation, DoctorQuestion, OutboxMessage, ScheduledMessage
+from bot.db.models import Conversation, DoctorQuestion, OutboxMessage, Person, ScheduledMessage
 from bot.runtime import Runtime
 from dialogs import settings as settings_dialog
 from scheduler.planner import QA_INVITE, QA_REMINDER
@@ -370,3 +370,18 @@ async def test_pain_words_in_a_question_are_kept_and_a_report_is_one_tap_away(
     assert "More pain or distress" in patient.labels
     await patient.press("Ask anonymously")
     assert [q.text for q in await stored(runtime)] == ["What should I do when I have a flare up?"]
+
+
+async def test_a_notice_about_a_discharged_patient_says_they_were_discharged(
+    patient: Chat, runtime: Runtime, clock: ManualClock
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        person = await session.scalar(select(Person).where(Person.role == "patient"))
+        assert person is not None
+        person.discharged_at = clock.now()
+    clock.set(AFTER_DEADLINE)
+    await patient.command("question")
+    await patient.press("Pass a question to the team")
+    await patient.say("Can I come back to the programme one day?")
+    (notice,) = await staff_rows(runtime, "question_late")
+    assert f"P{person.id} (discharged)" in notice.text
