@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
 from bot.services.events import describe
+from scheduler.reminders import KEPT_WHILE_PAUSED, paused
 from scheduler.times import at
 
 _REASONS = {
@@ -69,7 +70,7 @@ async def reminders_on(
     """Reminders due on a local date for a group's patients, in time order."""
     begin, end = at(day, time(0), tz), at(day + timedelta(days=1), time(0), tz)
     found = await session.execute(
-        select(ScheduledMessage, CohortEvent, OutboxMessage)
+        select(ScheduledMessage, CohortEvent, OutboxMessage, Person)
         .join(Person, Person.id == ScheduledMessage.person_id)
         .join(CohortEvent, CohortEvent.id == ScheduledMessage.event_id)
         .outerjoin(OutboxMessage, OutboxMessage.scheduled_id == ScheduledMessage.id)
@@ -82,8 +83,13 @@ async def reminders_on(
         .order_by(ScheduledMessage.due_at, ScheduledMessage.person_id, ScheduledMessage.id)
     )
     result = []
-    for reminder, event, message in found:
+    for reminder, event, message, person in found:
         state, detail = _state(reminder, message)
+        waits_on_a_pause = reminder.slot not in KEPT_WHILE_PAUSED and paused(
+            person, reminder.due_at
+        )
+        if state == "planned" and waits_on_a_pause:
+            detail = "will be skipped: the patient has paused reminders"
         result.append(
             ReminderState(
                 reference=f"P{reminder.person_id}",

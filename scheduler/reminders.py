@@ -58,7 +58,7 @@ _TEMPLATES = {
 _WHATEVER_THE_ANSWER = (QA_INVITE, QA_REMINDER)
 # A review is an appointment: its reminders, and the goodbye, still come while a patient has
 # paused reminders (the pause message says so).
-_WHATEVER_THE_PAUSE = (WEEK_BEFORE, DAY_BEFORE, DISCHARGE)
+KEPT_WHILE_PAUSED = (WEEK_BEFORE, DAY_BEFORE, DISCHARGE)
 
 
 async def withhold_waiting(session: AsyncSession, person_id: int, now: datetime) -> int:
@@ -71,7 +71,7 @@ async def withhold_waiting(session: AsyncSession, person_id: int, now: datetime)
             .join(ScheduledMessage, ScheduledMessage.id == OutboxMessage.scheduled_id)
             .where(
                 ScheduledMessage.person_id == person_id,
-                ScheduledMessage.slot.not_in(_WHATEVER_THE_PAUSE),
+                ScheduledMessage.slot.not_in(KEPT_WHILE_PAUSED),
                 OutboxMessage.status == "pending",
             )
         )
@@ -257,7 +257,7 @@ class ReminderReleaser:
             return ("blocked", "unreachable")
         if now >= reminder.send_until:
             return ("skipped", "too_late")
-        if reminder.slot not in _WHATEVER_THE_PAUSE and paused(person, now):
+        if reminder.slot not in KEPT_WHILE_PAUSED and paused(person, now):
             return ("skipped", "paused")
         quiet = QuietHours.of(person.quiet_start, person.quiet_end)
         if quiet is not None and quiet.is_quiet(now, self.tz):

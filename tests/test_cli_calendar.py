@@ -851,3 +851,18 @@ async def test_cohort_show_marks_patients_who_paused_reminders_or_were_discharge
         (False, True),
         (False, False),
     ]
+
+
+async def test_reminders_show_which_planned_ones_a_pause_will_skip(
+    cli: CliRunner, runtime: Runtime, clock: ManualClock
+) -> None:
+    cohort = await make_cohort(runtime, start=WINTER)
+    robin, sam = await enrol(runtime, cohort.id, "Robin", "Sam")
+    async with runtime.sessions() as session, session.begin():
+        person = await session.get(Person, robin)
+        assert person is not None
+        person.paused_at = clock.now()  # until they turn them back on
+    found = await run_json(cli, "reminders", "--cohort", str(cohort.id), "--date", "2026-12-24")
+    details = {(r["reference"], r["slot"]): r["detail"] for r in found}
+    assert details[(f"P{robin}", "morning")] == "will be skipped: the patient has paused reminders"
+    assert details[(f"P{sam}", "morning")] is None
