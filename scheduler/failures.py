@@ -111,7 +111,7 @@ class FailureReporter:
                         Person.unreachable_at.is_not(None), Person.unreachable_reported.is_(False)
                     )
                     .values(unreachable_reported=True)
-                    .returning(Person.channel, Person.id)
+                    .returning(Person.channel, Person.id, Person.discharged_at)
                 )
             )
             if not failed and not unreachable:
@@ -120,8 +120,10 @@ class FailureReporter:
             by_channel: defaultdict[str, tuple[list[str], list[Failed]]] = defaultdict(
                 lambda: ([], [])
             )
-            for channel, unreachable_id in unreachable:
-                by_channel[channel][0].append(f"P{unreachable_id}")
+            for channel, unreachable_id, discharged_at in unreachable:
+                # A discharged patient is marked, as in every notice about them.
+                mark = " (discharged)" if discharged_at is not None else ""
+                by_channel[channel][0].append(f"P{unreachable_id}{mark}")
             for channel, person_id, status, scheduled_id, kind in failed:
                 what = described.get(scheduled_id or 0, _KIND_NAMES.get(kind, "a message"))
                 by_channel[channel][1].append(

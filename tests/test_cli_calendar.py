@@ -826,6 +826,10 @@ async def test_booking_a_review_by_hand_moves_the_reminders_and_the_discharge(
     clock.set(datetime(2028, 6, 1, 12, 0, tzinfo=UTC))
     output = await refused(cli, "patient", "book-review", f"P{robin}", "1", str(later.id))
     assert "That review was on" in output
+    clock.set(datetime(2027, 1, 4, 12, 0, tzinfo=UTC))
+    await invoke(cli, "patient", "discharge", f"P{robin}")
+    output = await refused(cli, "patient", "book-review", f"P{robin}", "12", str(later.id))
+    assert f"P{robin} has been discharged." in output
 
 
 async def test_cohort_show_marks_patients_who_paused_reminders_or_were_discharged(

@@ -16,6 +16,7 @@ from bot.clock import ManualClock
 from bot.db.models import OutboxMessage, Person
 from bot.runtime import Runtime, open_runtime
 from scheduler.dispatcher import CLAIM_LEASE, MAX_ATTEMPTS
+from scheduler.failures import FailureReporter
 from tests.helpers import Chat, make_cohort
 from tests.scheduler.support import (
     STAFF,
@@ -411,3 +412,20 @@ async def test_review_reminders_still_come_while_reminders_are_paused(
     assert any("group review is coming up on" in text for text in texts)  # the week before
     assert any("group review is tomorrow" in text for text in texts)  # and the day before
     assert not any("home practice" in text for text in texts)
+
+
+async def test_a_discharged_patient_who_cannot_be_reached_is_marked_in_the_notice(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    (person_id,) = await group_of(runtime, 1)
+    async with runtime.sessions() as session, session.begin():
+        stored = await session.get(Person, person_id)
+        assert stored is not None
+        stored.discharged_at = clock.now()
+        stored.unreachable_at = clock.now()
+        stored.unreachable_reported = False
+    reporter = FailureReporter(runtime.sessions, runtime.content, {"console": STAFF})
+    assert await reporter.report(clock.now()) == 1
+    async with runtime.sessions() as session:
+        notice = await session.scalar(select(OutboxMessage).where(OutboxMessage.chat_id == STAFF))
+    assert notice is not None and f"P{person_id} (discharged)" in notice.text
