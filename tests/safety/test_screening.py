@@ -608,3 +608,19 @@ def test_a_copy_of_the_lexicon_screens_the_same(tmp_path: Path) -> None:
     copy = tmp_path / "risk_lexicon.toml"
     shutil.copy(DEFAULT_LEXICON_PATH, copy)
     assert Lexicon.load(copy).version == LEXICON.version
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [("I wasn't suicidal, just tired", "wasnt"), ("they'd be better off", "theyd")],
+)
+def test_contractions_are_never_corrected_to_a_word_that_matters(text: str, kept: str) -> None:
+    words = SCREEN.normalised(text).split()
+    assert kept in words and "want" not in words and "they" not in words
+
+
+def test_wasnt_is_read_as_a_negation_and_in_the_phrases_that_use_it() -> None:
+    assert SCREEN.screen("I wasn't suicidal, just tired").verdict == "check"  # negated
+    wish = SCREEN.screen("I wish I wasn't here any more")
+    assert wish.verdict == "crisis" and wish.matched != "classifier"
+    assert "suicide-attempt" in SCREEN.screen("it wasn't an accident, the overdose").entries
