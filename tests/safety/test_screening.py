@@ -624,3 +624,18 @@ def test_wasnt_is_read_as_a_negation_and_in_the_phrases_that_use_it() -> None:
     wish = SCREEN.screen("I wish I wasn't here any more")
     assert wish.verdict == "crisis" and wish.matched != "classifier"
     assert "suicide-attempt" in SCREEN.screen("it wasn't an accident, the overdose").entries
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("my hoose is a tip after the weekend", "none"),  # Scots house, not a noose
+        ("it's awfy cauld the day", "none"),
+        ("thinking about unaliving myself", "crisis"),
+    ],
+)
+def test_dialect_and_online_words_are_read_as_meant(text: str, level: str) -> None:
+    result = SCREEN.screen(text)
+    assert result.verdict == level
+    if level == "crisis":
+        assert result.matched != "classifier"  # the lexicon reads it, not luck
