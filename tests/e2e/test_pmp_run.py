@@ -49,6 +49,19 @@ def bot_env(api: FakeTelegramAPI, served_api: str, db_url: str, **settings: str)
     }
 
 
+async def stop(bot: asyncio.subprocess.Process, timeout: float = 30) -> tuple[bytes, bytes]:
+    """Stop a `pmp run` as an operator would (Ctrl-C) and return what it printed; one that has
+    not stopped in time is killed, so no test leaves a bot running behind it, and fails."""
+    bot.send_signal(signal.SIGINT)
+    try:
+        out, err = await asyncio.wait_for(bot.communicate(), timeout=timeout)
+    except TimeoutError:
+        bot.kill()
+        await bot.wait()
+        raise AssertionError(f"pmp run did not stop within {timeout:.0f} s of Ctrl-C") from None
+    return out or b"", err or b""
+
+
 async def pmp(env: dict[str, str], *args: str) -> str:
     """Run a `pmp` command to completion and return what it printed."""
     process = await asyncio.create_subprocess_exec(
@@ -92,8 +105,7 @@ async def test_pmp_run_serves_a_patient_on_telegram(
         replies = await user.ask(f"/start {invite['code']}", timeout=15)
         assert "You have been invited to join Autumn" in replies[0].text
     finally:
-        bot.send_signal(signal.SIGINT)
-        _out, err = await asyncio.wait_for(bot.communicate(), timeout=30)
+        _out, err = await stop(bot)
     logged = err.decode()
     assert "telegram bot started" in logged
     assert api.token not in logged and invite["code"] not in logged
@@ -186,8 +198,7 @@ async def test_pmp_health_passes_while_the_bot_receives_and_fails_once_it_stops(
         await api.wait_until_polling(timeout=30)
         assert "OK: the bot said it was receiving" in await pmp(env, "health")
     finally:
-        bot.send_signal(signal.SIGINT)
-        await asyncio.wait_for(bot.communicate(), timeout=30)
+        await stop(bot)
     after = await asyncio.create_subprocess_exec(
         PMP, "health", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
@@ -223,8 +234,7 @@ async def test_pmp_run_passes_over_an_update_it_cannot_read_and_answers_the_next
         replies = await writer.ask("I want to end my life", timeout=15)
         assert any("Samaritans: call 116 123" in (r.text or "") for r in replies)
     finally:
-        bot.send_signal(signal.SIGINT)
-        _out, err = await asyncio.wait_for(bot.communicate(), timeout=30)
+        _out, err = await stop(bot)
     logged = err.decode()
     assert "an update could not be read and was passed over" in logged
     assert "How is everyone" not in logged and "zebra" not in logged
@@ -277,8 +287,7 @@ async def test_pmp_run_with_its_database_frozen_still_sends_crisis_numbers_at_on
                 timeout=60,
             )
         finally:
-            bot.send_signal(signal.SIGINT)
-            await asyncio.wait_for(bot.wait(), timeout=60)
+            await stop(bot, timeout=60)
 
 
 async def test_pmp_run_when_telegram_cannot_be_reached_says_so_in_a_line_and_keeps_trying(
@@ -299,8 +308,7 @@ async def test_pmp_run_when_telegram_cannot_be_reached_says_so_in_a_line_and_kee
                 lines.append((await bot.stderr.readline()).decode())
         assert bot.returncode is None  # still running, still trying
     finally:
-        bot.send_signal(signal.SIGINT)
-        _out, rest = await asyncio.wait_for(bot.communicate(), timeout=30)
+        _out, rest = await stop(bot)
     text = "".join(lines) + rest.decode()
     assert "Traceback" not in text
     tries = [line for line in lines if "Telegram cannot be reached" in line]
