@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import gc
 import logging
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -252,8 +251,4 @@ class _Spans:
 def default_screen(lexicon_path: str = "") -> Screen:
     """The screen from the files in content/safety/ (or another lexicon), loaded once per
     process; a broken lexicon is a ValueError, so nothing runs without a screen."""
-    screen = Screen.load(Path(lexicon_path) if lexicon_path else DEFAULT_LEXICON_PATH)
-    # The screen's tables live as long as the process and never change: moved out of the
-    # garbage collector's sight, a full collection no longer walks them in a patient's turn.
-    gc.freeze()
-    return screen
+    return Screen.load(Path(lexicon_path) if lexicon_path else DEFAULT_LEXICON_PATH)
