@@ -61,6 +61,22 @@ _WHATEVER_THE_ANSWER = (QA_INVITE, QA_REMINDER)
 KEPT_WHILE_PAUSED = (WEEK_BEFORE, DAY_BEFORE, DISCHARGE)
 
 
+async def cancel_unsent(session: AsyncSession, row_ids: list[int]) -> set[int]:
+    """Cancel these outbox rows if they still wait; a row a dispatcher has just started
+    sending is left to go. The ids cancelled."""
+    if not row_ids:
+        return set()
+    return set(
+        await session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(row_ids))
+            .where(OutboxMessage.status == "pending")
+            .values(status="cancelled")
+            .returning(OutboxMessage.id)
+        )
+    )
+
+
 async def withhold_waiting(session: AsyncSession, person_id: int, now: datetime) -> int:
     """A pause made while reminders wait in the outbox: those not yet being sent are not sent
     (skipped, paused). Review reminders and the goodbye come anyway; a row a dispatcher has
@@ -76,17 +92,7 @@ async def withhold_waiting(session: AsyncSession, person_id: int, now: datetime)
             )
         )
     )
-    if not waiting:
-        return 0
-    cancelled = set(
-        await session.scalars(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_([row_id for row_id, _ in waiting]))
-            .where(OutboxMessage.status == "pending")
-            .values(status="cancelled")
-            .returning(OutboxMessage.id)
-        )
-    )
+    cancelled = await cancel_unsent(session, [row_id for row_id, _ in waiting])
     if cancelled:
         await session.execute(
             update(ScheduledMessage)

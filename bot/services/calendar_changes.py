@@ -23,7 +23,7 @@ from bot.services import challenges
 from bot.services.cohorts import qa_time_clash
 from bot.services.events import DAY, REVIEW, Move, move_event
 from scheduler.planner import FlowTimes, Planner, first_session
-from scheduler.reminders import after_quiet_hours, patient_message
+from scheduler.reminders import after_quiet_hours, cancel_unsent, patient_message
 
 
 async def affected_patients(
@@ -153,18 +153,7 @@ async def _withdraw_unsent(session: AsyncSession, move: Move) -> None:
             )
         )
     )
-    if not waiting:
-        return
-    # Conditional: a row a dispatcher has just started sending is left to go.
-    cancelled = set(
-        await session.scalars(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_([row_id for row_id, _ in waiting]))
-            .where(OutboxMessage.status == "pending")
-            .values(status="cancelled")
-            .returning(OutboxMessage.id)
-        )
-    )
+    cancelled = await cancel_unsent(session, [row_id for row_id, _ in waiting])
     if not cancelled:
         return
     await session.execute(
