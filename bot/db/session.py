@@ -47,8 +47,28 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+        _stop_once(dbapi_connection.driver_connection)
 
     return engine
+
+
+def _stop_once(connection: Any) -> None:
+    """Make an aiosqlite connection's worker stop once, however often it is asked.
+
+    SQLAlchemy gives up on a connection whose statement was cancelled (a turn's time limit) by
+    stopping it and closing it at once; aiosqlite 0.22's close() then asks its ended worker to
+    stop again and waits for ever, so the bot could not exit (sqlalchemy/sqlalchemy#13039).
+    Every later stop returns the first's answer instead.
+    """
+    first_stop = connection.stop
+    answers: list[Any] = []
+
+    def stop() -> Any:
+        if not answers:
+            answers.append(first_stop())
+        return answers[0]
+
+    connection.stop = stop
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
