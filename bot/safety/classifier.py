@@ -72,6 +72,7 @@ class Classifier:
         words: _Part,
         crisis_threshold: float,
         check_threshold: float,
+        crisis_after_check: float | None = None,
     ) -> None:
         self.version = version
         self.char_sizes = char_sizes
@@ -85,6 +86,10 @@ class Classifier:
         self._weights = np.vstack((chars.weights, words.weights)).astype(np.float32)
         self.crisis_threshold = crisis_threshold
         self.check_threshold = check_threshold
+        # Where the lexicon already asks a check, confidence above this is enough for crisis.
+        self.crisis_after_check = (
+            crisis_threshold if crisis_after_check is None else crisis_after_check
+        )
         # Word bigrams by their first word, then their second, in the one id space.
         self._bigrams: dict[str, dict[str, int]] = {}
         for gram, index in words.vocabulary.items():
@@ -216,11 +221,12 @@ def from_json(data: Any, version: str) -> Classifier:
         words = _part(data["word"], width)
         thresholds = data["thresholds"]
         crisis, check = float(thresholds["crisis"]), float(thresholds["check"])
+        after_check = float(thresholds.get("crisis_after_check", crisis))
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise ValueError(f"classifier: damaged or of another format: {error}") from None
-    if not (1 <= low <= high <= 8) or not (0 < check < 1 and 0 < crisis < 1):
+    if not (1 <= low <= high <= 8) or not (0 < check < 1 and 0 < after_check <= crisis < 1):
         raise ValueError("classifier: n-gram sizes or thresholds out of range")
-    return Classifier(version, (low, high), bias, chars, words, crisis, check)
+    return Classifier(version, (low, high), bias, chars, words, crisis, check, after_check)
 
 
 def _part(raw: Any, width: int) -> _Part:

@@ -134,7 +134,7 @@ class Screen:
         scores = self.classifier.score(words) if self.classifier and words else None
         entries = tuple(dict.fromkeys(hit.entry.rule.id for hit in sorted(found, key=_rank)))
         score = scores.crisis if scores else None
-        raised = self._raised(verdict, scores, words)
+        raised = self._raised(verdict, scores, words, _asks_check(found))
         concerns: tuple[Concern, ...]
         if raised is not None and scores is not None:
             concerns = (scores.concern,)
@@ -174,18 +174,35 @@ class Screen:
         """The text as the lexicon reads it (for clinicians trying the screen)."""
         return self._marked(text).replace("\n", " ")
 
-    def _raised(self, verdict: Verdict, scores: Scores | None, plain: str) -> Verdict | None:
+    def asks_check(self, text: str) -> bool:
+        """Whether the lexicon asks a check of its own: an entry of check level matched, not
+        only a crisis phrase that a negation governs."""
+        return _asks_check(self.lexicon.hits(self._marked(text)))
+
+    def _raised(
+        self, verdict: Verdict, scores: Scores | None, plain: str, asks_check: bool
+    ) -> Verdict | None:
         """The classifier's level where it is higher than the lexicon's."""
         if scores is None or self.classifier is None or verdict == "crisis":
             return None
         words = plain.split()
         if len(set(words)) < _FEWEST_WORDS or len(set(words)) < _VARIETY * len(words):
             return None  # "want to want to want to…": nothing a person wrote to be read
-        if scores.crisis >= self.classifier.crisis_threshold:
+        # After a check entry (words of death or injury) less confidence is needed; not after a
+        # negated crisis ("I don't want to die"), where the words were the person's own no.
+        needed = (
+            self.classifier.crisis_after_check if asks_check else self.classifier.crisis_threshold
+        )
+        if scores.crisis >= needed:
             return "crisis"
         if verdict == "none" and scores.flag >= self.classifier.check_threshold:
             return "check"
         return None
+
+
+def _asks_check(hits: list[Hit]) -> bool:
+    """Whether an entry of check level is among the hits (a negated crisis is not one)."""
+    return any(hit.level == "check" and not hit.negated for hit in hits)
 
 
 def _rank(hit: Hit) -> int:

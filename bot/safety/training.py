@@ -26,6 +26,7 @@ from bot.safety import corpus
 from bot.safety.classifier import DEFAULT_CLASSIFIER_PATH, FORMAT, OUTPUTS, Classifier, from_json
 from bot.safety.lexicon import CONCERNS, Lexicon
 from bot.safety.normalise import Normaliser
+from bot.safety.screening import Screen
 
 CHAR_NGRAMS = (3, 5)
 WORD_NGRAMS = (1, 2)
@@ -39,6 +40,10 @@ CRISIS_FALSE_ALARMS = 0.005
 # ...and this share may reach the check threshold: a silent crisis is the worst failure, and a
 # check costs a kind question (the budget for ordinary messages flagged is 10%).
 CHECK_FALSE_ALARMS = 0.07
+# ...and where the lexicon already asks a check (it found words of death or injury), a lower
+# crisis threshold may call this further share of all ordinary messages a crisis: there the
+# classifier's confidence means more, and a crisis taken for a check waits on the question.
+CRISIS_AFTER_CHECK_FALSE_ALARMS = 0.002
 _DIGITS = 5
 
 
@@ -89,7 +94,7 @@ def fit(texts: Sequence[str], examples: Sequence[corpus.Example]) -> dict[str, A
         "bias": [_round(intercept) for _, intercept in outputs],
         "char": _part(char, weights[:chars]),
         "word": _part(word, weights[chars:]),
-        "thresholds": {"crisis": 0.5, "check": 0.5},
+        "thresholds": {"crisis": 0.5, "check": 0.5, "crisis_after_check": 0.5},
         "trained_on": len(examples),
     }
 
@@ -131,16 +136,31 @@ def out_of_fold(
 
 
 def thresholds(
-    scores: Sequence[tuple[float, float]], examples: Sequence[corpus.Example]
+    scores: Sequence[tuple[float, float]],
+    examples: Sequence[corpus.Example],
+    word_checks: Sequence[bool],
 ) -> dict[str, float]:
-    """The lowest thresholds whose false alarms on ordinary messages stay within the limits."""
-    ordinary = sorted(
-        (score for score, e in zip(scores, examples, strict=True) if e.level == "none"),
-        reverse=True,
+    """The lowest thresholds whose false alarms on ordinary messages stay within the limits;
+    `word_checks` says of each example whether the lexicon asks a check of its own."""
+    ordinary = [
+        (score, checked)
+        for score, e, checked in zip(scores, examples, word_checks, strict=True)
+        if e.level == "none"
+    ]
+    crisis = max(
+        _above(sorted((s[0] for s, _ in ordinary), reverse=True), CRISIS_FALSE_ALARMS), 0.5
     )
-    crisis = _above(sorted((s[0] for s in ordinary), reverse=True), CRISIS_FALSE_ALARMS)
-    check = _above(sorted((s[1] for s in ordinary), reverse=True), CHECK_FALSE_ALARMS)
-    return {"crisis": max(crisis, 0.5), "check": min(max(check, 0.2), 0.95)}
+    check = _above(sorted((s[1] for s, _ in ordinary), reverse=True), CHECK_FALSE_ALARMS)
+    # Ordinary messages the lexicon checks and the general threshold leaves alone: the share
+    # is of all ordinary messages, so the extra false alarms stay within that budget.
+    below = sorted((s[0] for s, checked in ordinary if checked and s[0] < crisis), reverse=True)
+    allowed = math.floor(CRISIS_AFTER_CHECK_FALSE_ALARMS * len(ordinary))
+    after_check = round(below[allowed] + 0.005, 3) if allowed < len(below) else 0.5
+    return {
+        "crisis": crisis,
+        "check": min(max(check, 0.2), 0.95),
+        "crisis_after_check": min(max(after_check, 0.5), crisis),
+    }
 
 
 def _above(descending: Sequence[float], share: float) -> float:
@@ -158,7 +178,9 @@ def train(root: Path = corpus.CORPUS_PATH) -> dict[str, Any]:
     examples = corpus.load("train", root)
     texts = [normaliser.plain(normaliser.without_codes(e.text)) for e in examples]
     model = fit(texts, examples)
-    model["thresholds"] = thresholds(out_of_fold(texts, examples), examples)
+    lexicon_alone = Screen(normaliser, lexicon, None)
+    checks = [lexicon_alone.asks_check(e.text) for e in examples]
+    model["thresholds"] = thresholds(out_of_fold(texts, examples), examples, checks)
     model["normalise_version"] = normaliser.version
     model["lexicon_version"] = lexicon.version
     model["corpus"] = corpus_digest(root)
@@ -200,7 +222,8 @@ def main() -> None:
         f"trained on {model['trained_on']} messages: {len(model['char']['vocabulary'])} "
         f"character and {len(model['word']['vocabulary'])} word features, "
         f"{len(data) // 1024} KiB; thresholds "
-        f"crisis {classifier.crisis_threshold}, check {classifier.check_threshold}"
+        f"crisis {classifier.crisis_threshold} (after a lexicon check "
+        f"{classifier.crisis_after_check}), check {classifier.check_threshold}"
     )
 
 

@@ -6,6 +6,7 @@ the end of this file only stop them getting worse unnoticed.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import logging
 import random
@@ -574,7 +575,7 @@ def test_repetitive_input_gets_a_level_quickly_enough_to_return(text: str, level
 
 # Measured on the held-out part when this screen was built; a change that does worse fails.
 HELDOUT_FLOORS = {
-    "crisis_as_crisis": 0.77,
+    "crisis_as_crisis": 0.81,
     "crisis_silent": 0.05,
     "ambiguous_caught": 0.94,
     "ordinary_flagged": 0.08,
@@ -639,3 +640,68 @@ def test_dialect_and_online_words_are_read_as_meant(text: str, level: str) -> No
     assert result.verdict == level
     if level == "crisis":
         assert result.matched != "classifier"  # the lexicon reads it, not luck
+
+
+def test_after_a_lexicon_check_less_confidence_makes_a_crisis() -> None:
+    # The lexicon checks "made my will" (words of death); the classifier's crisis score is
+    # enough for crisis there at the lower threshold, and only there.
+    assert SCREEN.classifier is not None
+    will = "made my will this week, got it all sorted, nothing left to do now"
+    plain = "sorted out the paperwork for the car this week, nothing left to do now"
+    negated = "I don't want to kill myself, honestly"
+    alone = Screen(SCREEN.normaliser, SCREEN.lexicon, None)
+    assert (alone.screen(will).verdict, alone.screen(plain).verdict) == ("check", "none")
+    assert (SCREEN.asks_check(will), SCREEN.asks_check(plain)) == (True, False)
+    assert alone.screen(negated).verdict == "check" and not SCREEN.asks_check(negated)
+    lower, strict = copy.copy(SCREEN.classifier), copy.copy(SCREEN.classifier)
+    lower.crisis_threshold = strict.crisis_threshold = 0.999
+    lower.crisis_after_check, strict.crisis_after_check = 0.001, 0.999
+    assert Screen(SCREEN.normaliser, SCREEN.lexicon, lower).screen(will).verdict == "crisis"
+    assert Screen(SCREEN.normaliser, SCREEN.lexicon, strict).screen(will).verdict == "check"
+    assert Screen(SCREEN.normaliser, SCREEN.lexicon, lower).screen(plain).verdict != "crisis"
+    # A negated crisis is the person's own no: the general threshold still applies.
+    assert Screen(SCREEN.normaliser, SCREEN.lexicon, lower).screen(negated).verdict == "check"
+
+
+def test_the_threshold_after_a_lexicon_check_keeps_to_its_budget() -> None:
+    training = pytest.importorskip("bot.safety.training")
+
+    def example(level: str) -> corpus.Example:
+        cls = {"none": "ordinary", "crisis": "explicit"}[level]
+        return corpus.Example("x", level, "none" if level == "none" else "self", cls, "t")  # type: ignore[arg-type]
+
+    # 1,000 ordinary messages: 6 the lexicon leaves alone score 0.95 for crisis, which sets the
+    # general threshold at 0.955 (0.5% may pass); the lexicon checks 10 others, at 0.60-0.69.
+    examples = [example("none")] * 1000 + [example("crisis")] * 10
+    scores = (
+        [(0.95, 0.9)] * 6
+        + [(0.1, 0.1)] * 984
+        + [(0.6 + i / 100, 0.9) for i in range(10)]
+        + [(0.99, 0.99)] * 10
+    )
+    checks = [False] * 990 + [True] * 10 + [False] * 10
+    found = training.thresholds(scores, examples, checks)
+    assert found["crisis"] == pytest.approx(0.955)
+    # 0.2% of 1,000 is 2 ordinary messages: the threshold sits just above the third highest.
+    assert found["crisis_after_check"] == pytest.approx(0.675)
+    raised = sum(s[0] >= found["crisis_after_check"] for s in scores[990:1000])
+    assert raised == 2
+    assert found["crisis_after_check"] <= found["crisis"]
+    # With no ordinary message checked by the lexicon, the floor is the even chance.
+    assert training.thresholds(scores, examples, [False] * 1010)["crisis_after_check"] == 0.5
+
+
+def test_an_older_classifier_file_without_the_threshold_after_a_check_still_loads(
+    tmp_path: Path,
+) -> None:
+    training = pytest.importorskip("bot.safety.training")
+    model = training.saved_model(DEFAULT_CLASSIFIER_PATH)
+    del model["thresholds"]["crisis_after_check"]
+    old = tmp_path / "old.json.gz"
+    training.save(model, old)
+    loaded = Classifier.load(old)
+    assert loaded.crisis_after_check == loaded.crisis_threshold
+    model["thresholds"]["crisis_after_check"] = 0.999  # above the crisis threshold: refused
+    training.save(model, old)
+    with pytest.raises(ValueError, match="out of range"):
+        Classifier.load(old)
