@@ -576,7 +576,7 @@ def test_repetitive_input_gets_a_level_quickly_enough_to_return(text: str, level
 # Measured on the held-out part when this screen was built; a change that does worse fails.
 HELDOUT_FLOORS = {
     "crisis_as_crisis": 0.81,
-    "crisis_silent": 0.05,
+    "crisis_silent": 0.04,
     "ambiguous_caught": 0.94,
     "ordinary_flagged": 0.08,
     "ordinary_as_crisis": 0.015,
