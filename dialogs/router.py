@@ -95,7 +95,15 @@ async def route(turn: Turn) -> None:
         if active_form(turn) is not None and safety.waiting(turn) is None:
             _prompt_again(turn, active_form(turn))
         return
-    if screening is not None and screening.needs_check and turn.person is None and form is None:
+    # "/start" is left to joining, which answers the words and still looks the code up.
+    starting = incoming.kind == "command" and incoming.command == "start"
+    if (
+        screening is not None
+        and screening.needs_check
+        and turn.person is None
+        and form is None
+        and not starting
+    ):
         turn.say("safety/check_stranger")  # the numbers once, not twice
         return
     if screening is not None and screening.needs_check and _only_a_check(turn, form):

@@ -87,6 +87,12 @@ async def test_wrong_code_gets_a_kind_reply_and_keeps_nothing(runtime: Runtime) 
     assert "couldn't find that code" in chat.text
     await chat.command("start", "not a code at all!")
     assert "couldn't find that code" in chat.text
+    # Words the screen would ask about get the gentle words and the numbers once, and the
+    # code is still looked up.
+    await chat.command("start", "this pain is killing me")
+    assert "couldn't find that code" in chat.text
+    assert "you don't have to cope alone" in chat.text
+    assert chat.text.count("Samaritans") == 1
     assert await count(runtime, Conversation) == 0
     assert await count(runtime, Person) == 0
 
