@@ -83,7 +83,7 @@ def test_level_and_concern(text: str, level: str, concern: str | None) -> None:
         ("rough week, coped by cutting most nights", "self-harm-deliberate"),
         ("after the phone call I went up to my room and cut", "self-harm-deliberate"),
         ("I burnt again last night, sorry", "self-harm-deliberate"),
-        ("told the nurse they were from the cat. they weren't", "self-harm-deliberate"),
+        ("told the nurse it was the cat. it wasn't, we don't have one", "self-harm-deliberate"),
         ("keep punching my own legs when the pain spikes", "self-harm-done"),
         ("took my whole prescription on Friday night", "suicide-attempt"),
         ("my tramadol goes in a tin in the shed instead of taking them", "suicide-means-medicine"),
@@ -103,6 +103,11 @@ def test_deliberate_injuries_and_attempts_told_plainly_are_a_crisis(text: str, e
     result = SCREEN.screen(text)
     assert result.verdict == "crisis"
     assert entry in result.entries
+    # Whose risk it is: the writer's, unless the entry is about others or abuse.
+    expected = {"harm-to-others": "others", "safeguarding-sexual": "safeguarding"}
+    assert result.concern == expected.get(
+        entry, "safeguarding" if entry.startswith("safeguarding") else "self"
+    )
 
 
 @pytest.mark.parametrize(
@@ -737,3 +742,19 @@ def test_an_older_classifier_file_without_the_threshold_after_a_check_still_load
     training.save(model, old)
     with pytest.raises(ValueError, match="out of range"):
         Classifier.load(old)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "life is absolute hell at the moment. want to die",
+        "spent all day in the shed. want to die",
+        "my tramadol goes in a tin in the shed instead of taking them",
+        "what the hell is the point, I want to end it",
+    ],
+)
+def test_words_that_look_like_he_ll_or_she_d_do_not_make_a_crisis_someone_elses(text: str) -> None:
+    # "hell" and "shed" once read as "he'll" and "she'd": the person in crisis was told what
+    # to do for somebody else.
+    result = SCREEN.screen(text)
+    assert (result.verdict, result.concern) == ("crisis", "self")
