@@ -758,3 +758,22 @@ def test_words_that_look_like_he_ll_or_she_d_do_not_make_a_crisis_someone_elses(
     # to do for somebody else.
     result = SCREEN.screen(text)
     assert (result.verdict, result.concern) == ("crisis", "self")
+
+
+@pytest.mark.parametrize(
+    ("text", "entries"),
+    [
+        ("made a will at the solicitors after we bought the house", ()),
+        ("we updated our wills now the new baby is here", ()),
+        ("made my will this week, nothing left to sort now", ("will-made",)),
+    ],
+)
+def test_a_will_with_an_everyday_reason_is_not_asked_about(
+    text: str, entries: tuple[str, ...]
+) -> None:
+    # A will after buying a house got the crisis numbers (the classifier's score is enough for
+    # crisis after a lexicon check); with a reason near it the lexicon leaves it alone.
+    result = SCREEN.screen(text)
+    assert tuple(e for e in result.entries if e == "will-made") == entries
+    if not entries:
+        assert result.verdict != "crisis"
