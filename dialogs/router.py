@@ -95,7 +95,8 @@ async def route(turn: Turn) -> None:
         if active_form(turn) is not None and safety.waiting(turn) is None:
             _prompt_again(turn, active_form(turn))
         return
-    # "/start" is left to joining, which answers the words and still looks the code up.
+    # "/start" goes on to joining, which still looks the code up; the gentle words for a
+    # stranger follow once, after it (below).
     starting = incoming.kind == "command" and incoming.command == "start"
     if (
         screening is not None

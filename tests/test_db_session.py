@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import weakref
 from pathlib import Path
 
-from bot.db.session import create_engine
+import aiosqlite
+
+from bot.db.session import _stop_once, create_engine
 
 
 async def test_a_sqlite_connection_stopped_while_closing_still_closes(tmp_path: Path) -> None:
@@ -36,3 +40,17 @@ async def _ends(thread: threading.Thread) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+def test_the_stop_once_patch_leaves_no_reference_cycle() -> None:
+    # A cycle would keep a dropped connection (and its worker) until a garbage collection,
+    # which after `pmp run`'s gc.freeze() might never come for older objects.
+    connection = aiosqlite.connect(":memory:")  # not started: no worker yet
+    _stop_once(connection)
+    held = weakref.ref(connection)
+    gc.disable()
+    try:
+        del connection
+        assert held() is None
+    finally:
+        gc.enable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +56,25 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 def _stop_once(connection: Any) -> None:
     """Make an aiosqlite connection's worker stop once, however often it is asked.
 
-    SQLAlchemy gives up on a connection whose statement was cancelled (a turn's time limit) by
-    stopping it and closing it at once; aiosqlite 0.22's close() then asks its ended worker to
-    stop again and waits for ever, so the bot could not exit (sqlalchemy/sqlalchemy#13039).
-    Every later stop returns the first's answer instead.
+    When a statement is cancelled (a turn's time limit), SQLAlchemy closes the connection in a
+    shielded task and, as it is cancelled in turn, stops it at once. aiosqlite 0.22's close()
+    then asks the worker, already ended by that stop, to stop again and waits for ever, so the
+    bot could not exit. Every stop after the first returns the first's answer instead. The
+    connection is held weakly, so the patch makes no reference cycle.
     """
-    first_stop = connection.stop
+    stop_first = getattr(type(connection), "stop", None)
+    if stop_first is None:
+        return  # an aiosqlite without stop(): SQLAlchemy does not stop it either
+    held = weakref.ref(connection)
     answers: list[Any] = []
 
     def stop() -> Any:
+        """The first stop's answer (None once the connection is gone)."""
         if not answers:
-            answers.append(first_stop())
+            live = held()
+            if live is None:
+                return None
+            answers.append(stop_first(live))
         return answers[0]
 
     connection.stop = stop

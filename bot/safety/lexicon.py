@@ -52,6 +52,9 @@ class Rule:
     # (as written, compiled for matching, the expanded regex the scanner's gate reads)
     patterns: tuple[tuple[str, re.Pattern[str], str], ...]
     unless: re.Pattern[str] | None = None
+    # A check entry about death or injury, after which the classifier needs less confidence to
+    # call a crisis (`near_crisis = true` in the file).
+    near_crisis: bool = False
 
 
 @dataclass(frozen=True)
@@ -347,7 +350,7 @@ def _parse_rule(raw: Any, kind: str, concepts: Mapping[str, str], seen: set[str]
     seen.add(rule_id)
     allowed = {"id", "note", "patterns", "unless"}
     if kind == "risk":
-        allowed |= {"level", "concern"}
+        allowed |= {"level", "concern", "near_crisis"}
     extra = set(raw) - allowed
     if extra:
         raise ValueError(f"{where}: unknown keys {sorted(extra)}")
@@ -369,7 +372,10 @@ def _parse_rule(raw: Any, kind: str, concepts: Mapping[str, str], seen: set[str]
     if "unless" in raw:
         sources = _texts(raw, "unless", where)
         unless = _compile("|".join(f"(?:{source})" for source in sources), concepts, where)[0]
-    return Rule(rule_id, level, concern, tuple(compiled), unless)
+    near_crisis = raw.get("near_crisis", False)
+    if not isinstance(near_crisis, bool) or (near_crisis and level != "check"):
+        raise ValueError(f"{where}: `near_crisis` is true or false, and only for a check entry")
+    return Rule(rule_id, level, concern, tuple(compiled), unless, near_crisis)
 
 
 def _texts(raw: Mapping[str, Any], key: str, where: str) -> list[str]:

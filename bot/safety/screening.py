@@ -175,8 +175,8 @@ class Screen:
         return self._marked(text).replace("\n", " ")
 
     def asks_check(self, text: str) -> bool:
-        """Whether the lexicon asks a check of its own: an entry of check level matched, not
-        only a crisis phrase that a negation governs."""
+        """Whether the lexicon's own verdict is a check from an entry about death or injury
+        (`near_crisis`), not from a negated crisis phrase or hopelessness."""
         return _asks_check(self.lexicon.hits(self._marked(text)))
 
     def _raised(
@@ -188,8 +188,9 @@ class Screen:
         words = plain.split()
         if len(set(words)) < _FEWEST_WORDS or len(set(words)) < _VARIETY * len(words):
             return None  # "want to want to want to…": nothing a person wrote to be read
-        # After a check entry (words of death or injury) less confidence is needed; not after a
-        # negated crisis ("I don't want to die"), where the words were the person's own no.
+        # After a check entry about death or injury less confidence is needed; not after a
+        # negated crisis ("I don't want to die"), where the words were the person's own no, nor
+        # after hopelessness or pain idioms ("I want it all to stop hurting").
         needed = (
             self.classifier.crisis_after_check if asks_check else self.classifier.crisis_threshold
         )
@@ -201,8 +202,10 @@ class Screen:
 
 
 def _asks_check(hits: list[Hit]) -> bool:
-    """Whether an entry of check level is among the hits (a negated crisis is not one)."""
-    return any(hit.level == "check" and not hit.negated for hit in hits)
+    """Whether the hits make a check (no crisis among them) that a `near_crisis` entry asks."""
+    if any(hit.level == "crisis" for hit in hits):
+        return False
+    return any(hit.entry.rule.near_crisis and not hit.negated for hit in hits)
 
 
 def _rank(hit: Hit) -> int:

@@ -41,9 +41,10 @@ CRISIS_FALSE_ALARMS = 0.005
 # check costs a kind question (the budget for ordinary messages flagged is 10%). Chosen by
 # cross-validation holding out whole files: 8% left 5.4% of crises silent, 7% left 6.3%.
 CHECK_FALSE_ALARMS = 0.08
-# ...and where the lexicon already asks a check (it found words of death or injury), a lower
-# crisis threshold may call this further share of all ordinary messages a crisis: there the
-# classifier's confidence means more, and a crisis taken for a check waits on the question.
+# ...and where the lexicon asks a check from an entry about death or injury (`near_crisis`), a
+# lower crisis threshold may call this further share of ALL ordinary messages a crisis (about 2%
+# of the ordinary ones such entries check): there the classifier's confidence means more, and a
+# crisis taken for a check waits on the question.
 CRISIS_AFTER_CHECK_FALSE_ALARMS = 0.002
 _DIGITS = 5
 

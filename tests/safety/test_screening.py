@@ -82,7 +82,7 @@ def test_level_and_concern(text: str, level: str, concern: str | None) -> None:
         ("is there a dose of pregabalin that stops your breathing", "suicide-means-medicine"),
         ("rough week, coped by cutting most nights", "self-harm-deliberate"),
         ("after the phone call I went up to my room and cut", "self-harm-deliberate"),
-        ("I burnt again last night, sorry", "self-harm-deliberate"),
+        ("I cut again last night, sorry", "self-harm-deliberate"),
         ("told the nurse it was the cat. it wasn't, we don't have one", "self-harm-deliberate"),
         ("keep punching my own legs when the pain spikes", "self-harm-done"),
         ("took my whole prescription on Friday night", "suicide-attempt"),
@@ -118,27 +118,47 @@ def test_deliberate_injuries_and_attempts_told_plainly_are_a_crisis(text: str, e
         "took my whole dosette box to the pharmacy",
         "cut my finger chopping veg, silly accident",
         "I need a long hot bath until my back eases",
-        "coped by pacing the hoovering, upstairs then a rest",
+        "I manage by cutting my walks into short bits, like you said",
+        "coping by cutting out gluten for a month",
         "I cut back on the co-codamol like the GP said",
         "went upstairs and cut my toenails, first time in months",
-        "took my whole prescription to the new pharmacy",
+        "went upstairs and cut fabric for my quilting",
+        "I burned again yesterday in the sun, forgot my cream",
+        "told the GP it was eczema but it wasn't, it's psoriasis",
+        "after my hair cut I made myself a brew",
+        "took my whole repeat prescription to the chemist",
+        "took my full prescription in for the medication review",
+        "swallowed a whole tub of ice cream",
         "took the full box back to the chemist for disposal",
+        "was at the hospital after taking all morning to get there",
         "I keep my tablets in a tin by the kettle so I remember them",
         "put my tablets by the bed so I take them at night",
         "my tablets are in my bag if I need them at group",
         "meds ready for tomorrow, see you at 9:30",
         "I keep my pills in a box with the days on",
-        "we stood looking at the views over the gorge on holiday",
-        "my heart rate stops racing after the breathing exercise",
-        "I'm sharpening the kitchen knives before the Sunday roast",
-        "drove into town for the group, parking was a nightmare",
+        "washing my hands loads, trying not to catch it",
+        "which car park has the fewest people about, I need a space by the lift",
+        "looking at the drop in my pain scores since week 3",
+        "I hope my heart stops pounding before the scan",
+        "happiest moments this week were imagining not being in pain",
+        "we were driving through a crowd of people after the concert",
+        "sharpening my knives ready for next time I cook",
+        "they're not letting me eat till the scan tomorrow",
+        "there's no next week for me, I'm away at my sister's",
+        "instead of taking it I'm putting a heat pack on",
+        "I left my meds in the drawer instead of taking them to hospital",
         "a proper goodbye to the group on Thursday, thank you all",
     ],
 )
 def test_everyday_injuries_and_errands_are_not_a_lexicon_crisis(text: str) -> None:
     result = SCREEN.screen(text)
     assert result.verdict != "crisis" or result.matched == "classifier"
-    assert not {"self-harm-deliberate", "suicide-overdose", "suicide-attempt"} & set(result.entries)
+    crisis_entries = {
+        "self-harm-deliberate", "self-harm-done", "suicide-overdose", "suicide-attempt",
+        "suicide-means-medicine", "suicide-method", "passive-wish-dead", "harm-to-others",
+        "safeguarding-neglect", "suicide-preparation",
+    }  # fmt: skip
+    assert not crisis_entries & set(result.entries)
 
 
 def test_the_result_names_what_decided_it_and_keeps_the_pattern_out_of_records() -> None:
@@ -409,6 +429,8 @@ def test_training_is_deterministic_and_the_saved_model_is_current(tmp_path: Path
     saved = training.saved_model(DEFAULT_CLASSIFIER_PATH)
     assert saved["corpus"] == training.corpus_digest()
     assert saved["normalise_version"] == SCREEN.normaliser.version
+    # Which messages the lexicon checks sets the threshold after a check: a lexicon change too.
+    assert saved["lexicon_version"] == SCREEN.lexicon.version
 
 
 # --- Hostile and unusual input -------------------------------------------------------------------
@@ -696,8 +718,12 @@ def test_after_a_lexicon_check_less_confidence_makes_a_crisis() -> None:
     assert Screen(SCREEN.normaliser, SCREEN.lexicon, lower).screen(will).verdict == "crisis"
     assert Screen(SCREEN.normaliser, SCREEN.lexicon, strict).screen(will).verdict == "check"
     assert Screen(SCREEN.normaliser, SCREEN.lexicon, lower).screen(plain).verdict != "crisis"
-    # A negated crisis is the person's own no: the general threshold still applies.
+    # A negated crisis is the person's own no, and hopelessness is not about death or injury:
+    # the general threshold still applies to both.
     assert Screen(SCREEN.normaliser, SCREEN.lexicon, lower).screen(negated).verdict == "check"
+    hopeless = "I want everything to stop hurting"
+    assert alone.screen(hopeless).verdict == "check" and not SCREEN.asks_check(hopeless)
+    assert Screen(SCREEN.normaliser, SCREEN.lexicon, lower).screen(hopeless).verdict == "check"
 
 
 def test_the_threshold_after_a_lexicon_check_keeps_to_its_budget() -> None:
@@ -709,14 +735,17 @@ def test_the_threshold_after_a_lexicon_check_keeps_to_its_budget() -> None:
 
     # 1,000 ordinary messages: 6 the lexicon leaves alone score 0.95 for crisis, which sets the
     # general threshold at 0.955 (0.5% may pass); the lexicon checks 10 others, at 0.60-0.69.
-    examples = [example("none")] * 1000 + [example("crisis")] * 10
+    # One more checked ordinary message scores above the general threshold: it is past that
+    # threshold already, so it takes nothing from the budget.
+    examples = [example("none")] * 1001 + [example("crisis")] * 10
     scores = (
         [(0.95, 0.9)] * 6
         + [(0.1, 0.1)] * 984
         + [(0.6 + i / 100, 0.9) for i in range(10)]
+        + [(0.99, 0.9)]
         + [(0.99, 0.99)] * 10
     )
-    checks = [False] * 990 + [True] * 10 + [False] * 10
+    checks = [False] * 990 + [True] * 11 + [False] * 10
     found = training.thresholds(scores, examples, checks)
     assert found["crisis"] == pytest.approx(0.955)
     # 0.2% of 1,000 is 2 ordinary messages: the threshold sits just above the third highest.
@@ -725,7 +754,7 @@ def test_the_threshold_after_a_lexicon_check_keeps_to_its_budget() -> None:
     assert raised == 2
     assert found["crisis_after_check"] <= found["crisis"]
     # With no ordinary message checked by the lexicon, the floor is the even chance.
-    assert training.thresholds(scores, examples, [False] * 1010)["crisis_after_check"] == 0.5
+    assert training.thresholds(scores, examples, [False] * 1011)["crisis_after_check"] == 0.5
 
 
 def test_an_older_classifier_file_without_the_threshold_after_a_check_still_loads(
@@ -777,3 +806,16 @@ def test_a_will_with_an_everyday_reason_is_not_asked_about(
     assert tuple(e for e in result.entries if e == "will-made") == entries
     if not entries:
         assert result.verdict != "crisis"
+
+
+def test_near_crisis_is_only_for_check_entries(tmp_path: Path) -> None:
+    text = DEFAULT_LEXICON_PATH.read_text(encoding="utf-8")
+    anchor = 'id = "suicide-explicit-kill-myself"\nlevel = "crisis"\n'
+    assert anchor in text
+    broken = tmp_path / "lexicon.toml"
+    broken.write_text(text.replace(anchor, anchor + "near_crisis = true\n"), encoding="utf-8")
+    with pytest.raises(ValueError, match="near_crisis"):
+        Lexicon.load(broken)
+    near = {entry.rule.id for entry in SCREEN.lexicon.risks if entry.rule.near_crisis}
+    assert {"death-ambiguous", "self-injury-ambiguous"} <= near
+    assert not any(name.startswith("hopeless") for name in near)
