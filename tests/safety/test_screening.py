@@ -819,3 +819,23 @@ def test_near_crisis_is_only_for_check_entries(tmp_path: Path) -> None:
     near = {entry.rule.id for entry in SCREEN.lexicon.risks if entry.rule.near_crisis}
     assert {"death-ambiguous", "self-injury-ambiguous"} <= near
     assert not any(name.startswith("hopeless") for name in near)
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [
+        ("had to throw a bath towel away, couldn't get the blood out", True),
+        ("sleeves down all summer so my husband doesn't see", True),
+        ("six months clean. was. last night.", True),
+        ("the home treatment team came round again", True),
+        ("I remember swallowing them and then the nurse", True),
+        ("blood on my pillow from a nosebleed again", False),
+        ("wearing gloves because it's freezing in here", False),
+        ("I remember taking my tablets this morning, I think", False),
+    ],
+)
+def test_what_self_harm_leaves_behind_gets_a_check(text: str, asked: bool) -> None:
+    # Told without saying it: blood on towels, sleeves worn so no one sees, a clean spell
+    # broken, the crisis team coming. A check from the lexicon at least, never silence.
+    entries = set(SCREEN.screen(text).entries)
+    assert ("self-injury-ambiguous" in entries) is asked
