@@ -72,7 +72,7 @@ class Classifier:
         words: _Part,
         crisis_threshold: float,
         check_threshold: float,
-        crisis_after_check: float | None = None,
+        crisis_after_check: float,
     ) -> None:
         self.version = version
         self.char_sizes = char_sizes
@@ -86,10 +86,9 @@ class Classifier:
         self._weights = np.vstack((chars.weights, words.weights)).astype(np.float32)
         self.crisis_threshold = crisis_threshold
         self.check_threshold = check_threshold
-        # Where the lexicon already asks a check, confidence above this is enough for crisis.
-        self.crisis_after_check = (
-            crisis_threshold if crisis_after_check is None else crisis_after_check
-        )
+        # After a lexicon check about death or injury, confidence above this is enough for
+        # crisis (a file without it gets the crisis threshold: see from_json).
+        self.crisis_after_check = crisis_after_check
         # Word bigrams by their first word, then their second, in the one id space.
         self._bigrams: dict[str, dict[str, int]] = {}
         for gram, index in words.vocabulary.items():
