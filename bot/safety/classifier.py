@@ -35,6 +35,8 @@ OUTPUTS = ("crisis", "flag", *CONCERNS)
 # Long messages are scored in windows of this many words, one after another.
 WINDOW_WORDS = 80
 _CACHE_SIZE = 100_000
+# More words than any vocabulary holds: a bigram's key is its first word's number times this.
+_MOST_WORDS = 1 << 31
 _NONE = np.zeros(0, dtype=np.int32)
 
 Floats = npt.NDArray[np.float64]
@@ -89,13 +91,19 @@ class Classifier:
         # After a lexicon check about death or injury, confidence above this is enough for
         # crisis (a file without it gets the crisis threshold: see from_json).
         self.crisis_after_check = crisis_after_check
-        # Word bigrams by their first word, then their second, in the one id space.
-        self._bigrams: dict[str, dict[str, int]] = {}
+        # Word bigrams as one sorted array of keys (first word's number times the number of
+        # words, plus the second's), so a message's bigrams are looked up all at once.
+        self._word_numbers: dict[str, int] = {}
+        bigrams: dict[int, int] = {}
         for gram, index in words.vocabulary.items():
             first, space, second = gram.partition(" ")
             if space:
-                self._bigrams.setdefault(first, {})[second] = self._first_word + index
-        self._seen: dict[str, tuple[bytes, int, dict[str, int] | None]] = {}
+                key = self._number(first) * _MOST_WORDS + self._number(second)
+                bigrams[key] = self._first_word + index
+        keys = sorted(bigrams)
+        self._bigram_keys = np.array(keys, dtype=np.int64)
+        self._bigram_ids = np.array([bigrams[key] for key in keys], dtype=np.int32)
+        self._seen: dict[str, tuple[bytes, int, int]] = {}
         # Every word the model knows is looked up now, at start, so a long message of common
         # words does not pay for them on the patient's turn.
         for gram in words.vocabulary:
@@ -130,20 +138,20 @@ class Classifier:
         count = max(1, -(-len(words) // window))
         cache = self._seen
         known = [cache.get(word) or self._known(word) for word in words]
-        ids = np.frombuffer(b"".join([packed for packed, _length, _after in known]), np.int32)
-        lengths = np.fromiter((length for _packed, length, _after in known), np.int32, len(known))
+        ids = np.frombuffer(b"".join([packed for packed, _length, _number in known]), np.int32)
+        lengths = np.fromiter((length for _packed, length, _number in known), np.int32, len(known))
         windows = np.repeat(np.arange(len(words), dtype=np.int32) // window, lengths)
         # Bigrams: each at its first word's window, if the second word is in the same one.
-        positions: list[int] = []
-        bigrams: list[int] = []
-        following = zip(known, words[1:], strict=False)  # the last word has none
-        for position, ((_packed, _length, after), second) in enumerate(following):
-            if after and (bigram := after.get(second)) is not None and (position + 1) % window:
-                positions.append(position)
-                bigrams.append(bigram)
-        if bigrams:
-            ids = np.concatenate((ids, np.array(bigrams, dtype=np.int32)))
-            windows = np.concatenate((windows, np.array(positions, dtype=np.int32) // window))
+        numbers = np.fromiter((number for _p, _l, number in known), np.int64, len(known))
+        first, second = numbers[:-1], numbers[1:]
+        together = (first >= 0) & (second >= 0) & (np.arange(1, len(known)) % window != 0)
+        positions = np.flatnonzero(together)
+        if len(positions) and len(self._bigram_keys):
+            keys = first[positions] * _MOST_WORDS + second[positions]
+            at = np.minimum(np.searchsorted(self._bigram_keys, keys), len(self._bigram_keys) - 1)
+            known_pair = self._bigram_keys[at] == keys
+            ids = np.concatenate((ids, self._bigram_ids[at[known_pair]]))
+            windows = np.concatenate((windows, (positions[known_pair] // window).astype(np.int32)))
         outputs = np.tile(self.bias, (count, 1))
         if not len(ids):
             return outputs
@@ -162,16 +170,20 @@ class Classifier:
         )
         return outputs
 
-    def _known(self, word: str) -> tuple[bytes, int, dict[str, int] | None]:
+    def _number(self, word: str) -> int:
+        """The number of a word found in a bigram, given the first time it is seen."""
+        return self._word_numbers.setdefault(word, len(self._word_numbers))
+
+    def _known(self, word: str) -> tuple[bytes, int, int]:
         """What the model knows of one word: its feature ids (character n-grams and its word
-        unigram), packed, and how many; and the ids of the bigrams it begins, by the next word.
+        unigram), packed, and how many; and its number in bigrams (-1 if in none).
         Remembered (a plain dict read inline is faster than a cache decorator); forgotten all
         at once when it grows too big, as hostile input of endless new words would make it."""
         ids = self._word_char_ids(word)
         unigram = self.words.vocabulary.get(word)
         if unigram is not None:
             ids = np.append(ids, np.int32(self._first_word + unigram))
-        found = (ids.astype(np.int32).tobytes(), len(ids), self._bigrams.get(word))
+        found = (ids.astype(np.int32).tobytes(), len(ids), self._word_numbers.get(word, -1))
         if len(self._seen) >= _CACHE_SIZE:
             self._seen.clear()
         self._seen[word] = found

@@ -48,10 +48,12 @@ _HTML_TAG = re.compile(
 # A word with digits or symbols among its letters: "k1ll", "su!c!de", "d13", "5u1c1d3". Words
 # that only start with digits ("30mg", "2day") are left to the [words] table.
 _LEET_HINT = re.compile(r"[a-z][0-9@$!|*]|[0-9@$!|*][a-z]")
+# Such a word is a whole run of these characters, and every one holds a hint.
 _LEET_WORD = re.compile(
-    r"(?<![a-z0-9@$!|*])(?:[a-z][a-z0-9@$!|*]*[0-9@$!|*]|[0-9@$!|*]+[a-z]+[0-9@$!|*])"
-    r"[a-z0-9@$!|*]*"
+    r"(?:[a-z][a-z0-9@$!|*]*[0-9@$!|*]|[0-9@$!|*]+[a-z]+[0-9@$!|*])[a-z0-9@$!|*]*"
 )
+_LEET_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|*")
+_LEET_RUN = re.compile(r"[a-z0-9@$!|*]+")
 # Punctuation that ends a clause: a negation before it does not reach a phrase after it.
 _CLAUSE_BREAK = re.compile("[.,;:!?()\\[\\]{}|\n\r\u0085\u2028\u2029\u2013\u2014\u2022]+")
 # Everything else that is not part of a word; single spaces are left alone, which is faster.
@@ -60,13 +62,21 @@ _SEPARATOR = re.compile(r"[^\w\n ]|_")
 # others.
 _OTHER_BREAK = re.compile("[\u0085\u2028\u2029\u2013\u2014\u2022]")
 _OTHER_SEPARATOR = re.compile(r"[^\w\x00-\x7f]")
-_ASCII_BREAKS = str.maketrans(
-    {
-        chr(code): "\n" if _CLAUSE_BREAK.match(chr(code)) else " "
-        for code in range(128)
-        if _CLAUSE_BREAK.match(chr(code)) or _SEPARATOR.match(chr(code))
-    }
+# As bytes: translating ASCII bytes through a 256-byte table is many times faster than
+# translating a str through a dict.
+_ASCII_BREAKS = bytes(
+    (ord("\n") if _CLAUSE_BREAK.match(chr(code)) else ord(" "))
+    if code < 128 and (_CLAUSE_BREAK.match(chr(code)) or _SEPARATOR.match(chr(code)))
+    else code
+    for code in range(256)
 )
+
+
+def _ascii_broken(text: str) -> str:
+    """ASCII `text` with clause breaks as newlines and other separators as spaces."""
+    return text.encode("ascii").translate(_ASCII_BREAKS).decode("ascii")
+
+
 _STRETCHED = re.compile(r"([a-z])\1\1+")
 # Letters spelt out one at a time: three or more single letters in a row, one space apart
 # (two spaces, as in "k i l l  m e", end a word).
@@ -160,13 +170,13 @@ class Normaliser:
         if "<" in text:
             text = _HTML_TAG.sub(" ", text)
         if _LEET_HINT.search(text):
-            text = _LEET_WORD.sub(self._unleet, text)
+            text = self._unleeted(text)
         if text.isascii():
-            text = text.translate(_ASCII_BREAKS)  # punctuation, the fast way
+            text = _ascii_broken(text)  # punctuation, the fast way
         else:
             # Translating is fast only on ASCII: the other characters, a run at a time.
             pieces = _NOT_ASCII_RUN.split(text)
-            pieces[::2] = [piece.translate(_ASCII_BREAKS) for piece in pieces[::2]]
+            pieces[::2] = [_ascii_broken(piece) for piece in pieces[::2]]
             pieces[1::2] = [
                 _OTHER_SEPARATOR.sub(" ", _OTHER_BREAK.sub("\n", piece)) for piece in pieces[1::2]
             ]
@@ -267,9 +277,27 @@ class Normaliser:
         found = best[-1]
         return found[1] if found is not None and 2 <= len(found[1]) <= 5 else None
 
-    def _unleet(self, match: re.Match[str]) -> str:
+    def _unleeted(self, text: str) -> str:
+        """`text` with each word that has digits or symbols for letters spelt with the letters."""
+        # Only the words around a hint are looked at: a regex tried at every word of a long
+        # message costs more than the rest of normalisation.
+        pieces: list[str] = []
+        done = read = 0  # copied up to; looked at up to
+        for hint in _LEET_HINT.finditer(text):
+            begin = hint.start()
+            if begin < read:
+                continue  # within the word just looked at
+            while begin > read and text[begin - 1] in _LEET_CHARACTERS:
+                begin -= 1
+            read = _LEET_RUN.match(text, begin).end()  # type: ignore[union-attr]
+            word = text[begin:read]
+            if _LEET_WORD.fullmatch(word):
+                pieces += [text[done:begin], self._unleet(word)]
+                done = read
+        return "".join(pieces) + text[done:] if pieces else text
+
+    def _unleet(self, word: str) -> str:
         """A word with digits or symbols for letters, spelt with the letters."""
-        word = match[0]
         # Symbols at the end ("help!") are punctuation, not letters.
         core = word.rstrip("@$!|*")
         if core in self._words:

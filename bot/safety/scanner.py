@@ -89,6 +89,11 @@ class Scanner:
         # Pairs of words recur: what can begin at them is worked out once.
         self._candidates = lru_cache(maxsize=_CACHE_SIZE)(self._find_candidates)
 
+    @property
+    def tried_everywhere(self) -> tuple[int, ...]:
+        """The patterns with no literal beginning to file, tried at every word of every message."""
+        return tuple(sorted(self._anywhere))
+
     def matches(self, plain: str) -> Iterator[tuple[int, int, int]]:
         """(lowest-numbered pattern index, start, end) for each start where a pattern matches."""
         # The others there could only rank lower, and a negation, which depends on the start
@@ -341,14 +346,18 @@ def _beginnings(source: str) -> list[str] | None:
 
 
 def _after_assertions(source: str) -> tuple[str, bool]:
-    """`source` without its leading look-behinds and \\b, and whether it had the \\b."""
+    """`source` without its leading look-arounds and \\b, and whether it had the \\b."""
     # The gate only has to let every real match through: the exact match afterwards still
-    # applies the look-behinds, so leaving them out of the gate is safe.
+    # applies the look-arounds, so leaving them out of the gate is safe. (A look-ahead left in
+    # would make the pattern one tried at every word of every message.)
     at_boundary = False
     while True:
         if source.startswith(r"\b"):
             source, at_boundary = source[2:], True
-        elif source.startswith(("(?<=", "(?<!")) and (end := _group_end(source)) is not None:
+        elif (
+            source.startswith(("(?<=", "(?<!", "(?=", "(?!"))
+            and (end := _group_end(source)) is not None
+        ):
             source = source[end:]
         else:
             return source, at_boundary

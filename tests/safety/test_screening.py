@@ -20,6 +20,7 @@ from bot.safety import corpus
 from bot.safety.classifier import DEFAULT_CLASSIFIER_PATH, Classifier
 from bot.safety.lexicon import DEFAULT_LEXICON_PATH, Lexicon
 from bot.safety.normalise import DEFAULT_NORMALISE_PATH, Normaliser
+from bot.safety.scanner import Scanner
 from bot.safety.screening import Screen, default_screen
 
 SCREEN = default_screen()
@@ -350,6 +351,8 @@ def test_the_fast_scanner_finds_what_each_pattern_finds_alone() -> None:
     texts = [SCREEN.normalised(e.text) for e in corpus.load("train")[::5]]
     for _ in range(600):
         texts.append(" ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 12))))
+    # Long diaries too, where most words begin some pattern and many anchors are present.
+    texts += [" ".join(rng.sample(texts[:-600], 25)) for _ in range(2)]
     for scanner in (LEXICON.risk_scanner, LEXICON.report_scanner):
         for text in texts:
             found = set(scanner.matches(text))
@@ -363,6 +366,17 @@ def test_the_fast_scanner_finds_what_each_pattern_finds_alone() -> None:
                         break
                 start += len(word) + 1
             assert found == expected, text
+
+
+def test_no_lexicon_pattern_is_tried_at_every_word() -> None:
+    # One such pattern (harm to others, which began with a look-ahead) was half of all the
+    # regex work on a long diary.
+    assert LEXICON.risk_scanner.tried_everywhere == ()
+    assert LEXICON.report_scanner.tried_everywhere == ()
+    ahead = Scanner([re.compile(r"\b(?!could kill )(?:i|we) (?:will )?kill\b")])
+    assert ahead.tried_everywhere == ()
+    assert list(ahead.matches("then i will kill")) == [(0, 5, 16)]
+    assert list(ahead.matches("i could kill for a brew")) == []
 
 
 def test_a_broken_lexicon_refuses_to_load_the_screen(tmp_path: Path) -> None:
