@@ -91,19 +91,19 @@ from telegram.request import HTTPXRequest  # noqa: E402
 from benchmarks import fanout  # noqa: E402
 from benchmarks.databases import describe_database, prepare_database  # noqa: E402
 from benchmarks.fanout import code_version, populate, release_before  # noqa: E402
-from bot.channels.telegram import CHANNEL  # noqa: E402
-from bot.channels.types import Incoming  # noqa: E402
+from bot.app.channels.telegram import CHANNEL  # noqa: E402
+from bot.app.runtime import Runtime, open_runtime  # noqa: E402
+from bot.app.telegram_service import TelegramService  # noqa: E402
+from bot.app.turns import TurnOutcome  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.db.models import OutboxMessage, ScheduledMessage  # noqa: E402
-from bot.runtime import Runtime, open_runtime  # noqa: E402
+from bot.messages import Incoming  # noqa: E402
 from bot.safety import signposting  # noqa: E402
 from bot.safety.screening import default_screen  # noqa: E402
 from bot.services.cohorts import CohortRequest, create_cohort  # noqa: E402
 from bot.services.people import enrol  # noqa: E402
-from bot.telegram_service import TelegramService  # noqa: E402
-from bot.turns import TurnOutcome  # noqa: E402
-from scheduler.planner import Planner  # noqa: E402
-from scheduler.times import at, parse_clock  # noqa: E402
+from bot.services.planner import Planner  # noqa: E402
+from bot.time.times import at, parse_clock  # noqa: E402
 from tests.fakes.fake_user import FakeUser  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 

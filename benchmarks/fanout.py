@@ -65,18 +65,19 @@ from telegram.request import HTTPXRequest  # noqa: E402
 
 import scheduler.dispatcher as dispatcher_module  # noqa: E402
 from benchmarks.databases import describe_database, prepare_database  # noqa: E402
-from bot.channels.telegram import CHANNEL, TelegramSender  # noqa: E402
+from bot.app.channels.telegram import CHANNEL, TelegramSender  # noqa: E402
+from bot.app.runtime import Runtime, open_runtime  # noqa: E402
+from bot.app.telegram_service import build_application  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.db.models import OutboxMessage, Person, ScheduledMessage  # noqa: E402
-from bot.runtime import Runtime, open_runtime  # noqa: E402
 from bot.services.cohorts import CohortRequest, create_cohort  # noqa: E402
 from bot.services.people import PRIVACY_VERSION  # noqa: E402
-from bot.telegram_service import build_application  # noqa: E402
+from bot.services.planner import EVENING, MORNING, Planner  # noqa: E402
+from bot.time.times import at, parse_clock  # noqa: E402
+from dialogs.flows import NUDGE_RENDERERS  # noqa: E402
 from scheduler.dispatcher import Dispatcher  # noqa: E402
-from scheduler.planner import EVENING, MORNING, Planner  # noqa: E402
 from scheduler.reminders import ReminderReleaser  # noqa: E402
-from scheduler.times import at, parse_clock  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 
 TOKEN = "123456:BENCH-TOKEN"
@@ -385,7 +386,9 @@ async def measure_planner(runtime: Runtime) -> dict[str, Any]:
 
 async def release_before(runtime: Runtime, moment: datetime) -> dict[str, Any]:
     """Release (or skip) everything due before `moment`, so only day 1's mornings are left."""
-    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    releaser = ReminderReleaser(
+        runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS
+    )
     total = 0
     for _ in range(MAX_RELEASE_ROUNDS):
         released = await releaser.release(moment)
@@ -429,7 +432,9 @@ async def measure_dispatch(
     overlap = Overlap()
     meters = {name: Meter(overlap) for name in ("release", "claim", "send", "record")}
     sender.send = meters["send"].wrap(sender.send)  # type: ignore[method-assign]
-    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    releaser = ReminderReleaser(
+        runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS
+    )
     releaser.release = meters["release"].wrap(releaser.release)  # type: ignore[method-assign]
     clock = RunningClock(due_at)
     dispatcher = Dispatcher(runtime.sessions, {CHANNEL: sender}, clock, releaser, None)

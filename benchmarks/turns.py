@@ -46,9 +46,9 @@ from benchmarks.databases import describe_database, prepare_database  # noqa: E4
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.content import Content  # noqa: E402
-from bot.runtime import Runtime, open_runtime  # noqa: E402
-from bot.telegram_service import TelegramService  # noqa: E402
-from scheduler.calendar import programme_days, status_on  # noqa: E402
+from bot.app.runtime import Runtime, open_runtime  # noqa: E402
+from bot.app.telegram_service import TelegramService  # noqa: E402
+from bot.time.calendar import programme_days, status_on  # noqa: E402
 from tests.fakes.fake_user import FakeUser  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 from tests.helpers import make_cohort, make_invites  # noqa: E402

@@ -9,15 +9,16 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from bot.channels.types import Button
 from bot.content import Content
 from bot.db.models import CohortEvent
+from bot.messages import Button, Payload
 from bot.numbers import whole_number
 from bot.services import attendance, people
 from bot.services.events import REVIEW
+from bot.services.planner import Planner, first_session
 from dialogs import menu
+from dialogs.flow import Flow
 from dialogs.turn import Turn
-from scheduler.planner import Planner, first_session
 from scheduler.reminders import ANSWER_LABELS, ATTENDANCE_PREFIX
 
 ANSWER_PREFIX = ATTENDANCE_PREFIX
@@ -165,9 +166,8 @@ async def _own_event(turn: Turn, event_part: str) -> CohortEvent | None:
 
 def _parts(payload: str) -> tuple[str, str]:
     """'a:12:yes' → ('12', 'yes'); missing parts are empty."""
-    _prefix, _, rest = payload.partition(":")
-    first, _, second = rest.partition(":")
-    return first, second
+    read = Payload.read(payload)
+    return read.text(0), read.rest(1)
 
 
 async def typed(turn: Turn) -> bool:
@@ -225,3 +225,6 @@ def _plain(text: str) -> str:
     """Lower case, no apostrophes, other punctuation a space."""
     lowered = text.lower().replace("'", "").replace("\u2019", "")
     return " ".join(re.sub(r"[^a-z0-9 ]+", " ", lowered).split())
+
+
+FLOW = Flow("attendance", asides={ANSWER_PREFIX: answer, REVIEW_PREFIX: choose_review})

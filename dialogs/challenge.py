@@ -13,18 +13,18 @@ from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from bot.channels.types import Button, ButtonRows, Reply
 from bot.db.models import ThoughtChallenge
+from bot.messages import Button, ButtonRows, Payload, Reply
 from bot.numbers import whole_number
 from bot.services import challenges, people
 from bot.services.challenges import NUDGE_USEFUL_FOR, PLANNED, REFLECT_SLOT, Plan, Reflection
+from bot.services.planner import CHALLENGE_NUDGE
+from bot.time.times import at, parse_clock
 from dialogs.engine import Form, Option, Step, start
 from dialogs.flow import Flow, busy_elsewhere
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
-from scheduler.planner import CHALLENGE_NUDGE
 from scheduler.reminders import paused
-from scheduler.times import at, parse_clock
 
 NAME = "challenge"
 PREFIX = "c"
@@ -354,8 +354,8 @@ def _past(turn: Turn) -> ButtonRows:
 async def aside(turn: Turn, payload: str) -> None:
     """A press on a challenge button from any message (the router re-prompts any form)."""
     person = turn.person
-    _prefix, _, rest = payload.partition(":")
-    action, _, id_text = rest.partition(":")
+    read = Payload.read(payload)
+    action = read.text(0)
     if person is None or person.role != "patient":
         turn.say("challenge/patients_only")
         return
@@ -367,7 +367,7 @@ async def aside(turn: Turn, payload: str) -> None:
             return
         await _plan_new(turn)
         return
-    number = whole_number(id_text)
+    number = read.number(1, whole=True)
     challenge = await challenges.owned(turn.session, person, number) if number else None
     if challenge is None or action not in (REFLECT, CARD, SHARE, SHARE_YES, KEEP):
         # Someone else's, or a button we never made: say nothing about whose it is.

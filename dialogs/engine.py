@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.channels.types import Button, ButtonRows
+from bot.messages import Button, ButtonRows, Payload
 from bot.numbers import whole_number
 from dialogs.turn import Turn
 
@@ -109,10 +109,10 @@ def button_payload(version: int, value: str) -> str:
 
 def parse_button_payload(payload: str) -> tuple[int, str] | None:
     """(version, value) from a dialog button payload, or None if it is not one."""
-    prefix, _, rest = payload.partition(":")
-    version, _, value = rest.partition(":")
-    number = whole_number(version)
-    if prefix != DIALOG_BUTTON_PREFIX or number is None or not value:
+    read = Payload.read(payload)
+    number = read.number(0)
+    value = read.rest(1)
+    if read.prefix != DIALOG_BUTTON_PREFIX or number is None or not value:
         return None
     return number, value
 

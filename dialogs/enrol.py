@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from bot.db.models import Cohort, Invite
-from bot.numbers import whole_number
 from bot.services import cohorts, invites, people
 from bot.services.events import day_dates, events_of
 from bot.services.invites import InviteState
+from bot.services.planner import Planner
 from dialogs import code_checks, engine, menu
 from dialogs.engine import Form, Option, Step
+from dialogs.flow import Flow
 from dialogs.turn import Turn
-from scheduler.planner import Planner
 
 _CODE_PROBLEMS = {
     InviteState.NOT_FOUND: "enrol/code_not_found",
@@ -22,13 +22,8 @@ _CODE_PROBLEMS = {
 
 
 def is_staff_account(turn: Turn) -> bool:
-    """Whether the sender is on the configured staff list (Telegram accounts only)."""
-    incoming = turn.incoming
-    return (
-        incoming.channel == "telegram"
-        and whole_number(incoming.user_id.removeprefix("-")) is not None
-        and turn.settings.is_staff(int(incoming.user_id))
-    )
+    """Whether the sender is on the channel's staff list."""
+    return turn.on_staff_list
 
 
 async def begin(turn: Turn, typed: str) -> None:
@@ -165,3 +160,7 @@ STAFF_FORM = Form(
     ),
     finish=_finish_staff,
 )
+
+
+# Joining has no command or menu action of its own: a code, a link or /start begins it.
+FLOW = Flow("enrol", forms=(PATIENT_FORM, STAFF_FORM))

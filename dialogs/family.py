@@ -11,9 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.channels.types import Button
 from bot.db.models import FamilyGuest, Person
-from bot.numbers import whole_number
+from bot.messages import Button, Payload
 from bot.services import family, people
 from bot.services.family import ACCESS_MAX_LENGTH, QUESTION_MAX_LENGTH, FamilyDay
 from dialogs import code_checks, engine
@@ -84,13 +83,14 @@ async def press(turn: Turn, payload: str) -> None:
     if person is None or person.role != "patient":
         turn.say("common/old_button")
         return
-    action, _, guest_id = payload.removeprefix(f"{PREFIX}:").partition(":")
+    read = Payload.read(payload)
+    action = read.text(0)
     day = await family.family_day(turn.session, turn.content, turn.settings.tz, person.cohort_id)
     if day is None:
         turn.say("family/no_day")
     elif action == "new":
-        await _invite(turn, person, day, whole_number(guest_id))
-    elif action == "w" and (number := whole_number(guest_id)) is not None:
+        await _invite(turn, person, day, read.number(1, whole=True))
+    elif action == "w" and (number := read.number(1, whole=True)) is not None:
         await _withdraw(turn, person, day, number)
     else:
         turn.say("common/old_button")
@@ -165,12 +165,7 @@ async def intercept(turn: Turn, form: Form | None) -> bool:
 
 def _staff_account(turn: Turn) -> bool:
     """A staff account not enrolled through a code: a link it opens would be used up."""
-    incoming = turn.incoming
-    return (
-        incoming.channel == "telegram"
-        and incoming.user_id.isdigit()
-        and turn.settings.is_staff(int(incoming.user_id))
-    )
+    return turn.on_staff_list
 
 
 def _is_start(turn: Turn) -> bool:

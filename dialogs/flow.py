@@ -1,4 +1,7 @@
-"""What a programme flow declares: its menu action and command, forms, buttons and nudges."""
+"""What a feature declares: its menu action and commands, forms, buttons and nudges.
+
+Every feature is a `Flow`, gathered in `dialogs/flows.py`: the router looks commands, menu
+actions, forms and buttons up there and nowhere else."""
 
 from __future__ import annotations
 
@@ -30,10 +33,14 @@ def busy_elsewhere(turn: Turn, own: Collection[str] = ()) -> bool:
 
 @dataclass(frozen=True)
 class Flow:
-    """One flow: its menu action and command (`name`), forms, buttons and nudges."""
+    """One feature. With `begin`, `name` is its menu action and command (`aliases` are more
+    commands); a patient who starts it leaves the form under way, unless it is shown `in_place`
+    (help, privacy: for anyone, and the form's question is asked again after it)."""
 
     name: str
-    begin: Handler
+    begin: Handler | None = None
+    aliases: tuple[str, ...] = ()
+    in_place: bool = False
     forms: tuple[Form, ...] = ()
     asides: Mapping[str, Aside] = field(default_factory=dict)
     nudges: Mapping[str, NudgeRenderer] = field(default_factory=dict)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from bot.channels.types import Button, ButtonRows
 from bot.db.models import Cohort, CohortEvent
+from bot.messages import Button, ButtonRows
 from bot.services import attendance
 from bot.services.events import DAY, REVIEW, describe
+from bot.services.planner import first_session, sessions_of
+from bot.time.calendar import status_on
+from bot.time.times import parse_clock
+from dialogs.flow import Flow
 from dialogs.turn import Turn
-from scheduler.calendar import status_on
-from scheduler.planner import first_session, sessions_of
 from scheduler.reminders import attendance_buttons
-from scheduler.times import parse_clock
 
 MENU_PREFIX = "m"
 
@@ -45,11 +46,8 @@ async def show(turn: Turn) -> None:
     if person is None:
         return
     if person.role == "staff":
-        incoming = turn.incoming
         # The list as it is now decides: someone taken off it is not told they are on it.
-        listed = incoming.channel != "telegram" or (
-            incoming.user_id.isdigit() and turn.settings.is_staff(int(incoming.user_id))
-        )
+        listed = turn.staff_allowed(enrolled_staff=True)
         turn.say("staff/menu" if listed else "staff/not_listed", name=person.display_name)
         return
     turn.say("menu/menu", menu_buttons(turn), name=person.display_name)
@@ -136,16 +134,22 @@ async def programme(turn: Turn) -> None:
     )
 
 
-async def run_action(turn: Turn, action: str) -> None:
-    """Carry out a menu button's action."""
-    if action == "today":
-        await today(turn)
-    elif action == "programme":
-        await programme(turn)
-    elif action == "help":
-        turn.say("common/help", is_patient=True)
-    elif action == "privacy":
-        turn.say("common/privacy")
+async def help_text(turn: Turn) -> None:
+    """What the bot can do (patients are told about their own commands too)."""
+    turn.say("common/help", is_patient=turn.is_patient)
+
+
+async def privacy(turn: Turn) -> None:
+    """The privacy notice."""
+    turn.say("common/privacy")
+
+
+FLOWS = (
+    Flow("today", today),
+    Flow("programme", programme, aliases=("schedule",)),
+    Flow("help", help_text, in_place=True),
+    Flow("privacy", privacy, in_place=True),
+)
 
 
 async def next_to_attend(

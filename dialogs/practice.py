@@ -7,19 +7,18 @@ import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from bot.channels.types import Button, ButtonRows, Reply
 from bot.db.models import Cohort, CohortEvent, Person, PracticePlan
-from bot.numbers import whole_number
+from bot.messages import Button, ButtonRows, Payload, Reply
 from bot.services import practice
+from bot.services.planner import PRACTICE_CHECK, PRACTICE_PLAN, PRACTICE_WEEKEND, sessions_of
 from bot.services.practice import AREAS, OBSTACLES_MAX_LENGTH, OUTCOMES, TARGET_MAX_LENGTH, Item
+from bot.time.times import at, parse_clock
 from dialogs import engine
 from dialogs.engine import Form, Option, Step
 from dialogs.flow import Flow, busy_elsewhere
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
-from scheduler.planner import PRACTICE_CHECK, PRACTICE_PLAN, PRACTICE_WEEKEND, sessions_of
 from scheduler.reminders import paused
-from scheduler.times import at, parse_clock
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +127,14 @@ async def _start_review(turn: Turn, plan: PracticePlan) -> None:
 async def press(turn: Turn, payload: str) -> None:
     """A home-practice button from a nudge: set the plan for a day, or say how it went."""
     person = turn.person
-    parts = payload.split(":")
-    number = whole_number(parts[2]) if len(parts) == 3 else None
-    if person is None or number is None or parts[1] not in ("set", "review"):
+    read = Payload.read(payload)
+    number = read.number(1) if read.size == 2 else None
+    if person is None or number is None or read.text(0) not in ("set", "review"):
         turn.say("common/old_button")
         return
     if busy_elsewhere(turn, (PLAN_FORM_NAME, REVIEW_FORM_NAME)):
         return
-    if parts[1] == "set":
+    if read.text(0) == "set":
         await _press_set(turn, person, number)
     else:
         await _press_review(turn, person, number)
@@ -383,7 +382,7 @@ async def relax(turn: Turn) -> None:
 
 async def relax_press(turn: Turn, payload: str) -> None:
     """A relaxation button: the chosen script, or the list of them."""
-    _prefix, _, name = payload.partition(":")
+    name = Payload.read(payload).rest(0)
     if name == "menu":
         await relax(turn)
         return

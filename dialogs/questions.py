@@ -9,11 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.channels.types import Button, ButtonRows, Reply
 from bot.db.models import Cohort, DoctorQuestion, Person
+from bot.messages import Button, ButtonRows, Payload, Reply
 from bot.numbers import whole_number
 from bot.services import questions
 from bot.services.people import staff_reference
+from bot.services.planner import QA_INVITE, QA_REMINDER, FlowTimes, Planner
 from bot.services.questions import CLOSED, MAX_LENGTH, OPEN_NOW, Window
 from dialogs import engine
 from dialogs.engine import Form, Option, Step
@@ -21,7 +22,6 @@ from dialogs.flow import Flow, busy_elsewhere
 from dialogs.menu import MENU_PREFIX
 from dialogs.turn import Turn
 from scheduler.nudges import NudgeContext
-from scheduler.planner import QA_INVITE, QA_REMINDER, FlowTimes, Planner
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +113,10 @@ def _say_closed(turn: Turn, window: Window, count: int) -> None:
 
 async def press(turn: Turn, payload: str) -> None:
     """A questions button: ask, list, late, edit:ID, wd:ID (asks first), wdy:ID (withdraws)."""
-    parts = payload.split(":")
-    action = parts[1] if len(parts) > 1 else ""
-    number = whole_number(parts[2]) if len(parts) == 3 else None
-    if len(parts) > 3 or (action not in ("ask", "list", "late") and number is None):
+    read = Payload.read(payload)
+    action = read.text(0)
+    number = read.number(1) if read.size == 2 else None
+    if read.size > 2 or (action not in ("ask", "list", "late") and number is None):
         turn.say("common/old_button")
         return
     place = await _place(turn)
@@ -402,11 +402,8 @@ async def render_reminder(context: NudgeContext) -> Reply | None:
 
 
 def _staff_allowed(turn: Turn) -> bool:
-    """Checked on every use: on Telegram the staff list decides, elsewhere the enrolled role."""
-    incoming = turn.incoming
-    if incoming.channel == "telegram":
-        return incoming.user_id.isdigit() and turn.settings.is_staff(int(incoming.user_id))
-    return turn.person is not None and turn.person.role == "staff"
+    """Checked on every use: the staff list decides, where the channel keeps one."""
+    return turn.staff_allowed(turn.person is not None and turn.person.role == "staff")
 
 
 async def staff_questions(turn: Turn) -> None:

@@ -11,6 +11,7 @@ from bot.safety.answers import classify
 from bot.services.escalations import CATEGORIES
 from dialogs import safety
 from dialogs.engine import Form, Option, Step, start
+from dialogs.flow import Flow
 from dialogs.turn import Turn
 
 NAME = safety.REPORT_FORM
@@ -230,3 +231,6 @@ FORM = Form(
     branch=lambda step, value: "" if step == "red_flags" and value == "yes" else None,
     on_answer=_on_answer,
 )
+
+
+FLOW = Flow(NAME, begin, forms=(FORM,))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.channels.types import Button, Reply
+from bot.messages import Button, Payload, Reply
 from bot.services import escalations
 from bot.services.invites import InviteState, check_code, normalise_code
 from dialogs import (
@@ -13,29 +13,13 @@ from dialogs import (
     menu,
     report,
     safety,
-    settings,
     small_talk,
     staff_alerts,
 )
 from dialogs.engine import Form
+from dialogs.flow import Flow
 from dialogs.turn import Turn
 
-FORMS: dict[str, Form] = {
-    form.name: form
-    for form in (
-        enrol.PATIENT_FORM,
-        enrol.STAFF_FORM,
-        settings.SETTINGS_FORM,
-        report.FORM,
-        staff_alerts.RESOLVE_FORM,
-    )
-} | flows.FORMS
-# Stateless buttons that work from any old message: they name what they are about.
-ASIDE_BUTTONS = {
-    attendance.ANSWER_PREFIX: attendance.answer,
-    attendance.REVIEW_PREFIX: attendance.choose_review,
-    safety.CHECK_PREFIX: safety.answer,
-} | flows.ASIDES
 ENROLMENT_FORMS = {enrol.PATIENT_FORM.name, enrol.STAFF_FORM.name}
 
 
@@ -44,7 +28,7 @@ def active_form(turn: Turn) -> Form | None:
     state = turn.conversation
     if state is None or state.dialog is None:
         return None
-    return FORMS.get(state.dialog)
+    return flows.FORMS.get(state.dialog)
 
 
 async def route(turn: Turn) -> None:
@@ -152,14 +136,9 @@ def _only_a_check(turn: Turn, form: Form | None) -> bool:
 
 def _is_staff(turn: Turn) -> bool:
     """A staff account (its outcome notes are not screened)."""
-    incoming = turn.incoming
     if turn.person is not None:
         return turn.person.role == "staff"
-    return (
-        incoming.channel == "telegram"
-        and incoming.user_id.isdigit()
-        and turn.settings.is_staff(int(incoming.user_id))
-    )
+    return turn.on_staff_list
 
 
 async def _crisis(turn: Turn, form: Form | None) -> None:
@@ -215,7 +194,7 @@ async def _route(turn: Turn, form: Form | None) -> None:
         await _button(turn, form)
         return
     if _wants_to_report(turn, form):
-        if form is not None and form.name in flows.FORMS:
+        if form is not None and form.name in flows.PROGRAMME_FORMS:
             await _answer_and_offer_report(turn, form)
             return
         await _end_form(turn, form)
@@ -290,26 +269,14 @@ async def _command(turn: Turn, form: Form | None) -> None:
         await enrol.begin(turn, incoming.text)
     elif command in ("start", "menu"):
         await _menu(turn, form, welcome_back=command == "start")
-    elif command == "help":
-        turn.say("common/help", is_patient=_is_patient(turn))
-        _prompt_again(turn, form)
-    elif command == "privacy":
-        turn.say("common/privacy")
-        _prompt_again(turn, form)
     elif command == "cancel":
         await _cancel(turn, form)
-    elif command in ("today", "programme", "schedule") and _is_patient(turn):
+    elif (flow := flows.COMMANDS.get(command)) is not None and flow.in_place:
+        await _begin(flow, turn)
+        _prompt_again(turn, form)
+    elif flow is not None and _is_patient(turn):
         await _end_form(turn, form)
-        await menu.run_action(turn, "programme" if command == "schedule" else command)
-    elif command == "settings" and _is_patient(turn):
-        await _end_form(turn, form)
-        await settings.start(turn)
-    elif command == "report" and _is_patient(turn):
-        await _end_form(turn, form)
-        await report.begin(turn)
-    elif command in flows.BY_NAME and _is_patient(turn):
-        await _end_form(turn, form)
-        await flows.BY_NAME[command].begin(turn)
+        await _begin(flow, turn)
     elif command in flows.STAFF_COMMANDS and _is_staff(turn):
         await flows.STAFF_COMMANDS[command](turn)
         _prompt_again(turn, form)
@@ -323,7 +290,13 @@ async def _command(turn: Turn, form: Form | None) -> None:
 
 
 def _is_patient(turn: Turn) -> bool:
-    return turn.person is not None and turn.person.role == "patient"
+    return turn.is_patient
+
+
+async def _begin(flow: Flow, turn: Turn) -> None:
+    """Start a feature (flows.COMMANDS holds only those with a beginning)."""
+    assert flow.begin is not None
+    await flow.begin(turn)
 
 
 def _wants_to_report(turn: Turn, form: Form | None) -> bool:
@@ -406,24 +379,19 @@ async def _cancel(turn: Turn, form: Form | None) -> None:
 async def _button(turn: Turn, form: Form | None) -> None:
     """A button press: menu buttons always work; dialog buttons only on the current prompt."""
     payload = turn.incoming.payload
-    prefix, _, action = payload.partition(":")
-    if prefix == menu.MENU_PREFIX and action in menu.MENU_ACTIONS:
+    read = Payload.read(payload)
+    flow = flows.MENU.get(read.rest(0)) if read.prefix == menu.MENU_PREFIX else None
+    if flow is not None:
         if turn.person is None:
             turn.say("common/stranger")
             return
         await _end_form(turn, form)
-        if action == "settings":
-            await settings.start(turn)
-        elif action == "report":
-            await report.begin(turn)
-        elif action in flows.BY_NAME:
-            await flows.BY_NAME[action].begin(turn)
-        else:
-            await menu.run_action(turn, action)
+        await _begin(flow, turn)
         return
-    if prefix in ASIDE_BUTTONS and turn.person is not None:
+    aside = flows.BUTTONS.get(read.prefix)
+    if aside is not None and turn.person is not None:
         step = turn.conversation.step if turn.conversation is not None else None
-        await ASIDE_BUTTONS[prefix](turn, payload)
+        await aside(turn, payload)
         # An aside may start a form of its own (a nudge's "reflect now"): then that form's
         # prompt stands, and the old one is not shown again.
         if form is not None and active_form(turn) is form and turn.state().step == step:

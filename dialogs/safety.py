@@ -15,13 +15,14 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.channels.types import Button
 from bot.db.models import Cohort, Conversation, Escalation, Invite, Person
+from bot.messages import Button, Payload
 from bot.safety.answers import classify, leans_yes
 from bot.safety.screening import Screening
 from bot.safety.signposting import concerns_of, crisis_text
 from bot.services.escalations import Actor, audit, shorten
 from dialogs.engine import leave
+from dialogs.flow import Flow
 from dialogs.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -282,14 +283,15 @@ def moved_on(turn: Turn) -> None:
 
 async def answer(turn: Turn, payload: str) -> None:
     """A tapped answer: 'k:<escalation>:<question>:<answer>' (older: 'k:<escalation>:<y|n>')."""
-    parts = payload.split(":")
-    if len(parts) == 3:
-        parts = [parts[0], parts[1], CHECK, parts[2]]
-    escalation = await _own_escalation(turn, parts[1] if len(parts) == 4 else "")
-    if escalation is None or parts[2] not in _QUESTIONS or parts[3] not in (YES, NO, UNSURE):
+    read = Payload.read(payload)
+    if read.size == 2:
+        read = Payload(read.prefix, (read.text(0), CHECK, read.text(1)))
+    escalation = await _own_escalation(turn, read.text(0) if read.size == 3 else "")
+    question, answered = read.text(1), read.text(2)
+    if escalation is None or question not in _QUESTIONS or answered not in (YES, NO, UNSURE):
         turn.say("common/old_button")
         return
-    await _answered(turn, escalation, parts[2], parts[3], "tapped")
+    await _answered(turn, escalation, question, answered, "tapped")
 
 
 async def answer_typed(turn: Turn, question_waiting: tuple[int, str]) -> None:
@@ -413,3 +415,6 @@ def add_words(escalation: Escalation, words: str | None) -> None:
         escalation.details = shorten(
             "\n\n".join(part for part in (escalation.details, words) if part)
         )
+
+
+FLOW = Flow("safety", asides={CHECK_PREFIX: answer})

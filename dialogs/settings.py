@@ -12,12 +12,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.db.models import Person
+from bot.services.planner import Planner, Preferences, outside_quiet
+from bot.time.times import QuietHours, at, hhmm, parse_clock
 from dialogs import engine, menu
 from dialogs.engine import Form, Option, Step
+from dialogs.flow import Flow
 from dialogs.turn import Turn
-from scheduler.planner import Planner, Preferences, outside_quiet
 from scheduler.reminders import paused, withhold_waiting
-from scheduler.times import QuietHours, at, hhmm, parse_clock
 
 EVENING_RANGE = (time(12, 0), time(23, 0))
 MORNING_RANGE = (time(5, 0), time(9, 0))
@@ -189,3 +190,6 @@ SETTINGS_FORM = Form(
     prompt_vars=summary,
     branch=_next,
 )
+
+
+FLOW = Flow("settings", start, forms=(SETTINGS_FORM,))

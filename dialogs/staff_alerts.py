@@ -7,19 +7,20 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.db.models import Escalation, OutboxMessage, Person
+from bot.db.models import Escalation, Person
 from bot.services.escalations import (
     ACK,
     DETAILS,
     OUTCOME_MAX_LENGTH,
-    URGENT,
     Actor,
     Result,
     audit,
     parse_payload,
 )
+from bot.services.outbox import Priority, outbox_row
 from bot.services.people import reference
 from dialogs.engine import Form, Step
+from dialogs.flow import Flow
 from dialogs.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,7 @@ async def staff_actor(turn: Turn) -> Actor | None:
     """
     incoming = turn.incoming
     person = await staff_person(turn)
-    if incoming.channel == "telegram":
-        if not incoming.user_id.lstrip("-").isdigit():
-            return None
-        if not turn.settings.is_staff(int(incoming.user_id)):
-            return None
-    elif person is None:
+    if not turn.staff_allowed(person is not None):
         return None
     name = person.display_name if person is not None else incoming.first_name
     return Actor(f"{incoming.channel}:{incoming.user_id}", name or "a member of staff")
@@ -164,19 +160,15 @@ async def _ask_for_outcome(turn: Turn, escalation: Escalation, actor: Actor) -> 
     state.version += 1
     state.updated_at = turn.now
     chat = _private_chat(turn, await staff_person(turn))
-    row = OutboxMessage(
+    row = outbox_row(
         channel=turn.incoming.channel,
         chat_id=chat,
-        person_id=None,
         kind="reply",
-        priority=URGENT,
+        priority=Priority.URGENT,
         text=turn.text(
             "escalation/resolve_prompt", reference=reference(person), limit=OUTCOME_MAX_LENGTH
         ),
-        status="pending",
-        attempts=0,
-        not_before=turn.now,
-        created_at=turn.now,
+        now=turn.now,
     )
     turn.session.add(row)
     turn.queue([row])
@@ -223,3 +215,6 @@ RESOLVE_FORM = Form(
         "limit": OUTCOME_MAX_LENGTH,
     },
 )
+
+
+FLOW = Flow("staff_alerts", forms=(RESOLVE_FORM,))

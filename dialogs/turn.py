@@ -10,13 +10,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.types import ButtonRows, Incoming, Reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Conversation, OutboxMessage, Person
+from bot.messages import ButtonRows, Incoming, Reply
 from bot.safety.screening import Screen, Screening
 from bot.services.escalations import Escalator
+from bot.services.outbox import Priority
 
 # A typed message is read as the answer to a safety question asked this recently.
 SAFETY_ANSWER_MINUTES = 60
@@ -28,7 +29,7 @@ class Notice:
 
     kind: str
     text: str
-    priority: int = 1
+    priority: Priority = Priority.REPLY
 
 
 @dataclass
@@ -60,6 +61,23 @@ class Turn:
     # Set while a safety question is about to be asked: a form's next prompt waits for it.
     hold_prompts: bool = False
     _now: datetime | None = None
+
+    @property
+    def is_patient(self) -> bool:
+        """Whether the sender is an enrolled patient."""
+        return self.person is not None and self.person.role == "patient"
+
+    @property
+    def on_staff_list(self) -> bool:
+        """Whether the sender is on the channel's staff list (False where there is none)."""
+        return self.incoming.on_staff_list is True
+
+    def staff_allowed(self, enrolled_staff: bool) -> bool:
+        """Staff access, checked on every use: the channel's staff list decides where it keeps
+        one (someone taken off it loses access at once, enrolled or not); elsewhere, being
+        enrolled as staff (`enrolled_staff`)."""
+        listed = self.incoming.on_staff_list
+        return listed if listed is not None else enrolled_staff
 
     @property
     def now(self) -> datetime:
@@ -95,7 +113,13 @@ class Turn:
         self, kind: str, template: str, /, urgent: bool = False, **variables: Any
     ) -> None:
         """Queue a message for the staff chat (urgent ones never wait behind others)."""
-        self.notices.append(Notice(kind, self.text(template, **variables), 0 if urgent else 1))
+        self.notices.append(
+            Notice(
+                kind,
+                self.text(template, **variables),
+                Priority.URGENT if urgent else Priority.REPLY,
+            )
+        )
 
     def safety_question_waiting(self) -> bool:
         """Whether a safety question asked recently still waits for this person's answer."""

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
 from bot.services.events import describe
+from bot.time.times import at
 from scheduler.reminders import KEPT_WHILE_PAUSED, paused
-from scheduler.times import at
 
 _REASONS = {
     # Not a guess at why: the bot may have been stopped, or (in the demo) the clock jumped.

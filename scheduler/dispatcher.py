@@ -31,7 +31,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from bot.channels.types import (
+from bot.clock import Clock
+from bot.db.models import OutboxMessage, Person, Worker
+from bot.messages import (
     DeliveryError,
     Editor,
     PermanentDeliveryError,
@@ -40,11 +42,10 @@ from bot.channels.types import (
     Sender,
     buttons_from_json,
 )
-from bot.clock import Clock
-from bot.db.models import OutboxMessage, Person, Worker
+from bot.services.outbox import Priority
 from scheduler.failures import FailureReporter
 from scheduler.guests import remind_from
-from scheduler.reminders import BULK_PRIORITY, ReminderReleaser
+from scheduler.reminders import ReminderReleaser
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,6 @@ SEND_CONCURRENCY = 8
 CLAIM_BATCH = 200
 MAX_BACKOFF = timedelta(minutes=5)
 UNSENT = ("pending", "sending")
-URGENT_PRIORITY = 0
 # Marks the last error of a staff alert a staff route refused ("chat not found", the bot
 # removed from the group): it is retried for ever and sent by the other routes at once.
 REFUSED = "refused: "
@@ -210,9 +210,9 @@ class SendRound:
             return Outcome(row.id, "held", "behind an unsent message")
         if self.stopping:
             return Outcome(row.id, "held", "the round stopped")
-        if self.make_way and row.priority >= BULK_PRIORITY:
+        if self.make_way and row.priority >= Priority.BULK:
             return Outcome(row.id, "held", "making way for urgent messages")
-        senders = self.urgent_senders if row.priority <= URGENT_PRIORITY else self.senders
+        senders = self.urgent_senders if row.priority <= Priority.URGENT else self.senders
         sender = senders.get(row.channel)
         if sender is None:
             self.stalled.add(chat)
@@ -643,7 +643,7 @@ class Dispatcher:
                 self.sessions,
                 self.clock.now(),
                 CLAIM_BATCH,
-                max_priority=URGENT_PRIORITY,
+                max_priority=Priority.URGENT,
                 resent_note=self.resent_note,
             ):
                 outcomes = await self._send_urgent_rows(rows, CLAIM_LEASE / 2)

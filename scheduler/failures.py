@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.content import Content
 from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
 from bot.services.events import describe
-from scheduler.reminders import BULK_PRIORITY
+from bot.services.outbox import Priority, outbox_row
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 LISTED = 25
 
 # A staff alert: it never gives up, and goes before replies and reminders.
-NOTICE_PRIORITY = 0
 KIND = "delivery_problems"
 # At most one summary in this time: an outage gives staff a few messages, not hundreds.
 REPORT_EVERY = timedelta(minutes=15)
@@ -91,7 +90,7 @@ class FailureReporter:
                     update(OutboxMessage)
                     .where(
                         OutboxMessage.status.in_(("failed", "expired")),
-                        OutboxMessage.priority == BULK_PRIORITY,
+                        OutboxMessage.priority == Priority.BULK,
                         OutboxMessage.failure_reported.is_(False),
                     )
                     .values(failure_reported=True)
@@ -146,17 +145,13 @@ class FailureReporter:
                     more_failed=max(0, len(items) - LISTED),
                 )
                 session.add(
-                    OutboxMessage(
+                    outbox_row(
                         channel=channel,
                         chat_id=staff_chat,
-                        person_id=None,
                         kind=KIND,
-                        priority=NOTICE_PRIORITY,
+                        priority=Priority.URGENT,
                         text=text,
-                        status="pending",
-                        attempts=0,
-                        not_before=now,
-                        created_at=now,
+                        now=now,
                     )
                 )
                 notices += 1

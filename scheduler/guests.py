@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, FamilyGuest, OutboxMessage, Person
 from bot.services.family import COMING, day_of, family_day_event
-from scheduler.reminders import BULK_PRIORITY, ReminderReleaser
+from bot.services.outbox import Priority, outbox_row
+from scheduler.reminders import ReminderReleaser
 
 log = logging.getLogger(__name__)
 
@@ -119,18 +120,13 @@ async def _send(
 def _message(guest: FamilyGuest, text: str, now: datetime, expires: datetime) -> OutboxMessage:
     """A bulk row to the guest's chat: no person (a guest is not one), expiring when useless."""
     assert guest.channel is not None and guest.chat_id is not None
-    return OutboxMessage(
+    return outbox_row(
         channel=guest.channel,
         chat_id=guest.chat_id,
-        person_id=None,
         kind=KIND,
-        priority=BULK_PRIORITY,
+        priority=Priority.BULK,
         text=text,
-        buttons=None,
-        status="pending",
-        attempts=0,
-        not_before=now,
-        created_at=now,
+        now=now,
         expires_at=expires,
         # The failure report names patients by reference and a guest has none: a guest's
         # reminder that could not be delivered is not worth a staff message.

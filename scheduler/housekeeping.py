@@ -20,7 +20,7 @@ from bot.db.models import (
 )
 from bot.services import guessing
 from bot.services.family import purge_guests
-from scheduler.reminders import BULK_PRIORITY
+from bot.services.outbox import Priority
 
 # Telegram keeps unconfirmed updates about a day; a week covers any redelivery with margin.
 INBOX_KEEP = timedelta(days=7)
@@ -72,7 +72,7 @@ async def purge(
             delete(OutboxMessage).where(
                 or_(
                     and_(OutboxMessage.kind == "reply", OutboxMessage.status == "sent"),
-                    and_(OutboxMessage.priority == BULK_PRIORITY, settled),
+                    and_(OutboxMessage.priority == Priority.BULK, settled),
                 ),
                 OutboxMessage.created_at < now - REPLY_KEEP,
             )

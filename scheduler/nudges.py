@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.types import Reply
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Person, ScheduledMessage
+from bot.messages import Reply
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.types import Button, Reply
 from bot.content import Content
 from bot.db.models import (
     Attendance,
@@ -27,8 +26,9 @@ from bot.db.models import (
     Person,
     ScheduledMessage,
 )
-from scheduler.nudges import NudgeContext, NudgeRenderer
-from scheduler.planner import (
+from bot.messages import Button, Reply
+from bot.services.outbox import cancel_unsent, patient_message
+from bot.services.planner import (
     DAY_BEFORE,
     DISCHARGE,
     EVENING,
@@ -38,11 +38,11 @@ from scheduler.planner import (
     WEEK_BEFORE,
     sessions_of,
 )
-from scheduler.times import QuietHours
+from bot.time.times import QuietHours
+from scheduler.nudges import NudgeContext, NudgeRenderer
 
 log = logging.getLogger(__name__)
 
-BULK_PRIORITY = 2  # reminders and other messages that are not replies or alerts
 DEFER = ("defer", None)
 ATTENDANCE_PREFIX = "a"
 # Each answer to a reminder and the key of its button label.
@@ -59,22 +59,6 @@ _WHATEVER_THE_ANSWER = (QA_INVITE, QA_REMINDER)
 # A review is an appointment: its reminders, and the goodbye, still come while a patient has
 # paused reminders (the pause message says so).
 KEPT_WHILE_PAUSED = (WEEK_BEFORE, DAY_BEFORE, DISCHARGE)
-
-
-async def cancel_unsent(session: AsyncSession, row_ids: list[int]) -> set[int]:
-    """Cancel these outbox rows if they still wait; a row a dispatcher has just started
-    sending is left to go. The ids cancelled."""
-    if not row_ids:
-        return set()
-    return set(
-        await session.scalars(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(row_ids))
-            .where(OutboxMessage.status == "pending")
-            .values(status="cancelled")
-            .returning(OutboxMessage.id)
-        )
-    )
 
 
 async def withhold_waiting(session: AsyncSession, person_id: int, now: datetime) -> int:
@@ -116,31 +100,6 @@ def attendance_buttons(
     )
 
 
-def patient_message(
-    person: Person, kind: str, reply: Reply, not_before: datetime, now: datetime
-) -> OutboxMessage:
-    """An outbox row of bulk priority for a patient (reminders, calendar news, discharge)."""
-    return OutboxMessage(
-        channel=person.channel,
-        chat_id=person.chat_id,
-        person_id=person.id,
-        kind=kind,
-        priority=BULK_PRIORITY,
-        text=reply.text,
-        buttons=reply.to_json(),
-        status="pending",
-        attempts=0,
-        not_before=not_before,
-        created_at=now,
-    )
-
-
-def after_quiet_hours(person: Person, now: datetime, tz: ZoneInfo) -> datetime:
-    """Now, or the end of the person's quiet hours if they are in them."""
-    quiet = QuietHours.of(person.quiet_start, person.quiet_end)
-    return quiet.end_after(now, tz) if quiet is not None and quiet.is_quiet(now, tz) else now
-
-
 def paused(person: Person, moment: datetime) -> bool:
     """Whether the person has paused reminders at this moment."""
     if person.paused_at is None or moment < person.paused_at:
@@ -156,16 +115,13 @@ class ReminderReleaser:
         sessions: async_sessionmaker[AsyncSession],
         content: Content,
         tz: ZoneInfo,
-        renderers: Mapping[str, NudgeRenderer] | None = None,
+        renderers: Mapping[str, NudgeRenderer],
     ) -> None:
+        """`renderers`: the dialogs' own nudge wordings, by flow (dialogs.flows.NUDGE_RENDERERS,
+        given by the app: the scheduler sits below the dialogs)."""
         self.sessions = sessions
         self.content = content
         self.tz = tz
-        if renderers is None:
-            # The flows word their own nudges; imported here because they build on this module.
-            from dialogs.flows import NUDGE_RENDERERS
-
-            renderers = NUDGE_RENDERERS
         self.renderers = renderers
 
     async def release(self, now: datetime, limit: int = 500) -> int:

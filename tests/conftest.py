@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bot.app.runtime import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.db.migrate import upgrade
 from bot.db.models import Base
 from bot.db.session import create_engine
-from bot.runtime import Runtime, open_runtime
 from tests.escalation_support import Team, make_team
 from tests.helpers import Chat, enrol_patient
 

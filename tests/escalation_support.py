@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bot.channels.types import DeliveryError, Reply
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Escalation, EscalationEvent
-from bot.runtime import Runtime
+from bot.messages import DeliveryError, Reply
 from bot.services import people
 from scheduler.dispatcher import Dispatcher
 from scheduler.escalations import EscalationWatchdog

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
+from click.testing import CliRunner, Result
 from sqlalchemy import func, select, text
 
-from bot.channels.types import Incoming, Reply
+from bot.app.cli.common import CliContext
+from bot.app.runtime import Runtime
+from bot.app.turns import TurnOutcome
+from bot.config import Settings
 from bot.db.models import Cohort, Conversation, Invite
-from bot.runtime import Runtime
+from bot.messages import Incoming, Reply
 from bot.services import cohorts, invites
 from bot.services.cohorts import CohortRequest
-from bot.turns import TurnOutcome
 from dialogs.engine import Form
 
 _update_ids = itertools.count(1)
@@ -78,6 +82,11 @@ class Chat:
 
     async def event(self, update_id: str | None = None, **fields: str | bool) -> list[Reply]:
         """Send one event and return the replies to this chat."""
+        if self.channel == "telegram" and "on_staff_list" not in fields:
+            # As the Telegram adapter does: the staff list as it is now decides.
+            fields["on_staff_list"] = self.user_id.isdigit() and self.runtime.settings.is_staff(
+                int(self.user_id)
+            )
         incoming = Incoming(
             channel=self.channel,
             user_id=self.user_id,
@@ -181,3 +190,17 @@ async def inbox_unavailable(runtime: Runtime) -> AsyncIterator[None]:
     finally:
         async with runtime.engine.begin() as connection:
             await connection.execute(text("ALTER TABLE inbox_away RENAME TO inbox_update"))
+
+
+class CliForTests(CliRunner):
+    """A click runner whose commands open the runtime given (a test's clock, no migration),
+    passed as `ctx.obj` the way `pmp` passes its own."""
+
+    def __init__(self, open_with: Callable[[Settings], Awaitable[Runtime]]) -> None:
+        super().__init__()
+        self.context = CliContext(open_runtime=open_with)
+
+    def invoke(self, cli: Any, args: Any = None, **kwargs: Any) -> Result:  # type: ignore[override]
+        """As CliRunner.invoke, with the runtime opener as `obj`."""
+        kwargs.setdefault("obj", self.context)
+        return super().invoke(cli, args, **kwargs)

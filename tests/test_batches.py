@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.channels.types import Incoming
+from bot.app.runtime import Runtime
+from bot.app.turns import TurnOutcome
 from bot.db.models import Conversation, InboxUpdate, Person
-from bot.runtime import Runtime
-from bot.turns import TurnOutcome
-from dialogs import router
+from bot.messages import Incoming
+from dialogs import flows
 from dialogs.engine import Form, Step
 from dialogs.turn import Turn
 from tests.helpers import (
@@ -66,7 +66,7 @@ BROKEN = Form(
 async def test_a_failing_turn_does_not_take_the_batch_with_it(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(router.FORMS, BROKEN.name, BROKEN)
+    monkeypatch.setitem(flows.FORMS, BROKEN.name, BROKEN)
     await put_in_form(runtime, "console", "unlucky", BROKEN)
     runner = runtime.runner({"console": "staff"})
     results = await runner.run_together(
@@ -92,7 +92,7 @@ async def test_a_failing_turn_does_not_take_the_batch_with_it(
 
 async def test_two_instances_handling_the_same_update_have_one_effect(runtime: Runtime) -> None:
     """Two bot processes (separate engines) racing on one redelivered update."""
-    from bot.runtime import open_runtime
+    from bot.app.runtime import open_runtime
 
     invite = await new_invite(runtime)
     other = await open_runtime(runtime.settings, runtime.clock, migrate=False)

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from scheduler.calendar import programme_days, status_on
+from bot.time.calendar import programme_days, status_on
 
 START = date(2026, 12, 7)
 

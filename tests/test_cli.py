@@ -10,14 +10,13 @@ import pytest
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
-import bot.cli as cli_module
-from bot.cli import main
+from bot.app.cli import main
+from bot.app.runtime import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.db.migrate import alembic_config
 from bot.db.models import Cohort, Invite
-from bot.runtime import Runtime, open_runtime
-from tests.helpers import Chat, enrol_patient, make_invites
+from tests.helpers import Chat, CliForTests, enrol_patient, make_invites
 
 
 async def runtime_cohort(runtime: Runtime) -> Cohort:
@@ -46,8 +45,7 @@ def cli(
     ) -> Runtime:
         return await open_runtime(settings, clock, migrate=False)
 
-    monkeypatch.setattr(cli_module, "open_runtime", with_test_clock)
-    return CliRunner()
+    return CliForTests(with_test_clock)
 
 
 def run(cli: CliRunner, *args: str) -> dict | list:  # type: ignore[type-arg]

@@ -11,17 +11,18 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-import bot.cli as cli_module
-from bot.channels.types import RecipientBlocked, Reply
+from bot.app.cli import main as pmp_main
+from bot.app.runtime import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.db.models import Cohort, CohortEvent, OutboxMessage, Person, ScheduledMessage
-from bot.runtime import Runtime, open_runtime
+from bot.messages import RecipientBlocked, Reply
 from bot.services import attendance, people
+from bot.services.planner import Planner, sessions_of
+from dialogs.flows import NUDGE_RENDERERS
 from scheduler.dispatcher import Dispatcher
-from scheduler.planner import Planner, sessions_of
 from scheduler.reminders import ReminderReleaser
-from tests.helpers import RecordingSender, make_cohort
+from tests.helpers import CliForTests, RecordingSender, make_cohort
 
 WINTER = date(2026, 12, 7)  # days 7-10, 14-17, 21-24 Dec 2026
 SUMMER = date(2027, 6, 7)  # days 7-10, 14-17, 21-24 Jun 2027 (British Summer Time)
@@ -48,13 +49,12 @@ def cli(
     ) -> Runtime:
         return await open_runtime(settings, clock, migrate=False)
 
-    monkeypatch.setattr(cli_module, "open_runtime", with_test_clock)
-    return CliRunner()
+    return CliForTests(with_test_clock)
 
 
 async def invoke(cli: CliRunner, *args: str) -> Result:
     """Run a command in a thread (it runs its own event loop), as staff would."""
-    return await asyncio.to_thread(cli.invoke, cli_module.main, list(args))
+    return await asyncio.to_thread(cli.invoke, pmp_main, list(args))
 
 
 async def run_json(cli: CliRunner, *args: str) -> Any:
@@ -104,7 +104,9 @@ async def count(runtime: Runtime, model: type, *where: Any) -> int:
 
 
 def dispatcher(runtime: Runtime, sender: Any) -> Dispatcher:
-    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    releaser = ReminderReleaser(
+        runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS
+    )
     return Dispatcher(runtime.sessions, {"console": sender}, runtime.clock, reminders=releaser)
 
 

@@ -11,14 +11,14 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-import bot.cli as cli_module
+from bot.app.cli import main as pmp_main
+from bot.app.runtime import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.config import ANONYMOUS_ADMIN_ID, Settings
 from bot.db.models import Escalation, EscalationEvent, OutboxMessage, Person
-from bot.runtime import Runtime, open_runtime
 from bot.services import people
 from tests.escalation_support import STAFF_GROUP, Team
-from tests.helpers import Chat
+from tests.helpers import Chat, CliForTests
 
 CRISIS = "I want to kill myself"
 WORDS = "Worse since the walk on Monday"
@@ -46,13 +46,12 @@ def cli(
     ) -> Runtime:
         return await open_runtime(settings, clock, migrate=False)
 
-    monkeypatch.setattr(cli_module, "open_runtime", with_test_clock)
-    return CliRunner()
+    return CliForTests(with_test_clock)
 
 
 async def invoke(cli: CliRunner, *args: str) -> Result:
     """Run a command in a thread (it runs its own event loop), as staff would."""
-    return await asyncio.to_thread(cli.invoke, cli_module.main, list(args))
+    return await asyncio.to_thread(cli.invoke, pmp_main, list(args))
 
 
 async def run_ok(cli: CliRunner, *args: str) -> str:
@@ -266,7 +265,7 @@ async def test_screen_file_of_thousands_of_lines_and_bad_bytes(
 
 async def test_screen_file_from_standard_input(cli: CliRunner) -> None:
     result = await asyncio.to_thread(
-        cli.invoke, cli_module.main, ["screen", "--file", "-"], input="I want to kill myself\n"
+        cli.invoke, pmp_main, ["screen", "--file", "-"], input="I want to kill myself\n"
     )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("crisis\t")

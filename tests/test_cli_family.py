@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
 from tests.dialogs.test_family import answer_all, guest_opens, invite
 from tests.helpers import enrol_patient
 from tests.test_cli_escalations import cli, refused, run_json, run_ok

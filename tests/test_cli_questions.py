@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Cohort, DoctorQuestion, OutboxMessage, Person, ScheduledMessage
-from bot.runtime import Runtime
 from bot.services import questions
-from scheduler.planner import QA_INVITE
+from bot.services.planner import QA_INVITE
 from tests.escalation_support import Team
 from tests.helpers import Chat, make_cohort
 from tests.scheduler.support import enrol

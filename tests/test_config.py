@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from bot.app.runtime import open_runtime
 from bot.config import ANONYMOUS_ADMIN_ID, HOME, Settings
-from bot.runtime import open_runtime
 
 
 def test_staff_ids_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import pytest
 from jinja2 import meta
 
 from bot.content import CONTENT_DIR, Clinic, Content
-from scheduler.calendar import DayStatus
+from bot.time.calendar import DayStatus
 
 content = Content()
 TEMPLATES = sorted(

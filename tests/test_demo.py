@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from bot.app.demo import run_demo
 from bot.config import HOME, Settings
-from bot.demo import run_demo
 
 
 async def run_with_input(tmp_path: Path, typed: str) -> str:

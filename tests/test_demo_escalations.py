@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.demo import DEMO_DB, demo_settings, run_demo
 from bot.config import Settings
-from bot.demo import DEMO_DB, demo_settings, run_demo
 
 WORDS = "Worse since the walk on Monday"
 BAD_STAFF_COMMAND = "Staff commands take a staff message number that has that button"

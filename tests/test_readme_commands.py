@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from bot.cli import main
+from bot.app.cli import main
+from bot.app.runtime import Runtime
 from bot.config import HOME
 from bot.db.models import Invite
-from bot.runtime import Runtime
 from tests.helpers import Chat
 from tests.test_cli import cli  # noqa: F401  (the fixture: test database and clock)
 

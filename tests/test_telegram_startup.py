@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from telegram.error import BadRequest, NetworkError, TimedOut
 
-from bot.telegram_service import until_telegram_answers
+from bot.app.telegram_service import until_telegram_answers
 
 
 async def test_tries_again_until_telegram_answers(caplog: pytest.LogCaptureFixture) -> None:

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from bot.channels.types import DeliveryError, Reply
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Person
-from bot.runtime import Runtime
+from bot.messages import DeliveryError, Reply
 from scheduler.dispatcher import Dispatcher
 from tests.helpers import Chat, RecordingSender, enrol_patient
 

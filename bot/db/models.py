@@ -301,7 +301,7 @@ class ScheduledMessage(Base):
     challenge_id: Mapped[int | None] = mapped_column(ForeignKey("thought_challenge.id"), index=True)
     # "evening" | "morning" (programme days), "week_before" | "day_before" (reviews),
     # "discharge" (after the 12-month review); the programme's own flows add theirs
-    # (see scheduler/planner.py and dialogs/flows.py).
+    # (see bot/services/planner.py and dialogs/flows.py).
     slot: Mapped[str] = mapped_column(String(16))
     event_date: Mapped[date]
     due_at: Mapped[datetime]

@@ -15,8 +15,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from bot.channels.types import Incoming, Reply, Sender
 from bot.content import Content
+from bot.messages import Incoming, Reply, Sender
 from bot.safety.screening import Screen
 from bot.safety.signposting import crisis_text
 

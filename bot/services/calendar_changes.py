@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.types import Reply
 from bot.content import Content
 from bot.db.models import (
     Cohort,
@@ -19,11 +18,12 @@ from bot.db.models import (
     ReviewBooking,
     ScheduledMessage,
 )
+from bot.messages import Reply
 from bot.services import challenges
 from bot.services.cohorts import qa_time_clash
 from bot.services.events import DAY, REVIEW, Move, move_event
-from scheduler.planner import FlowTimes, Planner, first_session
-from scheduler.reminders import after_quiet_hours, cancel_unsent, patient_message
+from bot.services.outbox import after_quiet_hours, cancel_unsent, patient_message
+from bot.services.planner import FlowTimes, Planner, first_session
 
 
 async def affected_patients(

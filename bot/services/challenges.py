@@ -14,8 +14,8 @@ from bot.content import Content
 from bot.db.models import Cohort, Person, ScheduledMessage, ThoughtChallenge
 from bot.services.attendance import patient_events
 from bot.services.events import DAY
-from scheduler.planner import CHALLENGE_NUDGE, CHALLENGE_REFLECT, first_session, outside_quiet
-from scheduler.times import QuietHours, at, parse_clock
+from bot.services.planner import CHALLENGE_NUDGE, CHALLENGE_REFLECT, first_session, outside_quiet
+from bot.time.times import QuietHours, at, parse_clock
 
 PLANNED = "planned"
 REFLECTED = "reflected"

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent
 from bot.services.events import DAY, default_events, events_of, nice
-from scheduler.calendar import (
+from bot.services.planner import sessions_of, usual_sessions
+from bot.time.calendar import (
     DEFAULT_FAMILY_DAY,
     DEFAULT_QA_DAY,
     PROGRAMME_DAYS,
@@ -21,9 +22,8 @@ from scheduler.calendar import (
     bank_holiday,
     programme_week,
 )
-from scheduler.planner import sessions_of, usual_sessions
-from scheduler.times import hhmm, parse_clock
-from scheduler.timetable import TimetableClash, place_qa, qa_times
+from bot.time.times import hhmm, parse_clock
+from bot.time.timetable import TimetableClash, place_qa, qa_times
 
 MODES = ("in-person", "online")
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.types import Reply
 from bot.content import Content
 from bot.db.models import Person, ScheduledMessage
-from scheduler.reminders import after_quiet_hours, patient_message
+from bot.messages import Reply
+from bot.services.outbox import after_quiet_hours, patient_message
 
 
 async def discharge(

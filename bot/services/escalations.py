@@ -17,18 +17,18 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.types import Button, ButtonRows, Reply
 from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Escalation, EscalationEvent, OutboxMessage, Person
+from bot.messages import Button, ButtonRows, Payload, Reply
+from bot.services.outbox import Priority, Status, outbox_row
 from bot.services.people import reference
-from scheduler.working_hours import WorkingHours
+from bot.time.working_hours import WorkingHours
 
 log = logging.getLogger(__name__)
 
 TEAMS = "teams"
 TEAMS_CHAT = "channel"  # a Workflows webhook posts to one channel: there is no chat id
-URGENT = 0
 PREFIX = "e"
 ACK, RESOLVE, DETAILS = "ack", "res", "det"
 OPEN = ("reported", "alerted")
@@ -308,18 +308,15 @@ class Escalator:
         edit_of: str | None = None,
     ) -> OutboxMessage:
         """An urgent outbox row for a staff chat about this escalation."""
-        return OutboxMessage(
+        # No person: a staff chat, whose failure must not mark the patient unreachable.
+        return outbox_row(
             channel=channel,
             chat_id=chat_id,
-            person_id=None,  # a staff chat: a failure here must not mark the patient unreachable
             kind=kind,
-            priority=URGENT,
+            priority=Priority.URGENT,
             text=text,
-            buttons=Reply(text, buttons).to_json(),
-            status="pending",
-            attempts=0,
-            not_before=now,
-            created_at=now,
+            buttons=Reply(text, buttons),
+            now=now,
             escalation_id=escalation.id,
             edit_message_id=edit_of,
         )
@@ -352,17 +349,14 @@ class Escalator:
         assert person is not None  # an escalation always belongs to someone
         await self.refresh_alerts(session, escalation, person, now)
         session.add(
-            OutboxMessage(
+            outbox_row(
                 channel=person.channel,
                 chat_id=person.chat_id,
                 person_id=person.id,
                 kind="seen",
-                priority=URGENT,
+                priority=Priority.URGENT,
                 text=self.content.render("report/seen", when=now),
-                status="pending",
-                attempts=0,
-                not_before=now,
-                created_at=now,
+                now=now,
                 escalation_id=escalation.id,
             )
         )
@@ -511,10 +505,10 @@ class Escalator:
                 chat_id=chat_id,
                 person_id=None,
                 kind="alert",
-                priority=URGENT,
+                priority=Priority.URGENT,
                 text=sent_here.text,
                 buttons=sent_here.buttons,
-                status="sent",
+                status=Status.SENT.value,
                 attempts=1,
                 not_before=now,
                 created_at=now,
@@ -537,14 +531,12 @@ def payload(action: str, escalation_id: int) -> str:
 
 def parse_payload(data: str) -> tuple[str, int] | None:
     """(action, escalation id) from a staff button, or None if it is not one."""
-    prefix, _, rest = data.partition(":")
-    action, _, number = rest.partition(":")
-    # At most nine digits: anything longer is forged, and would overflow the id column.
-    if prefix != PREFIX or action not in (ACK, RESOLVE, DETAILS) or not number.isdigit():
+    read = Payload.read(data)
+    # At most nine ASCII digits: anything else is forged (and would overflow the id column).
+    number = read.number(1, whole=True)
+    if read.prefix != PREFIX or read.text(0) not in (ACK, RESOLVE, DETAILS) or number is None:
         return None
-    if len(number) > 9:
-        return None
-    return action, int(number)
+    return read.text(0), number
 
 
 def audit(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Cohort, CohortEvent
 from bot.numbers import whole_number
-from scheduler.calendar import REVIEW_MONTHS, bank_holiday, programme_days, review_dates
+from bot.time.calendar import REVIEW_MONTHS, bank_holiday, programme_days, review_dates
 
 DAY = "day"
 REVIEW = "review"

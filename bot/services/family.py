@@ -15,8 +15,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Conversation, FamilyGuest, OutboxMessage, Person
 from bot.services.events import events_of
-from scheduler.planner import sessions_of
-from scheduler.times import parse_clock
+from bot.services.planner import sessions_of
+from bot.time.times import parse_clock
 
 # A guest's link is `/start g_<token>`: the prefix tells it from a joining code.
 LINK_PREFIX = "g_"

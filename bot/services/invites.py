@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Cohort, Invite
 from bot.services.events import day_dates, events_of, nice
-from scheduler.times import at
+from bot.time.times import at
 
 # No 0/O, 1/I/L: codes are read out over the phone and typed by people in pain.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.types import Reply
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, DoctorQuestion, OutboxMessage, Person
+from bot.messages import Reply
 from bot.services.events import DAY, events_of
-from scheduler.planner import QA_INVITE_TIME, FlowTimes, qa_deadline, qa_time
-from scheduler.reminders import after_quiet_hours, patient_message
-from scheduler.times import at
+from bot.services.outbox import after_quiet_hours, outbox_row, patient_message
+from bot.services.planner import QA_INVITE_TIME, FlowTimes, qa_deadline, qa_time
+from bot.time.times import at
 
 MAX_LENGTH = 500
 # Enough for anything a patient wants to ask in one session; it keeps the doctor's list
@@ -335,18 +335,8 @@ async def groups_with_open_questions(session: AsyncSession) -> list[tuple[Cohort
 
 def document_row(channel: str, chat_id: str, name: str, text: str, now: datetime) -> OutboxMessage:
     """An outbox row that delivers `text` as a file called `name` (the doctor's list)."""
-    return OutboxMessage(
-        channel=channel,
-        chat_id=chat_id,
-        person_id=None,
-        kind="document",
-        priority=1,
-        text=text,
-        document_name=name,
-        status="pending",
-        attempts=0,
-        not_before=now,
-        created_at=now,
+    return outbox_row(
+        channel=channel, chat_id=chat_id, kind="document", text=text, now=now, document_name=name
     )
 
 

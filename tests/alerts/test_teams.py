@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.alerts import teams
-from bot.alerts.teams import ACKNOWLEDGE_HINT, MAX_PAYLOAD_BYTES, TeamsSender
-from bot.channels.types import Button, DeliveryError, PermanentDeliveryError, Reply
+from bot.app.channels import teams_alerts as teams
+from bot.app.channels.teams_alerts import ACKNOWLEDGE_HINT, MAX_PAYLOAD_BYTES, TeamsSender
+from bot.messages import Button, DeliveryError, PermanentDeliveryError, Reply
 
 SECRET = "SECRETSIG123"
 WEBHOOK_PATH = "/workflows/abc123/triggers/manual/paths/invoke"

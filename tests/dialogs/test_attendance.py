@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import (
     Attendance,
@@ -17,7 +18,6 @@ from bot.db.models import (
     ReviewBooking,
     ScheduledMessage,
 )
-from bot.runtime import Runtime
 from bot.services import cohorts
 from bot.services.cohorts import CohortRequest
 from tests.conftest import STAFF_ID

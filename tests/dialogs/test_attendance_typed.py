@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
-from bot.runtime import Runtime
 from tests.dialogs.test_attendance import answers, own_event, person_of, staff_notices
 from tests.helpers import enrol_patient
 

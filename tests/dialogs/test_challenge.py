@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Conversation, OutboxMessage, ScheduledMessage, ThoughtChallenge
-from bot.runtime import Runtime
 from bot.services.challenges import REFLECT_SLOT
+from bot.services.planner import CHALLENGE_NUDGE
 from dialogs.challenge import percent, when_text
-from scheduler.planner import CHALLENGE_NUDGE
 from tests.escalation_support import Team, escalations
 from tests.helpers import Chat, enrol_patient
 from tests.scheduler.support import Recorder, dispatcher, on, run_until

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bot.runtime import Runtime
-from dialogs import engine, router
+from bot.app.runtime import Runtime
+from dialogs import engine, flows
 from dialogs.engine import Form, Option, Step, button_payload, parse_button_payload
 from dialogs.turn import Turn
 from tests.helpers import Chat, enrol_patient
@@ -48,7 +48,7 @@ RATING = Form(
 @pytest.fixture
 async def rating_chat(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Chat:
     """A patient part way into the test form (registered like any other form)."""
-    monkeypatch.setitem(router.FORMS, RATING.name, RATING)
+    monkeypatch.setitem(flows.FORMS, RATING.name, RATING)
     FINISHED.clear()
     chat = await enrol_patient(runtime)
     async with runtime.sessions() as session, session.begin():
@@ -116,7 +116,7 @@ NOTE = Form(
 async def test_offered_answers_are_buttons_typed_words_or_any_clean_text(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(router.FORMS, NOTE.name, NOTE)
+    monkeypatch.setitem(flows.FORMS, NOTE.name, NOTE)
     for answer, expected in (
         (("press", "Yes, I agree"), "YES"),  # a button counts as typing its value
         (("say", "no, thank you"), "NO"),  # so does typing its label

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Conversation, InboxUpdate, Invite, OutboxMessage, Person
-from bot.runtime import Runtime
 from bot.services.invites import pretty_code
 from tests.conftest import STAFF_ID
 from tests.helpers import (

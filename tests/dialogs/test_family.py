@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Conversation, Escalation, FamilyGuest, OutboxMessage
-from bot.runtime import Runtime
 from bot.services.family import ACCESS_MAX_LENGTH, QUESTION_MAX_LENGTH
 from tests.conftest import BOT_USERNAME
 from tests.helpers import Chat, count, enrol_patient

@@ -3,8 +3,8 @@ only in the staff group; forged button numbers get a kind reply, not a crash."""
 
 from __future__ import annotations
 
+from bot.app.runtime import Runtime
 from bot.numbers import whole_number
-from bot.runtime import Runtime
 from tests.conftest import STAFF_CHAT_ID, STAFF_ID
 from tests.helpers import Chat, enrol_patient
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import DoctorQuestion, Escalation, Person
-from bot.runtime import Runtime
 from tests.dialogs.test_questions import WHILE_OPEN, ask
 from tests.helpers import Chat, enrol_patient, make_cohort, make_invites
 

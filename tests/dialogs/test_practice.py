@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import PracticePlan, ScheduledMessage
-from bot.runtime import Runtime
+from bot.services.planner import PRACTICE_CHECK, PRACTICE_PLAN, PRACTICE_WEEKEND
 from dialogs.practice import PLAN_FORM
-from scheduler.planner import PRACTICE_CHECK, PRACTICE_PLAN, PRACTICE_WEEKEND
 from tests.helpers import Chat, enrol_patient, make_cohort
 from tests.scheduler.support import Recorder, dispatcher, enrol, run_until, scheduled
 

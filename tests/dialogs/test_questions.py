@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Conversation, DoctorQuestion, OutboxMessage, Person, ScheduledMessage
-from bot.runtime import Runtime
+from bot.services.planner import QA_INVITE, QA_REMINDER
 from dialogs import settings as settings_dialog
-from scheduler.planner import QA_INVITE, QA_REMINDER
 from tests.escalation_support import Team
 from tests.helpers import Chat, make_cohort
 from tests.scheduler.support import Recorder, dispatcher, enrol, run_until, scheduled

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import OutboxMessage
-from bot.runtime import Runtime
 from dialogs import settings as settings_dialog
 from tests.escalation_support import STAFF_GROUP, Team, audit_actions, escalations
 from tests.helpers import Chat, enrol_patient

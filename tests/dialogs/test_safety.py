@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Escalation, OutboxMessage
-from bot.runtime import Runtime
 from tests.escalation_support import Team, audit_actions, escalations
 from tests.helpers import Chat, at_name_step, count, enrol_patient
 

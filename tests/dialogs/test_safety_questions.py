@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Escalation, EscalationEvent, Person
-from bot.runtime import Runtime
 from tests.escalation_support import STAFF_GROUP, Team, audit_actions, escalations
 from tests.helpers import Chat, at_name_step, count
 

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Conversation, OutboxMessage, Person, ScheduledMessage
-from bot.runtime import Runtime
-from scheduler.planner import REMINDER_SLOTS
+from bot.services.planner import REMINDER_SLOTS
+from dialogs.flows import NUDGE_RENDERERS
 from scheduler.reminders import ReminderReleaser
 from tests.helpers import Chat, enrol_patient
 
@@ -66,7 +67,9 @@ async def open_settings(chat: Chat, choice: str) -> None:
 
 async def release_until(runtime: Runtime, clock: ManualClock, end: datetime) -> None:
     """Run the releaser at each planned reminder's due time up to `end`, as the tick would."""
-    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    releaser = ReminderReleaser(
+        runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS
+    )
     while True:
         due = [r for r in await reminders(runtime) if r.due_at <= end]
         if not due:
@@ -355,7 +358,9 @@ async def test_pausing_while_a_reminder_waits_to_go_keeps_it_back(
     chat = await enrol_patient(runtime)
     evening = datetime(2026, 12, 6, 18, 0, tzinfo=UTC)  # day 1's evening reminder
     clock.set(evening)
-    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    releaser = ReminderReleaser(
+        runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS
+    )
     assert await releaser.release(clock.now()) >= 1  # in the outbox, not yet sent
     async with runtime.sessions() as session, session.begin():
         rows = list(
@@ -389,7 +394,9 @@ async def test_a_reminder_already_being_sent_when_they_pause_is_left_to_go(
 ) -> None:
     chat = await enrol_patient(runtime)
     clock.set(datetime(2026, 12, 6, 18, 0, tzinfo=UTC))
-    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    releaser = ReminderReleaser(
+        runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS
+    )
     await releaser.release(clock.now())
     async with runtime.sessions() as session, session.begin():
         row = await session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "reminder"))

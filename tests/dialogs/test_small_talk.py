@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
 from tests.escalation_support import Team, escalations
 from tests.helpers import Chat
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.runtime import Runtime
-from bot.telegram_service import TelegramService
+from bot.app.runtime import Runtime
+from bot.app.telegram_service import TelegramService
 from tests.conftest import BOT_USERNAME, STAFF_CHAT_ID
 from tests.fakes.fake_user import FakeGroup, FakeUser
 from tests.fakes.telegram_api import FakeTelegramAPI

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from bot.app.runtime import open_runtime
 from bot.config import Settings
 from bot.db.models import Escalation, OutboxMessage
-from bot.runtime import open_runtime
 from tests.fakes.fake_user import FakeGroup, FakeUser
 from tests.fakes.telegram_api import FakeTelegramAPI, serve_on_loopback
 

@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.app.runtime import Runtime
+from bot.app.telegram_service import TelegramService
 from bot.clock import ManualClock
 from bot.config import ANONYMOUS_ADMIN_ID
 from bot.db.models import Escalation, OutboxMessage
-from bot.runtime import Runtime
-from bot.telegram_service import TelegramService
 from tests.conftest import STAFF_CHAT_ID, STAFF_ID
 from tests.fakes.fake_user import FakeGroup, FakeMessage, FakeUser
 from tests.fakes.telegram_api import FakeTelegramAPI

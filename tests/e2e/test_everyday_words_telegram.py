@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.app.runtime import Runtime
+from bot.app.telegram_service import TelegramService
 from bot.clock import ManualClock
-from bot.runtime import Runtime
-from bot.telegram_service import TelegramService
 from tests.e2e.test_escalations_telegram import enrolled
 from tests.fakes.fake_user import FakeGroup
 from tests.fakes.telegram_api import FakeTelegramAPI

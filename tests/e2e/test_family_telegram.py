@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from bot.app.runtime import Runtime
+from bot.app.telegram_service import TelegramService
 from bot.clock import ManualClock
-from bot.runtime import Runtime
-from bot.telegram_service import TelegramService
 from tests.conftest import BOT_USERNAME, STAFF_ID
 from tests.e2e.test_reminders_telegram import enrolled
 from tests.fakes.fake_user import FakeGroup

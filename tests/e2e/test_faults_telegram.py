@@ -17,10 +17,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import make_url
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from bot.app.runtime import Runtime, open_runtime
+from bot.app.telegram_service import TelegramService
 from bot.clock import ManualClock
 from bot.db.models import Escalation, OutboxMessage, Worker
-from bot.runtime import Runtime, open_runtime
-from bot.telegram_service import TelegramService
 from tests.conftest import LEAD_ID, STAFF_CHAT_ID, STAFF_ID
 from tests.e2e.conftest import start_service
 from tests.e2e.test_escalations_telegram import alerts, alerts_recorded, enrolled, report

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
+from bot.app.telegram_service import TelegramService
 from bot.clock import ManualClock
 from bot.db.models import Person
-from bot.runtime import Runtime
-from bot.telegram_service import TelegramService
 from tests.conftest import STAFF_ID
 from tests.e2e.conftest import start_service
 from tests.e2e.test_escalations_telegram import enrolled

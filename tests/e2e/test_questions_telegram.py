@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
+from bot.app.telegram_service import TelegramService
 from bot.clock import ManualClock
 from bot.db.models import DoctorQuestion
-from bot.runtime import Runtime
-from bot.telegram_service import TelegramService
 from tests.conftest import STAFF_ID
 from tests.e2e.test_reminders_telegram import enrolled
 from tests.fakes.fake_user import FakeGroup

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
+from bot.app.telegram_service import TelegramService
 from bot.clock import ManualClock
 from bot.db.models import OutboxMessage, Person
-from bot.runtime import Runtime
-from bot.telegram_service import TelegramService
 from tests.fakes.fake_user import FakeGroup, FakeUser
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.helpers import make_cohort, make_invites

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
+from bot.app.telegram_service import TelegramService
 from bot.db.models import Escalation
-from bot.runtime import Runtime
 from bot.services import people
-from bot.telegram_service import TelegramService
 from tests.e2e.test_escalations_telegram import alerts, alerts_recorded, enrolled
 from tests.fakes.fake_user import FakeGroup, FakeUser
 from tests.fakes.telegram_api import FakeTelegramAPI

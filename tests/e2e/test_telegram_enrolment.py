@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.app.runtime import Runtime, configure_logging
+from bot.app.telegram_service import TelegramService
 from bot.config import Settings
 from bot.db.models import InboxUpdate, Person
-from bot.runtime import Runtime, configure_logging
 from bot.services.invites import deep_link
-from bot.telegram_service import TelegramService
 from tests.conftest import BOT_USERNAME, STAFF_CHAT_ID, STAFF_ID
 from tests.e2e.conftest import at_name_step, start_service
 from tests.fakes.fake_user import FakeGroup
@@ -265,7 +265,7 @@ async def test_a_database_outage_is_waited_out_however_long(
 ) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from bot.channels.telegram import MAX_UPDATE_ATTEMPTS
+    from bot.app.channels.telegram import MAX_UPDATE_ATTEMPTS
 
     (tmp_path / "not-a-folder").write_text("")
     unreachable = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/not-a-folder/x.db")
@@ -416,7 +416,7 @@ async def test_an_update_that_always_fails_is_passed_over_so_others_are_answered
 
     from sqlalchemy.exc import IntegrityError
 
-    from dialogs import router
+    from dialogs import flows
     from dialogs.engine import Form, Step
     from dialogs.turn import Turn
 
@@ -426,7 +426,7 @@ async def test_an_update_that_always_fails_is_passed_over_so_others_are_answered
     broken = Form(
         name="test_buggy", steps=(Step("x", "common/choose_button", "text"),), finish=buggy
     )
-    monkeypatch.setitem(router.FORMS, broken.name, broken)
+    monkeypatch.setitem(flows.FORMS, broken.name, broken)
     await put_in_form(runtime, "telegram", "9024", broken)
     service = await start_service(runtime, api, "polling", retry_base_seconds=0.005)
     try:

@@ -8,14 +8,15 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from bot.channels.types import Reply
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Cohort, OutboxMessage, Person, ScheduledMessage
-from bot.runtime import Runtime
+from bot.messages import Reply
 from bot.services import people
+from bot.services.planner import REMINDER_SLOTS, Planner
+from dialogs.flows import NUDGE_RENDERERS
 from scheduler.dispatcher import Dispatcher
 from scheduler.failures import FailureReporter
-from scheduler.planner import REMINDER_SLOTS, Planner
 from scheduler.reminders import ReminderReleaser
 
 STAFF = "staff"
@@ -66,7 +67,7 @@ def dispatcher(runtime: Runtime, sender: object) -> Dispatcher:
         runtime.sessions,
         {"console": sender},  # type: ignore[dict-item]
         runtime.clock,
-        ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz),
+        ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS),
         FailureReporter(runtime.sessions, runtime.content, {"console": STAFF}),
     )
 

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.channels.types import DeliveryError, RecipientBlocked, Reply
+from bot.app.runtime import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.db.models import OutboxMessage, Person, Worker
-from bot.runtime import Runtime, open_runtime
+from bot.messages import DeliveryError, RecipientBlocked, Reply
 from bot.services import people
 from scheduler.dispatcher import (
     CLAIM_LEASE,

@@ -6,8 +6,8 @@ import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
-from bot.runtime import Runtime
 from scheduler.dispatcher import Dispatcher
 from scheduler.escalations import EscalationWatchdog
 from tests.conftest import LEAD_ID

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Conversation, FamilyGuest, OutboxMessage, Person
-from bot.runtime import Runtime
 from scheduler.guests import KIND, remind_guests
 from scheduler.housekeeping import purge
 from tests.dialogs.test_family import answer_all, guest_opens, invite

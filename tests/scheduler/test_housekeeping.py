@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Conversation, Escalation, InboxUpdate, OutboxMessage
-from bot.runtime import Runtime
 from scheduler.housekeeping import purge
 from tests.helpers import Chat, enrol_patient, make_cohort, make_invites
 

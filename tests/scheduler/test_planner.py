@@ -7,11 +7,11 @@ from datetime import date, datetime, time
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.db.models import Person, ScheduledMessage
-from bot.runtime import Runtime, open_runtime
 from bot.services import calendar_changes
-from scheduler.planner import Planner
+from bot.services.planner import Planner
 from tests.helpers import make_cohort
 from tests.scheduler.support import Recorder, dispatcher, enrol, local, run_until, scheduled
 

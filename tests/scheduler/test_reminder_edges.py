@@ -7,9 +7,9 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Attendance, CohortEvent, OutboxMessage
-from bot.runtime import Runtime
 from bot.services import calendar_changes
 from scheduler.dispatcher import MAX_BACKOFF, _backoff
 from tests.helpers import Chat, make_cohort

@@ -11,10 +11,10 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.channels.types import DeliveryError, RecipientBlocked, Reply
+from bot.app.runtime import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.db.models import OutboxMessage, Person
-from bot.runtime import Runtime, open_runtime
+from bot.messages import DeliveryError, RecipientBlocked, Reply
 from scheduler.dispatcher import CLAIM_LEASE, MAX_ATTEMPTS
 from scheduler.failures import FailureReporter
 from tests.helpers import Chat, make_cohort
@@ -305,7 +305,7 @@ async def test_two_dispatchers_deliver_a_thousand_reminders_each_exactly_once(
 ) -> None:
     cohort = await make_cohort(runtime, start=START)
     from bot.services import people
-    from scheduler.planner import Planner
+    from bot.services.planner import Planner
 
     async with runtime.sessions() as session, session.begin():
         for n in range(1000):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.app.runtime import Runtime
 from bot.db.models import Cohort, CohortEvent, Person
-from bot.runtime import Runtime
-from scheduler.planner import DAY_BEFORE, WEEK_BEFORE
+from bot.services.planner import DAY_BEFORE, WEEK_BEFORE
+from dialogs.flows import NUDGE_RENDERERS
 from scheduler.reminders import ReminderReleaser
 from tests.helpers import enrol_patient
 
@@ -25,7 +26,9 @@ async def test_the_week_before_a_review_offers_no_running_late(runtime: Runtime)
             )
         )
         assert cohort is not None and review is not None
-    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    releaser = ReminderReleaser(
+        runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS
+    )
     week = releaser.render(WEEK_BEFORE, person, review, cohort)
     day = releaser.render(DAY_BEFORE, person, review, cohort)
     assert [b.label for row in week.buttons for b in row] == ["I'll be there", "Can't make it"]

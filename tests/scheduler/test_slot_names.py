@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.db.models import ScheduledMessage
+from bot.services import planner
 from dialogs.flows import NUDGE_RENDERERS
-from scheduler import planner
 
 
 def test_every_slot_fits_the_slot_column() -> None:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.times import QuietHours, at, parse_clock
+from bot.time.times import QuietHours, at, parse_clock
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -7,7 +7,7 @@ from datetime import time
 import pytest
 
 from bot.content import Content
-from scheduler.timetable import TimetableClash, place_qa, qa_times
+from bot.time.timetable import TimetableClash, place_qa, qa_times
 
 content = Content()
 

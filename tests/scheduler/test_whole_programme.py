@@ -12,10 +12,10 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from bot.channels.types import Reply
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
-from bot.runtime import Runtime
-from scheduler.planner import Planner
+from bot.messages import Reply
+from bot.services.planner import Planner
 from tests.helpers import make_cohort
 from tests.scheduler.support import (
     Recorder,

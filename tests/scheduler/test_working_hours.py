@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.config import Settings
-from scheduler.working_hours import WorkingHours
+from bot.time.working_hours import WorkingHours
 
 HOURS = WorkingHours.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
 

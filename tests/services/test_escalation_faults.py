@@ -14,11 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-import bot.turns
-from bot.alerts.teams import TeamsSender
+import bot.app.turns
+from bot.app.channels.teams_alerts import TeamsSender
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Escalation, OutboxMessage
-from bot.runtime import Runtime
 from scheduler import dispatcher as dispatcher_module
 from scheduler.dispatcher import Dispatcher
 from scheduler.escalations import EscalationWatchdog
@@ -74,9 +74,9 @@ async def test_a_turn_killed_at_any_step_leaves_one_escalation_and_its_alert(
     payload = last_answer_payload(patient)
     with monkeypatch.context() as patch:
         if boundary == "after_inbox":
-            patch.setattr(bot.turns, "_record_inbox", kill_after(bot.turns._record_inbox))
+            patch.setattr(bot.app.turns, "_record_inbox", kill_after(bot.app.turns._record_inbox))
         elif boundary == "after_dialog":
-            patch.setattr(bot.turns, "route", kill_after(bot.turns.route))
+            patch.setattr(bot.app.turns, "route", kill_after(bot.app.turns.route))
         elif boundary == "before_reply_sent":
 
             async def dead(*_args: Any, **_kwargs: Any) -> Any:

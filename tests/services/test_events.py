@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.channels.types import DeliveryError, Reply
+from bot.app.runtime import Runtime
 from bot.db.models import (
     Cohort,
     CohortEvent,
@@ -16,12 +16,13 @@ from bot.db.models import (
     ReviewBooking,
     ScheduledMessage,
 )
-from bot.runtime import Runtime
+from bot.messages import DeliveryError, Reply
 from bot.services import cohorts, people
 from bot.services.calendar_changes import move_and_tell
 from bot.services.cohorts import CohortError, CohortRequest
 from bot.services.events import EventError, Move, events_of, move_event, parse_event_name
-from scheduler.calendar import (
+from bot.services.planner import REMINDER_SLOTS, Planner
+from bot.time.calendar import (
     add_months,
     bank_holiday,
     free_day,
@@ -29,8 +30,8 @@ from scheduler.calendar import (
     programme_days,
     review_dates,
 )
+from dialogs.flows import NUDGE_RENDERERS
 from scheduler.dispatcher import Dispatcher
-from scheduler.planner import REMINDER_SLOTS, Planner
 from scheduler.reminders import ReminderReleaser
 from tests.helpers import RecordingSender, make_cohort
 
@@ -430,7 +431,9 @@ async def test_reminders_already_sent_stay_as_they_were(runtime: Runtime) -> Non
     clock = runtime.clock
     clock.set(utc(2026, 12, 23, 18, 0))  # type: ignore[attr-defined]
     sender = RecordingSender()
-    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    releaser = ReminderReleaser(
+        runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS
+    )
     await Dispatcher(runtime.sessions, {"console": sender}, clock, reminders=releaser).drain()
     # Day 12's evening reminder (and day 11's invitation to plan home practice, still useful).
     (reminder,) = [reply for _chat, reply in sender.sent if "of 12" in reply.text]
@@ -476,7 +479,9 @@ async def test_a_reminder_still_waiting_to_go_is_not_sent_for_the_old_date(
     robin = await add_patient(runtime, cohort.id, "Robin")
     day12 = (await stored_events(runtime, cohort.id))["day12"]
     clock = runtime.clock
-    releaser = ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz)
+    releaser = ReminderReleaser(
+        runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS
+    )
     # 18:00 on 23 December: the reminder for day 12 "tomorrow" is released, but the channel
     # is down, so it waits in the outbox to be retried.
     clock.set(utc(2026, 12, 23, 18, 0))  # type: ignore[attr-defined]

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Cohort
-from bot.runtime import Runtime
 from bot.services import cohorts, events, invites
 from bot.services.cohorts import CohortError, CohortRequest
 from bot.services.invites import InviteError, InviteState

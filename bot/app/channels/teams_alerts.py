@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from bot.channels.types import DeliveryError, PermanentDeliveryError, Reply
+from bot.messages import DeliveryError, PermanentDeliveryError, Reply
 
 log = logging.getLogger(__name__)
 

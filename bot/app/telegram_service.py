@@ -17,8 +17,8 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.alerts.teams import TeamsSender
-from bot.channels.telegram import (
+from bot.app.channels.teams_alerts import TeamsSender
+from bot.app.channels.telegram import (
     ALLOWED_UPDATES,
     CHANNEL,
     TelegramBridge,
@@ -26,17 +26,18 @@ from bot.channels.telegram import (
     poll,
     webhook_app,
 )
-from bot.channels.types import Incoming, Reply, Sender
+from bot.app.runtime import Runtime
 from bot.db.models import OutboxMessage
-from bot.runtime import Runtime
+from bot.messages import Incoming, Reply, Sender
 from bot.safety.first_response import FirstResponder
 from bot.services.escalations import TEAMS, TEAMS_CHAT
+from bot.services.planner import Planner
+from dialogs.flows import NUDGE_RENDERERS
 from scheduler import dispatcher as dispatcher_module
 from scheduler import housekeeping
 from scheduler.dispatcher import Dispatcher
 from scheduler.escalations import EscalationWatchdog
 from scheduler.failures import FailureReporter
-from scheduler.planner import Planner
 from scheduler.reminders import ReminderReleaser
 
 log = logging.getLogger(__name__)
@@ -120,9 +121,7 @@ class TelegramService:
             runner.screener,
             runtime.content,
             urgent_senders[CHANNEL],
-            lambda incoming: (
-                incoming.user_id.isdigit() and settings.is_staff(int(incoming.user_id))
-            ),
+            lambda incoming: incoming.on_staff_list is True,
             runner.answered,
             runner.crisis_reply_sent,
         )
@@ -142,7 +141,7 @@ class TelegramService:
             runtime.sessions,
             self.senders,
             runtime.clock,
-            ReminderReleaser(runtime.sessions, runtime.content, settings.tz),
+            ReminderReleaser(runtime.sessions, runtime.content, settings.tz, NUDGE_RENDERERS),
             FailureReporter(runtime.sessions, runtime.content, staff_chats),
             urgent_senders=urgent_senders,
             resent_note=runtime.content.render("escalation/resent_note"),

@@ -8,9 +8,9 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-import bot.cli as base  # the shared runtime helpers (tests swap its clock there)
+from bot.app.cli import common
+from bot.app.runtime import Runtime
 from bot.db.models import Escalation, EscalationEvent, Person
-from bot.runtime import Runtime
 from bot.safety.screening import Screen, Screening, default_screen
 from bot.services.escalations import OUTCOME_MAX_LENGTH, Actor, Escalator, Result
 from bot.services.people import reference
@@ -33,11 +33,11 @@ def screen(text: str | None, path: str | None, as_json: bool) -> None:
     check or none), the concern, and the lexicon entries and classifier score that decided it."""
     if (text is None) == (path is None):
         raise click.UsageError("give TEXT or --file PATH (not both)")
-    screener = default_screen(base._settings().risk_lexicon_path)  # a copy being tried, if set
+    screener = default_screen(common.settings().risk_lexicon_path)  # a copy being tried, if set
     if path is None:
         assert text is not None
         result = screener.screen(text)
-        base._emit(result.to_json(), as_json, _describe(result, screener, text))
+        common.emit(result.to_json(), as_json, _describe(result, screener, text))
         return
     with click.open_file(path, encoding="utf-8", errors="replace") as lines:
         for line in lines:
@@ -131,9 +131,9 @@ def escalations_list(show_all: bool, as_json: bool) -> None:
             rows = await session.execute(query.order_by(Escalation.id.desc()))
             return [_summary(e, p, runtime) for e, p in rows]
 
-    data = base._with_runtime(work)
+    data = common.with_runtime(work)
     text = "\n".join(_line(item) for item in data) or "No open escalations."
-    base._emit(data, as_json, text)
+    common.emit(data, as_json, text)
 
 
 @escalations.command("show")
@@ -169,7 +169,7 @@ def escalations_show(escalation_id: int, as_json: bool) -> None:
             ]
             return data
 
-    data = base._with_runtime(work)
+    data = common.with_runtime(work)
     if data is None:
         raise click.UsageError(f"There is no escalation {escalation_id}.")
     lines = [_line(data), f"Own words: {data['own_words'] or '(none)'}"]
@@ -179,7 +179,7 @@ def escalations_show(escalation_id: int, as_json: bool) -> None:
         f"  {e['at_local']}  {e['action']:<16} {e['actor']}  {e['detail'] or ''}".rstrip()
         for e in data["audit"]
     ]
-    base._emit(data, as_json, "\n".join(lines))
+    common.emit(data, as_json, "\n".join(lines))
 
 
 async def _staff_actor(runtime: Runtime, staff_id: int) -> Actor:
@@ -220,7 +220,7 @@ def escalations_ack(escalation_id: int, staff_id: int, as_json: bool) -> None:
             status = escalator.status_line(escalation) if escalation is not None else ""
         return result, status
 
-    _report_change(*base._with_runtime(work), escalation_id, as_json)
+    _report_change(*common.with_runtime(work), escalation_id, as_json)
 
 
 @escalations.command("resolve")
@@ -245,7 +245,7 @@ def escalations_resolve(escalation_id: int, staff_id: int, note: str, as_json: b
             status = escalator.status_line(escalation) if escalation is not None else ""
         return result, status
 
-    _report_change(*base._with_runtime(work), escalation_id, as_json)
+    _report_change(*common.with_runtime(work), escalation_id, as_json)
 
 
 def _report_change(result: Result, status: str, escalation_id: int, as_json: bool) -> None:
@@ -253,4 +253,4 @@ def _report_change(result: Result, status: str, escalation_id: int, as_json: boo
     if result is Result.NOT_FOUND:
         raise click.UsageError(f"There is no escalation {escalation_id}.")
     text = status if result is Result.DONE else f"Nothing changed: already {status}."
-    base._emit({"result": str(result), "status": status}, as_json, text)
+    common.emit({"result": str(result), "status": status}, as_json, text)

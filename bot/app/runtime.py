@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.app.turns import TurnRunner
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.content import Clinic, Content
 from bot.db.migrate import upgrade
 from bot.db.session import create_engine, session_factory
-from bot.turns import TurnRunner
 
 
 @dataclass

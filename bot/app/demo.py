@@ -9,19 +9,20 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.channels.console import CHANNEL, PRIVATE_STAFF_CHAT, STAFF_CHAT, ConsoleSender
-from bot.channels.types import Incoming
+from bot.app.channels.console import CHANNEL, PRIVATE_STAFF_CHAT, STAFF_CHAT, ConsoleSender
+from bot.app.runtime import Runtime, open_runtime
+from bot.app.turns import TurnRunner
 from bot.clock import ManualClock, SystemClock
 from bot.config import HOME, Settings
 from bot.db.models import Cohort
+from bot.messages import Incoming
 from bot.numbers import whole_number
-from bot.runtime import Runtime, open_runtime
 from bot.safety.first_response import FirstResponder
 from bot.services import cohorts, invites, people
 from bot.services.cohorts import CohortRequest
 from bot.services.escalations import ACK, DETAILS, RESOLVE
 from bot.services.events import day_dates, events_of
-from bot.turns import TurnRunner
+from dialogs.flows import NUDGE_RENDERERS
 from scheduler.dispatcher import Dispatcher
 from scheduler.escalations import EscalationWatchdog
 from scheduler.failures import FailureReporter
@@ -60,7 +61,9 @@ class Demo:
             runtime.sessions,
             {CHANNEL: self.sender},
             clock,
-            ReminderReleaser(runtime.sessions, runtime.content, runtime.settings.tz),
+            ReminderReleaser(
+                runtime.sessions, runtime.content, runtime.settings.tz, NUDGE_RENDERERS
+            ),
             FailureReporter(runtime.sessions, runtime.content, {CHANNEL: STAFF_CHAT}),
         )
         self.update_id = 0

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.channels.types import Button, Reply
+from bot.messages import Button, Reply
 from bot.numbers import whole_number
 
 # A button that is a number on a scale: "6", "25%", "25% - a little".

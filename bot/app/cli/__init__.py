@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.types import Reply
+from bot.app.cli import common
+from bot.app.cli.common import day, emit, with_runtime
+from bot.app.cli.escalations import escalations, screen
+from bot.app.cli.family import family
+from bot.app.cli.questions import questions_command
+from bot.app.runtime import Runtime, configure_logging, open_runtime
 from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Invite
-from bot.runtime import Runtime, configure_logging, open_runtime
+from bot.messages import Reply
 from bot.services import (
     attendance,
     calendar_changes,
@@ -31,35 +34,13 @@ from bot.services import (
     questions,
 )
 from bot.services.cohorts import CohortError, CohortRequest
+from bot.services.outbox import after_quiet_hours, patient_message
+from bot.services.planner import Planner, first_session
+from bot.time.calendar import DEFAULT_FAMILY_DAY, DEFAULT_QA_DAY, bank_holiday
+from bot.time.times import hhmm, parse_clock
 from scheduler import delivery
-from scheduler.calendar import DEFAULT_FAMILY_DAY, DEFAULT_QA_DAY, bank_holiday
 from scheduler.dispatcher import CLAIMER_SILENT, last_seen
-from scheduler.planner import Planner, first_session
-from scheduler.reminders import after_quiet_hours, patient_message, paused
-from scheduler.times import hhmm, parse_clock
-
-T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    return Settings()
-
-
-def _with_runtime(work: Callable[[Runtime], Awaitable[T]], settings: Settings | None = None) -> T:
-    """Open the database (migrated), run `work`, close."""
-
-    async def main() -> T:
-        runtime = await open_runtime(settings or _settings())
-        try:
-            return await work(runtime)
-        finally:
-            await runtime.close()
-
-    return asyncio.run(main())
-
-
-def _emit(data: Any, as_json: bool, text: str) -> None:
-    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+from scheduler.reminders import paused
 
 
 @click.group()
@@ -70,12 +51,12 @@ def main() -> None:
 @main.command()
 def run() -> None:
     """Start the bot: on Telegram when TELEGRAM_BOT_TOKEN is set, otherwise the terminal demo."""
-    settings = _settings()
+    settings = common.settings()
     if not settings.telegram_bot_token:
         click.echo("No TELEGRAM_BOT_TOKEN set: starting the terminal demo.", err=True)
         _run_demo(settings)
         return
-    from bot.telegram_service import run_forever
+    from bot.app.telegram_service import run_forever
 
     configure_logging(settings)
 
@@ -113,7 +94,7 @@ def health() -> None:
     async def seconds_ago(runtime: Runtime) -> float | None:
         return await last_seen(runtime.sessions, runtime.clock.now())
 
-    ago = _with_runtime(seconds_ago)
+    ago = with_runtime(seconds_ago)
     limit = CLAIMER_SILENT.total_seconds()
     if ago is None or ago > limit:
         click.echo(f"Unhealthy: no bot process has said it is receiving in the last {limit:.0f} s.")
@@ -124,11 +105,11 @@ def health() -> None:
 @main.command()
 def demo() -> None:
     """The terminal demo on its own SQLite database: chat as a patient."""
-    _run_demo(_settings())
+    _run_demo(common.settings())
 
 
 def _run_demo(settings: Settings) -> None:
-    from bot.demo import demo_settings, run_demo
+    from bot.app.demo import demo_settings, run_demo
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_demo(demo_settings(settings)))
@@ -151,8 +132,8 @@ def db_upgrade(as_json: bool) -> None:
                 lambda sync: MigrationContext.configure(sync).get_current_revision()
             )
 
-    current = _with_runtime(revision)
-    _emit({"revision": current}, as_json, f"Database is up to date (revision {current}).")
+    current = with_runtime(revision)
+    emit({"revision": current}, as_json, f"Database is up to date (revision {current}).")
 
 
 @main.group()
@@ -201,7 +182,7 @@ def _calendar_lines(data: dict[str, Any]) -> list[str]:
     for item in data["calendar"]:
         notes = f"  – {', '.join(item['notes'])}" if item["notes"] else ""
         lines.append(
-            f"    {item['event']:9} {item['title']:16} {_day(item['date'])}  {item['start']}{notes}"
+            f"    {item['event']:9} {item['title']:16} {day(item['date'])}  {item['start']}{notes}"
         )
     return lines
 
@@ -261,18 +242,14 @@ def cohort_create(
             return data
 
     try:
-        data = _with_runtime(work)
+        data = with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     lines = [f"Created group {data['id']}: {data['name']} ({data['mode']})."]
     lines += _calendar_lines(data)
     lines.append(f"  Change any date with: pmp cohort move-event {data['id']} EVENT YYYY-MM-DD")
     lines += [f"Note: {warning}" for warning in data["warnings"]]
-    _emit(data, as_json, "\n".join(lines))
-
-
-def _day(iso: str) -> str:
-    return date.fromisoformat(iso).strftime("%a %d %b %Y")
+    emit(data, as_json, "\n".join(lines))
 
 
 @cohort.command("list")
@@ -287,12 +264,12 @@ def cohort_list(as_json: bool) -> None:
                 for c in await cohorts.list_cohorts(session)
             ]
 
-    data = _with_runtime(work)
+    data = with_runtime(work)
     text = (
         "\n".join(f"{c['id']:4}  {c['start_date']}  {c['mode']:9}  {c['name']}" for c in data)
         or "No groups yet."
     )
-    _emit(data, as_json, text)
+    emit(data, as_json, text)
 
 
 @cohort.command("show")
@@ -333,7 +310,7 @@ def cohort_show(cohort_id: int, as_json: bool) -> None:
             return data
 
     try:
-        data = _with_runtime(work)
+        data = with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     place = data["location"] or data["video_link"]
@@ -348,7 +325,7 @@ def cohort_show(cohort_id: int, as_json: bool) -> None:
         for p in data["patients"]
     ]
     lines += _calendar_lines(data)
-    _emit(data, as_json, "\n".join(lines))
+    emit(data, as_json, "\n".join(lines))
 
 
 def _patient_notes(patient: dict[str, Any]) -> str:
@@ -411,22 +388,22 @@ def cohort_move_event(
             }
 
     try:
-        data = _with_runtime(work)
+        data = with_runtime(work)
     except (CohortError, events.EventError) as error:
         raise click.UsageError(str(error)) from error
     if not data["changed"]:
         lines = [
             f"Nothing changed: {data['event']} of group {cohort_id} is already on"
-            f" {_day(data['new_date'])} at {data['start']}."
+            f" {day(data['new_date'])} at {data['start']}."
         ]
     else:
         lines = [
-            f"Moved {data['event']} of group {cohort_id} from {_day(data['old_date'])}"
-            f" to {_day(data['new_date'])}, starting {data['start']}. Reminders re-planned;"
+            f"Moved {data['event']} of group {cohort_id} from {day(data['old_date'])}"
+            f" to {day(data['new_date'])}, starting {data['start']}. Reminders re-planned;"
             f" {data['patients_told']} patient(s) will get a message about it."
         ]
     lines += [f"  Check: {warning}" for warning in data["warnings"]]
-    _emit(data, as_json, "\n".join(lines))
+    emit(data, as_json, "\n".join(lines))
 
 
 @cohort.command("set-days")
@@ -476,7 +453,7 @@ def cohort_set_days(
             return data
 
     try:
-        data = _with_runtime(work)
+        data = with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     at_time = f" at {data['qa_time']}" if data["qa_time"] else ""
@@ -485,14 +462,14 @@ def cohort_set_days(
         f" friends and family day on day {data['family_day']}."
     ]
     if data["qa_date"]:
-        lines.append(f"  Day {data['qa_day']} ({_day(data['qa_date'])}):")
+        lines.append(f"  Day {data['qa_day']} ({day(data['qa_date'])}):")
         lines += [
             f"    {s['time']}  {s['title']}"
             + (f"  – moved from {s['moved_from']}" if s["moved_from"] else "")
             for s in data["qa_day_timetable"]
         ]
     lines += _calendar_lines(data)
-    _emit(data, as_json, "\n".join(lines))
+    emit(data, as_json, "\n".join(lines))
 
 
 @main.group()
@@ -518,7 +495,7 @@ def patient_discharge(reference: str, as_json: bool) -> None:
             return {"reference": people.reference(person), "discharged": done}
 
     try:
-        data = _with_runtime(work)
+        data = with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     text = (
@@ -526,7 +503,7 @@ def patient_discharge(reference: str, as_json: bool) -> None:
         if data["discharged"]
         else f"{data['reference']} was already discharged; nothing changed."
     )
-    _emit(data, as_json, text)
+    emit(data, as_json, text)
 
 
 @patient.command("book-review")
@@ -581,19 +558,19 @@ def patient_book_review(reference: str, months: str, cohort_id: int, as_json: bo
             }
 
     try:
-        data = _with_runtime(work)
+        data = with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     text = (
         f"{data['reference']} is booked on the {data['months']}-month review of group"
-        f" {cohort_id} on {_day(data['date'])}; their reminders follow it."
+        f" {cohort_id} on {day(data['date'])}; their reminders follow it."
         + (
             " They have been sent a message with the date, time and place."
             if data["patient_told"]
             else " They have blocked the bot, so they could not be told: please tell them."
         )
     )
-    _emit(data, as_json, text)
+    emit(data, as_json, text)
 
 
 @main.command("reminders")
@@ -610,7 +587,7 @@ def reminders_command(cohort_id: int, on: Any, as_json: bool) -> None:
             return [item.as_dict() for item in found]
 
     try:
-        data = _with_runtime(work)
+        data = with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     text = (
@@ -619,9 +596,9 @@ def reminders_command(cohort_id: int, on: Any, as_json: bool) -> None:
             f"({r['due_utc']} UTC)  {r['state']}" + (f" – {r['detail']}" if r["detail"] else "")
             for r in data
         )
-        or f"No reminders due on {_day(on.date().isoformat())} for group {cohort_id}."
+        or f"No reminders due on {day(on.date().isoformat())} for group {cohort_id}."
     )
-    _emit(data, as_json, text)
+    emit(data, as_json, text)
 
 
 @main.group()
@@ -634,7 +611,7 @@ def invite() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def invite_list(cohort_id: int, as_json: bool) -> None:
     """List a group's codes and whether each is unused, used, declined or expired."""
-    settings = _settings()
+    settings = common.settings()
     username = settings.telegram_bot_username or "YOUR_BOT_USERNAME"
 
     async def work(runtime: Runtime) -> list[dict[str, Any]]:
@@ -647,7 +624,7 @@ def invite_list(cohort_id: int, as_json: bool) -> None:
             ]
 
     try:
-        data = _with_runtime(work, settings)
+        data = with_runtime(work, settings)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     text = (
@@ -656,7 +633,7 @@ def invite_list(cohort_id: int, as_json: bool) -> None:
         )
         or "No invites yet."
     )
-    _emit(data, as_json, text)
+    emit(data, as_json, text)
 
 
 def _invite_dict(item: Invite, state: str, username: str, settings: Settings) -> dict[str, Any]:
@@ -682,7 +659,7 @@ def invite_create(cohort_id: int, count: int, role: str, as_json: bool) -> None:
     """Make single-use codes with their links. Each works for INVITE_VALID_DAYS (default 14)
     and at least until the end of the group's first day; a group that has finished takes none.
     """
-    settings = _settings()
+    settings = common.settings()
     username = settings.telegram_bot_username or "YOUR_BOT_USERNAME"
     if not settings.telegram_bot_username:
         click.echo("TELEGRAM_BOT_USERNAME is not set: links show a placeholder.", err=True)
@@ -707,12 +684,12 @@ def invite_create(cohort_id: int, count: int, role: str, as_json: bool) -> None:
             }
 
     try:
-        data = _with_runtime(work, settings)
+        data = with_runtime(work, settings)
     except (CohortError, invites.InviteError) as error:
         raise click.UsageError(str(error)) from error
     made = data["invites"]
     if as_json:
-        _emit(made, as_json, "")
+        emit(made, as_json, "")
         return
     click.echo(_invites_made(made, data, settings, cohort_id, role))
 
@@ -743,11 +720,6 @@ def _until(expires: datetime, settings: Settings) -> str:
     zone = "UK time" if settings.timezone == "Europe/London" else settings.timezone
     return f"{local:%a %d %b %Y} {local:%H:%M} ({zone})"
 
-
-# Registered last: those commands use the helpers above.
-from bot.cli_escalations import escalations, screen  # noqa: E402
-from bot.cli_family import family  # noqa: E402
-from bot.cli_questions import questions_command  # noqa: E402
 
 main.add_command(screen)
 main.add_command(escalations)

@@ -7,6 +7,8 @@ import unicodedata
 from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol, runtime_checkable
 
+from bot.numbers import whole_number
+
 # "blocked" / "unblocked": the person stopped or restarted the bot (nothing to answer).
 IncomingKind = Literal["text", "command", "button", "unsupported", "blocked", "unblocked"]
 # Control characters no person types (tab and newline stay), and the direction overrides and
@@ -53,6 +55,9 @@ class Incoming:
     # For a button: the payloads of every button on the message it was on, as the channel
     # keeps that message (not as the presser's app says).
     buttons_on_message: tuple[str, ...] = ()
+    # Whether the sender is on the channel's staff list, decided by the adapter on every
+    # message; None where the channel keeps no list (then an enrolled staff role decides).
+    on_staff_list: bool | None = None
 
     def __post_init__(self) -> None:
         # Here, so no channel (Telegram, its webhook, the demo, Teams) can forget it.
@@ -75,6 +80,44 @@ class Button:
 
 
 ButtonRows = tuple[tuple[Button, ...], ...]
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A button's data, 'prefix:part:part...', read safely: a part that is missing is ''.
+    Every button handler reads its payload with this, so a forged one cannot crash a turn."""
+
+    prefix: str
+    parts: tuple[str, ...]
+
+    @classmethod
+    def read(cls, data: str) -> Payload:
+        """The payload split at each ':'."""
+        prefix, *parts = data.split(":")
+        return cls(prefix, tuple(parts))
+
+    @property
+    def size(self) -> int:
+        """How many parts follow the prefix."""
+        return len(self.parts)
+
+    def text(self, index: int) -> str:
+        """One part, or '' if there is none."""
+        return self.parts[index] if index < len(self.parts) else ""
+
+    def rest(self, index: int) -> str:
+        """This part and all that follow, as sent ('' if none)."""
+        return ":".join(self.parts[index:])
+
+    def number(self, index: int, whole: bool = False) -> int | None:
+        """One part as a whole number (ASCII digits, at most nine), else None. `whole`: the
+        rest of the payload from this part must be that number."""
+        return whole_number(self.rest(index) if whole else self.text(index))
+
+
+def payload(prefix: str, *parts: str | int) -> str:
+    """A button's data from its prefix and parts."""
+    return ":".join((prefix, *(str(part) for part in parts)))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import time
 
-from scheduler.times import hhmm, parse_clock
+from bot.time.times import hhmm, parse_clock
 
 QA = "qa"
 # Sessions the doctor's session never takes the place of (see content/timetable.toml), and why.

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-import bot.cli as base  # the shared runtime helpers (tests swap its clock there)
-from bot.runtime import Runtime
+from bot.app.cli import common
+from bot.app.runtime import Runtime
 from bot.services import cohorts
 from bot.services import family as family_service
 from bot.services.cohorts import CohortError
@@ -50,17 +50,17 @@ def family(cohort_id: int, as_json: bool) -> None:
             }
 
     try:
-        data = base._with_runtime(work)
+        data = common.with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
-    base._emit(data, as_json, "\n".join(_lines(data)))
+    common.emit(data, as_json, "\n".join(_lines(data)))
 
 
 def _lines(data: dict[str, Any]) -> list[str]:
     """A text table: one line per guest (or per patient without guests)."""
     guests = [g for patient in data["patients"] for g in patient["guests"]]
     coming = sum(g["status"] == "coming" for g in guests)
-    when = base._day(data["family_day"]) if data["family_day"] else "no date set"
+    when = common.day(data["family_day"]) if data["family_day"] else "no date set"
     lines = [
         f"Friends and family day for group {data['cohort_id']}: {when}."
         f" {coming} coming, {len(guests)} invited."

@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 
-import bot.cli as base  # the shared runtime helpers (tests swap its clock there)
-from bot.runtime import Runtime
+from bot.app.cli import common
+from bot.app.runtime import Runtime
 from bot.services import cohorts, questions
 from bot.services.cohorts import CohortError
-from scheduler.planner import Planner
+from bot.services.planner import Planner
 
 # An id the database's integer column can hold: anything larger is a typing mistake.
 ID = click.IntRange(1, 2**31 - 1)
@@ -50,11 +50,11 @@ def questions_command(
             return text, [item.to_json(tz) for item in listed]
 
     try:
-        text, data = base._with_runtime(work)
+        text, data = common.with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     if as_json:
-        base._emit(data, True, "")
+        common.emit(data, True, "")
     else:
         click.echo(text, nl=False)
 
@@ -90,7 +90,7 @@ def questions_answered(
             }
 
     try:
-        data = base._with_runtime(work)
+        data = common.with_runtime(work)
     except CohortError as error:
         raise click.UsageError(str(error)) from error
     lines = [
@@ -102,4 +102,4 @@ def questions_answered(
         lines.append(
             f"  Not changed (not an open question of this group, or answered already): {ids}"
         )
-    base._emit(data, as_json, "\n".join(lines))
+    common.emit(data, as_json, "\n".join(lines))

@@ -22,8 +22,8 @@ from bot.config import Settings
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Person, ReviewBooking, ScheduledMessage
 from bot.services.events import DAY, events_for_cohorts, events_of
-from scheduler.times import QuietHours, at, hhmm, parse_clock
-from scheduler.timetable import TimetableClash, place_qa
+from bot.time.times import QuietHours, at, hhmm, parse_clock
+from bot.time.timetable import TimetableClash, place_qa
 
 EVENING = "evening"
 MORNING = "morning"

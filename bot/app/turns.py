@@ -19,7 +19,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.types import Incoming, Reply, Sender
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
@@ -31,17 +30,17 @@ from bot.db.models import (
     OutboxMessage,
     Person,
 )
+from bot.messages import Incoming, Reply, Sender
 from bot.safety.screening import default_screen
 from bot.services import people
 from bot.services.escalations import Escalator
+from bot.services.outbox import Priority, outbox_row
 from dialogs.router import route
 from dialogs.turn import Notice, Turn
 from scheduler import dispatcher
-from scheduler.dispatcher import URGENT_PRIORITY
 
 log = logging.getLogger(__name__)
 
-REPLY_PRIORITY = 1
 Key = tuple[str, str]  # (channel, user id)
 
 
@@ -194,7 +193,7 @@ class TurnRunner:
             groups = await _cohorts(session, people.values())
             conversations = await _conversations(session, keys)
             busy = await dispatcher.unsent_chats(
-                session, {(i.channel, i.chat_id) for _index, i in todo}, REPLY_PRIORITY
+                session, {(i.channel, i.chat_id) for _index, i in todo}, Priority.REPLY
             )
             token = dispatcher.new_claim_token()
             rows: list[OutboxMessage] = []
@@ -246,7 +245,7 @@ class TurnRunner:
         ]
         if turn.urgent:
             for row in replies:
-                row.priority = URGENT_PRIORITY
+                row.priority = Priority.URGENT
         # Replies go out straight after the commit, unless older messages to this chat are
         # still unsent: then they queue behind them so the order is kept.
         # Crisis signposting jumps the queue: it must not wait behind a reminder.
@@ -289,18 +288,15 @@ class TurnRunner:
         now: datetime,
     ) -> OutboxMessage:
         """An outbox row for a reply or a staff notice."""
-        return OutboxMessage(
+        return outbox_row(
             channel=channel,
             chat_id=chat_id,
             person_id=person_id,
             kind=kind,
-            priority=message.priority if isinstance(message, Notice) else REPLY_PRIORITY,
+            priority=message.priority if isinstance(message, Notice) else Priority.REPLY,
             text=message.text,
-            buttons=message.to_json() if isinstance(message, Reply) else None,
-            status="pending",
-            attempts=0,
-            not_before=now,
-            created_at=now,
+            buttons=message if isinstance(message, Reply) else None,
+            now=now,
         )
 
     async def deliver(self, outcome: TurnOutcome, senders: Mapping[str, Sender]) -> None:

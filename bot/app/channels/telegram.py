@@ -26,9 +26,11 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.chat_order import ChatQueues, Place
-from bot.channels.telegram_updates import get_updates, read_update
-from bot.channels.types import (
+from bot.app.channels.chat_order import ChatQueues, Place
+from bot.app.channels.telegram_updates import get_updates, read_update
+from bot.app.turns import TurnBatcher, TurnOutcome, TurnRunner
+from bot.db.models import OutboxMessage
+from bot.messages import (
     ButtonRows,
     DeliveryError,
     Incoming,
@@ -37,9 +39,7 @@ from bot.channels.types import (
     Reply,
     Sender,
 )
-from bot.db.models import OutboxMessage
 from bot.safety.first_response import FirstResponder
-from bot.turns import TurnBatcher, TurnOutcome, TurnRunner
 from dialogs.flows import STAFF_COMMANDS
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,15 @@ def _delivery_errors() -> Iterator[None]:
         raise DeliveryError(type(error).__name__) from error
 
 
-def to_incoming(update: Update) -> Incoming | None:
-    """Translate a Telegram update; None for updates we deliberately leave alone."""
+def _nobody(_user_id: int) -> bool:
+    """No staff list: nobody is on it."""
+    return False
+
+
+def to_incoming(update: Update, is_staff: Callable[[int], bool] = _nobody) -> Incoming | None:
+    """Translate a Telegram update; None for updates we deliberately leave alone. `is_staff`
+    says whether a Telegram user id is on the staff list (asked on every update, so someone
+    taken off the list loses access at once)."""
     update_id = str(update.update_id)
     query = update.callback_query
     if query is not None:
@@ -159,6 +166,7 @@ def to_incoming(update: Update) -> Incoming | None:
             private_chat=chat is None or chat.type == "private",
             message_id=str(message.message_id) if message is not None else "",
             buttons_on_message=_payloads(message),
+            on_staff_list=is_staff(query.from_user.id),
         )
     member = update.my_chat_member
     if member is not None and member.chat.type == "private":
@@ -172,6 +180,7 @@ def to_incoming(update: Update) -> Incoming | None:
             chat_id=str(member.chat.id),
             update_id=update_id,
             kind=kind,  # type: ignore[arg-type]
+            on_staff_list=is_staff(member.from_user.id),
         )
     message = update.message or update.edited_message
     if message is None or message.from_user is None:
@@ -190,6 +199,7 @@ def to_incoming(update: Update) -> Incoming | None:
         "private_chat": private,
         "edited": edited,
         "sent_at": message.date.timestamp(),
+        "on_staff_list": is_staff(message.from_user.id),
     }
     text = message.text
     if not private:
@@ -276,13 +286,17 @@ class TelegramBridge:
             self.runner, self.senders, self.on_outbox_work, self.urgent_senders, self.on_urgent
         )
 
+    def read(self, update: Update) -> Incoming | None:
+        """The update as an Incoming, checked against the staff list as it is now."""
+        return to_incoming(update, self.runner.settings.is_staff)
+
     async def handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """PTB handler for every update."""
         arrived = self._places.pop(id(update), None)
         if arrived is not None:
             incoming, place = arrived
         else:
-            read = to_incoming(update)
+            read = self.read(update)
             if read is None:
                 return
             incoming, place = read, self._queues.take(read.chat_id)
@@ -336,7 +350,7 @@ class TelegramBridge:
     async def answer_early(self, update: Update) -> None:
         """Crisis numbers for an update fetched while an earlier round is stuck; its turn
         comes later. Staff are told at once, without the turn: the database may be why."""
-        incoming = to_incoming(update)
+        incoming = self.read(update)
         if incoming is None or self.first_responder is None:
             return
         answered = await self.first_responder.respond(incoming)
@@ -374,7 +388,7 @@ class TelegramBridge:
 
     async def process(self, application: Application, update: Update) -> str:  # type: ignore[type-arg]
         """Run one update through PTB; DONE when its turn committed (or it needed none)."""
-        incoming = to_incoming(update)
+        incoming = self.read(update)
         if incoming is not None:
             # Its place in its chat's queue is taken now, in the order updates arrived, before
             # anything can wait (a crisis reply being sent, PTB's own bookkeeping).

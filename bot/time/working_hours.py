@@ -8,8 +8,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
-from scheduler.calendar import bank_holiday
-from scheduler.times import at, parse_clock
+from bot.time.calendar import bank_holiday
+from bot.time.times import at, parse_clock
 
 # Far enough to cross any run of holidays and weekends; a loop that found no working day in a
 # year means the settings are wrong, not that we should spin for ever.

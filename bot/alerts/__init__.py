@@ -1,1 +1,0 @@
-"""Staff alerts sent outside Telegram."""

@@ -1,0 +1,1 @@
+"""The composition root: turns, runtime, channel adapters, the demo and the command line."""

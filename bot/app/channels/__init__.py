@@ -1,0 +1,1 @@
+"""Channel adapters: Telegram, the terminal demo and the Teams alert webhook."""

@@ -1,0 +1,1 @@
+"""Pure date and time logic: quiet hours, the programme calendar, working hours."""
