@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -166,6 +167,10 @@ async def bench_ours(url: str, users: int, turns: int) -> Result:
                 urgent_request=api.httpx_request(),
                 poll_seconds=10,
             )
+            # As `pmp run` does once loaded (bot/app/telegram_service.run_forever); undone
+            # after, so the PTB bots of the next round run as they come.
+            gc.collect()
+            gc.freeze()
             await service.start()
             try:
                 await api.wait_until_polling()
@@ -173,6 +178,7 @@ async def bench_ours(url: str, users: int, turns: int) -> Result:
                 return await measure(fakes, turns, ours_ask)
             finally:
                 await service.stop()
+                gc.unfreeze()
         finally:
             await runtime.close()
 

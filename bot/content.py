@@ -55,6 +55,8 @@ class Content:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            # Wording changes with a release, not while the bot runs: no file check per reply.
+            auto_reload=False,
         )
         self.env.filters["long_date"] = _long_date
         self.env.filters["short_date"] = _short_date

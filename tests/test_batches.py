@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy
 from sqlalchemy import select
 
 from bot.app.runtime import Runtime
 from bot.app.turns import TurnOutcome
+from bot.clock import ManualClock
 from bot.db.models import Conversation, InboxUpdate, Person
 from bot.messages import Incoming
 from dialogs import flows
 from dialogs.engine import Form, Step
 from dialogs.turn import Turn
+from tests.dialogs.test_attendance import event_of, group, own_event
 from tests.helpers import (
     RecordingSender,
     count,
+    enrol_patient,
     make_cohort,
     make_invites,
     new_invite,
@@ -111,3 +116,58 @@ async def test_two_instances_handling_the_same_update_have_one_effect(runtime: R
         assert isinstance(retry[0], TurnOutcome) and retry[0].duplicate
     finally:
         await other.close()
+
+
+def _cohort_event_selects(runtime: Runtime) -> list[str]:
+    """Every statement that reads the groups' events, as it runs."""
+    seen: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM cohort_event" in statement:
+            seen.append(statement)
+
+    sqlalchemy.event.listen(runtime.engine.sync_engine, "before_cursor_execute", note)
+    return seen
+
+
+async def test_turns_in_one_batch_load_everyone_s_events_once(runtime: Runtime) -> None:
+    first = await enrol_patient(runtime, "p1", "Robin")
+    second = await enrol_patient(runtime, "p2", "Sam")
+    selects = _cohort_event_selects(runtime)
+    runner = runtime.runner({"console": "staff"})
+    outcomes = await runner.run_batch(
+        [
+            event(first.user_id, "t1", kind="command", command="today"),
+            event(second.user_id, "t2", kind="command", command="today"),
+            event(first.user_id, "t3", kind="command", command="schedule"),
+        ]
+    )
+    texts = [outcome.replies[0].text for outcome in outcomes]
+    assert all("starts on Monday 7 December 2026" in text for text in texts[:2])
+    assert "Day 1: Monday 7 December, 09:30" in texts[2]
+    assert len(selects) == 1
+
+
+async def test_a_review_booked_in_a_batch_is_seen_by_the_next_turn_in_it(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = await enrol_patient(runtime)
+    near = await group(runtime, date(2026, 12, 14), "Monday Group B")
+    own = await own_event(runtime, "review", 1)
+    theirs = await event_of(runtime, near.id, "review", 1)
+    clock.set(datetime(2027, 1, 18, 18, 5, tzinfo=UTC))  # the week-before reminder came
+    runner = runtime.runner({"console": "staff"})
+    outcomes = await runner.run_batch(
+        [
+            event(chat.user_id, "b1", kind="button", payload=f"a:{own}:no"),
+            event(chat.user_id, "b2", kind="button", payload=f"r:{own}:{theirs.id}"),
+            event(chat.user_id, "b3", kind="command", command="schedule"),
+        ]
+    )
+    assert "You can come to another group review instead" in outcomes[0].replies[-1].text
+    assert "You are booked on the 1-month review on Thursday 4 February 2027" in (
+        outcomes[1].replies[0].text
+    )
+    schedule = outcomes[2].replies[0].text
+    assert "1-month review: Thursday 4 February, 10:00" in schedule
+    assert "with another group, at Day Unit, Room 2" in schedule

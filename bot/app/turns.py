@@ -32,7 +32,7 @@ from bot.db.models import (
 )
 from bot.messages import Incoming, Reply, Sender
 from bot.safety.screening import default_screen
-from bot.services import people
+from bot.services import attendance, people
 from bot.services.escalations import Escalator
 from bot.services.outbox import Priority, outbox_row
 from dialogs.router import route
@@ -191,6 +191,7 @@ class TurnRunner:
             # Held for the whole batch: the session's identity map is weak, and without a
             # reference every turn would load its group again.
             groups = await _cohorts(session, people.values())
+            attendance.share_events(session, (p for p in people.values() if p is not None))
             conversations = await _conversations(session, keys)
             busy = await dispatcher.unsent_chats(
                 session, {(i.channel, i.chat_id) for _index, i in todo}, Priority.REPLY

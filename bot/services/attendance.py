@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Attendance, Cohort, CohortEvent, Person, ReviewBooking
@@ -16,30 +17,95 @@ ALTERNATIVES_WINDOW = timedelta(weeks=8)
 MAX_ALTERNATIVES = 4
 
 
+# session.info keys: the people whose turns share this session, and their events once loaded.
+_SHARED_BY = "attendance.shared_by"
+_LOADED = "attendance.loaded"
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """Everyone's events in a batch of turns: each group's own, and the other groups' reviews
+    each person moved to."""
+
+    own: dict[int, list[CohortEvent]]
+    booked: dict[int, list[CohortEvent]]
+
+
+def share_events(session: AsyncSession, people: Iterable[Person]) -> None:
+    """These people's turns run in this session together: the first of them to need its events
+    loads everyone's in one query, for the others to share (/today asks on every turn)."""
+    session.info[_SHARED_BY] = frozenset(person.id for person in people)
+    session.info.pop(_LOADED, None)
+
+
 async def patient_events(session: AsyncSession, person: Person) -> list[CohortEvent]:
     """The patient's programme days and reviews (another group's, where they moved), by date."""
     if person.cohort_id is None:
         return []
-    # One query for the group's events and any other group's review they moved to (asked
-    # on every /today and button press).
-    booked = select(ReviewBooking.event_id).where(ReviewBooking.person_id == person.id)
-    found = list(
-        await session.scalars(
-            select(CohortEvent).where(
-                or_(CohortEvent.cohort_id == person.cohort_id, CohortEvent.id.in_(booked))
+    loaded = await _shared(session, person)
+    own = loaded.own.get(person.cohort_id, []) if loaded is not None else []
+    if loaded is not None and own:
+        moved_to = loaded.booked.get(person.id, [])
+    else:
+        # One query for the group's events and any other group's review they moved to.
+        booked = select(ReviewBooking.event_id).where(ReviewBooking.person_id == person.id)
+        found = list(
+            await session.scalars(
+                select(CohortEvent).where(
+                    or_(CohortEvent.cohort_id == person.cohort_id, CohortEvent.id.in_(booked))
+                )
             )
         )
-    )
-    own = [e for e in found if e.cohort_id == person.cohort_id]
-    if not own:  # a group made before calendars existed
-        cohort = await session.get(Cohort, person.cohort_id)
-        if cohort is None:
-            return []
-        own = await events_of(session, cohort)
-    moved = {e.number: e for e in found if e.cohort_id != person.cohort_id}
+        own = [e for e in found if e.cohort_id == person.cohort_id]
+        moved_to = [e for e in found if e.cohort_id != person.cohort_id]
+        if not own:  # a group made before calendars existed
+            cohort = await session.get(Cohort, person.cohort_id)
+            if cohort is None:
+                return []
+            own = await events_of(session, cohort)
+    moved = {e.number: e for e in moved_to if e.cohort_id != person.cohort_id}
     # Moving back to their own group's review deletes the booking, so `moved` is current.
     chosen = [moved.get(e.number, e) if e.kind == REVIEW else e for e in own]
     return sorted(chosen, key=lambda e: (e.on_date, e.kind != DAY, e.number))
+
+
+async def _shared(session: AsyncSession, person: Person) -> _Loaded | None:
+    """The events of everyone sharing this session, loaded once; None if `person` is not one
+    of them (or nobody shares it)."""
+    sharing: frozenset[int] | None = session.info.get(_SHARED_BY)
+    if sharing is None or person.id not in sharing:
+        return None
+    loaded: _Loaded | None = session.info.get(_LOADED)
+    if loaded is not None:
+        return loaded
+    people = [
+        found
+        for found in session.identity_map.values()
+        if isinstance(found, Person) and found.id in sharing
+    ]
+    cohorts = {found.cohort_id for found in people if found.cohort_id is not None}
+    rows = await session.execute(
+        select(CohortEvent, ReviewBooking.person_id)
+        .outerjoin(
+            ReviewBooking,
+            and_(
+                ReviewBooking.event_id == CohortEvent.id,
+                ReviewBooking.person_id.in_([found.id for found in people]),
+            ),
+        )
+        .where(or_(CohortEvent.cohort_id.in_(cohorts), ReviewBooking.person_id.is_not(None)))
+    )
+    own: dict[int, dict[int, CohortEvent]] = {cohort: {} for cohort in cohorts}
+    booked: dict[int, list[CohortEvent]] = {}
+    for event, booker in rows:
+        if event.cohort_id in own:
+            own[event.cohort_id][event.id] = event
+        if booker is not None:
+            booked.setdefault(booker, []).append(event)
+    # Held here, so the session's weak identity map keeps them for the later turns.
+    loaded = _Loaded({cohort: list(events.values()) for cohort, events in own.items()}, booked)
+    session.info[_LOADED] = loaded
+    return loaded
 
 
 @dataclass(frozen=True)
@@ -134,6 +200,7 @@ async def book_review(
         session.add(booking)
     else:
         booking.event_id, booking.booked_at = event.id, now
+    session.info.pop(_LOADED, None)  # the events shared in this session are out of date
     # A "can't make it" given earlier for the review they now choose no longer holds.
     await session.execute(
         delete(Attendance).where(Attendance.person_id == person.id, Attendance.event_id == event.id)
