@@ -42,7 +42,7 @@ from bot.messages import (
     Sender,
     buttons_from_json,
 )
-from bot.services.outbox import Priority
+from bot.services.outbox import Priority, Status
 from scheduler.failures import FailureReporter
 from scheduler.guests import remind_from
 from scheduler.reminders import ReminderReleaser
@@ -65,7 +65,7 @@ SEND_CONCURRENCY = 8
 # Rows claimed per round: finding due rows costs about the same for 50 as for 200.
 CLAIM_BATCH = 200
 MAX_BACKOFF = timedelta(minutes=5)
-UNSENT = ("pending", "sending")
+UNSENT = (Status.PENDING, Status.SENDING)
 # Marks the last error of a staff alert a staff route refused ("chat not found", the bot
 # removed from the group): it is retried for ever and sent by the other routes at once.
 REFUSED = "refused: "
@@ -269,7 +269,7 @@ _MARK_SENT = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.claim_token == bindparam("token"))
     .values(
-        status="sent",
+        status=Status.SENT,
         sent_at=bindparam("now"),
         attempts=_OUTBOX.c.attempts + 1,
         sent_message_id=bindparam("message_id"),
@@ -333,7 +333,7 @@ async def record(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id, OutboxMessage.claim_token == row.claim_token)
                     .values(
-                        status="pending",
+                        status=Status.PENDING,
                         claimed_at=None,
                         claim_token=None,
                         not_before=now + timedelta(seconds=outcome.retry_after or 0),
@@ -349,13 +349,15 @@ async def record(
                 await session.execute(
                     update(OutboxMessage)
                     .where(mine)
-                    .values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1)
+                    .values(status=Status.SENT, sent_at=now, attempts=OutboxMessage.attempts + 1)
                 )
             else:
                 await session.execute(
                     update(OutboxMessage)
                     .where(mine)
-                    .values(status="pending", claimed_at=None, claim_token=None, not_before=now)
+                    .values(
+                        status=Status.PENDING, claimed_at=None, claim_token=None, not_before=now
+                    )
                 )
 
 
@@ -389,11 +391,11 @@ async def _record_failure(
         update(OutboxMessage)
         .where(mine)
         .values(
-            status="pending"
+            status=Status.PENDING
             if not give_up
-            else "blocked"
+            else Status.BLOCKED
             if outcome.status == "blocked"
-            else "failed",
+            else Status.FAILED,
             attempts=attempts,
             claimed_at=None,
             claim_token=None,
@@ -424,9 +426,9 @@ def _due(now: datetime, row: type[OutboxMessage] = OutboxMessage) -> ColumnEleme
     """Due rows: pending and ready, or claimed by a process that has not finished in time or
     has gone quiet."""
     return or_(
-        and_(row.status == "pending", row.not_before <= now),
+        and_(row.status == Status.PENDING, row.not_before <= now),
         and_(
-            row.status == "sending",
+            row.status == Status.SENDING,
             or_(row.claimed_at < now - CLAIM_LEASE, _claimer_gone(now, row)),
         ),
     )
@@ -530,7 +532,7 @@ async def _claim_once(
         await session.execute(
             update(OutboxMessage)
             .where(due, OutboxMessage.expires_at <= now)
-            .values(status="expired", claimed_at=None, claim_token=None)
+            .values(status=Status.EXPIRED, claimed_at=None, claim_token=None)
         )
         candidates = (
             select(OutboxMessage.id, OutboxMessage.status)
@@ -544,12 +546,12 @@ async def _claim_once(
         if not picked:
             return False, [], set()
         ids = [row_id for row_id, _status in picked]
-        taken_over = {row_id for row_id, status in picked if status == "sending"}
+        taken_over = {row_id for row_id, status in picked if status == Status.SENDING}
         # The WHERE is checked again under the row lock: a row another worker took is skipped.
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids), due)
-            .values(status="sending", claimed_at=now, claim_token=token)
+            .values(status=Status.SENDING, claimed_at=now, claim_token=token)
         )
         claimed = await session.scalars(
             select(OutboxMessage)

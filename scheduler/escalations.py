@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Escalation, OutboxMessage, Person
 from bot.services.escalations import OPEN, SYSTEM, Escalator, audit
+from bot.services.outbox import Status
 from scheduler.dispatcher import REFUSED
 
 log = logging.getLogger(__name__)
@@ -132,13 +133,13 @@ class EscalationWatchdog:
                         # the bot removed from the group): retried there, and copied at once.
                         or_(
                             and_(
-                                OutboxMessage.status == "pending",
+                                OutboxMessage.status == Status.PENDING,
                                 or_(
                                     OutboxMessage.attempts >= FAILOVER_AFTER_ATTEMPTS,
                                     OutboxMessage.last_error.startswith(REFUSED),
                                 ),
                             ),
-                            OutboxMessage.status.in_(("failed", "blocked")),
+                            OutboxMessage.status.in_((Status.FAILED, Status.BLOCKED)),
                         ),
                     )
                     .order_by(OutboxMessage.id)
@@ -188,7 +189,7 @@ class EscalationWatchdog:
     @staticmethod
     async def _sent_anywhere(session: AsyncSession, row: OutboxMessage) -> bool:
         """Whether any alert of this escalation has got through since this one was written."""
-        return await _alerts_since(session, row, OutboxMessage.status == "sent")
+        return await _alerts_since(session, row, OutboxMessage.status == Status.SENT)
 
 
 async def _alerts_since(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.content import Content
 from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
 from bot.services.events import describe
-from bot.services.outbox import Priority, outbox_row
+from bot.services.outbox import Priority, Status, outbox_row
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class FailureReporter:
                 await session.execute(
                     update(OutboxMessage)
                     .where(
-                        OutboxMessage.status.in_(("failed", "expired")),
+                        OutboxMessage.status.in_((Status.FAILED, Status.EXPIRED)),
                         OutboxMessage.priority == Priority.BULK,
                         OutboxMessage.failure_reported.is_(False),
                     )

@@ -20,7 +20,7 @@ from bot.db.models import (
 )
 from bot.services import guessing
 from bot.services.family import purge_guests
-from bot.services.outbox import Priority
+from bot.services.outbox import SETTLED, Priority, Status
 
 # Telegram keeps unconfirmed updates about a day; a week covers any redelivery with margin.
 INBOX_KEEP = timedelta(days=7)
@@ -67,11 +67,11 @@ async def purge(
         await session.execute(delete(CrisisReply).where(CrisisReply.sent_at < now - INBOX_KEEP))
         # Delivered replies, and reminders and other bulk messages whose fate is settled
         # (their text names the patient): kept a month, then gone.
-        settled = OutboxMessage.status.in_(("sent", "expired", "failed", "cancelled", "blocked"))
+        settled = OutboxMessage.status.in_(SETTLED)
         replies = await session.execute(
             delete(OutboxMessage).where(
                 or_(
-                    and_(OutboxMessage.kind == "reply", OutboxMessage.status == "sent"),
+                    and_(OutboxMessage.kind == "reply", OutboxMessage.status == Status.SENT),
                     and_(OutboxMessage.priority == Priority.BULK, settled),
                 ),
                 OutboxMessage.created_at < now - REPLY_KEEP,

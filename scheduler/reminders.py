@@ -27,7 +27,7 @@ from bot.db.models import (
     ScheduledMessage,
 )
 from bot.messages import Button, Reply
-from bot.services.outbox import cancel_unsent, patient_message
+from bot.services.outbox import Status, cancel_unsent, patient_message
 from bot.services.planner import (
     DAY_BEFORE,
     DISCHARGE,
@@ -72,7 +72,7 @@ async def withhold_waiting(session: AsyncSession, person_id: int, now: datetime)
             .where(
                 ScheduledMessage.person_id == person_id,
                 ScheduledMessage.slot.not_in(KEPT_WHILE_PAUSED),
-                OutboxMessage.status == "pending",
+                OutboxMessage.status == Status.PENDING,
             )
         )
     )

@@ -22,7 +22,7 @@ from bot.messages import Reply
 from bot.services import challenges
 from bot.services.cohorts import qa_time_clash
 from bot.services.events import DAY, REVIEW, Move, move_event
-from bot.services.outbox import after_quiet_hours, cancel_unsent, patient_message
+from bot.services.outbox import Status, after_quiet_hours, cancel_unsent, patient_message
 from bot.services.planner import FlowTimes, Planner, first_session
 
 
@@ -149,7 +149,7 @@ async def _withdraw_unsent(session: AsyncSession, move: Move) -> None:
             .where(
                 ScheduledMessage.event_id == move.event.id,
                 ScheduledMessage.event_date == move.old_date,
-                OutboxMessage.status == "pending",
+                OutboxMessage.status == Status.PENDING,
             )
         )
     )

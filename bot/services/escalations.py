@@ -403,9 +403,9 @@ class Escalator:
             .where(
                 OutboxMessage.escalation_id == escalation.id,
                 OutboxMessage.kind == "alert",
-                OutboxMessage.status == "pending",
+                OutboxMessage.status == Status.PENDING,
             )
-            .values(status="cancelled")
+            .values(status=Status.CANCELLED)
             .execution_options(synchronize_session=False)
         )
         sent = await session.execute(
@@ -413,7 +413,7 @@ class Escalator:
             .where(
                 OutboxMessage.escalation_id == escalation.id,
                 OutboxMessage.kind == "alert",
-                OutboxMessage.status == "sent",
+                OutboxMessage.status == Status.SENT,
             )
             .distinct()
         )

@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from bot.content import Content
 from bot.db.models import Cohort, CohortEvent, Conversation, FamilyGuest, OutboxMessage, Person
 from bot.services.events import events_of
+from bot.services.outbox import SETTLED
 from bot.services.planner import sessions_of
 from bot.time.times import parse_clock
 
@@ -260,6 +261,6 @@ async def _forget_accounts(
                 OutboxMessage.channel == channel,
                 OutboxMessage.chat_id == chat_id,
                 OutboxMessage.person_id.is_(None),
-                OutboxMessage.status.in_(("sent", "expired", "failed", "cancelled", "blocked")),
+                OutboxMessage.status.in_(SETTLED),
             )
         )

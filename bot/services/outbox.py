@@ -38,6 +38,10 @@ class Status(StrEnum):
     EXPIRED = "expired"
 
 
+# Statuses a row does not leave: nothing more will be tried.
+SETTLED = (Status.SENT, Status.EXPIRED, Status.FAILED, Status.CANCELLED, Status.BLOCKED)
+
+
 def outbox_row(
     *,
     channel: str,
