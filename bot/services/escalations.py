@@ -499,24 +499,21 @@ class Escalator:
         )
         if sent_here is None:
             return False
-        session.add(
-            OutboxMessage(
-                channel=channel,
-                chat_id=chat_id,
-                person_id=None,
-                kind="alert",
-                priority=Priority.URGENT,
-                text=sent_here.text,
-                buttons=sent_here.buttons,
-                status=Status.SENT.value,
-                attempts=1,
-                not_before=now,
-                created_at=now,
-                sent_at=now,
-                escalation_id=escalation_id,
-                sent_message_id=message_id,
-            )
+        # The pressed copy was sent but its record lost (a kill): recorded now, so that
+        # acknowledging edits it too.
+        copy = outbox_row(
+            channel=channel,
+            chat_id=chat_id,
+            kind="alert",
+            priority=Priority.URGENT,
+            text=sent_here.text,
+            now=now,
+            escalation_id=escalation_id,
         )
+        copy.buttons = sent_here.buttons
+        copy.status, copy.attempts, copy.sent_at = Status.SENT, 1, now
+        copy.sent_message_id = message_id
+        session.add(copy)
         log.warning(
             "an unrecorded copy of a staff alert was pressed and is now recorded",
             extra={"escalation": escalation_id},
