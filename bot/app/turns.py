@@ -61,19 +61,23 @@ async def _record_inbox(
     session: AsyncSession, incomings: Sequence[Incoming], now: datetime
 ) -> set[Key]:
     """Insert inbox rows; return the (channel, update id) pairs not seen before."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(InboxUpdate)
-        .values(
-            [
-                {"channel": i.channel, "update_id": i.update_id, "received_at": now}
-                for i in incomings
-            ]
-        )
-        .on_conflict_do_nothing()
-        .returning(InboxUpdate.channel, InboxUpdate.update_id)
-    )
-    return {(channel, update_id) for channel, update_id in await session.execute(statement)}
+    dialect = session.get_bind().dialect.name
+    rows = [{"channel": i.channel, "update_id": i.update_id, "received_at": now} for i in incomings]
+    # One statement for the batch, its parameters apart: SQLAlchemy compiles it once per
+    # process (a multi-row VALUES with the values in it was compiled for every batch).
+    found = await session.execute(_INBOX_INSERT[dialect], rows)
+    return {(channel, update_id) for channel, update_id in found}
+
+
+# An update already in the inbox (a redelivery) is not inserted again, so not returned.
+_INBOX_INSERT = {
+    "postgresql": pg_insert(InboxUpdate)
+    .on_conflict_do_nothing()
+    .returning(InboxUpdate.channel, InboxUpdate.update_id),
+    "sqlite": sqlite_insert(InboxUpdate)
+    .on_conflict_do_nothing()
+    .returning(InboxUpdate.channel, InboxUpdate.update_id),
+}
 
 
 class TurnRunner:
