@@ -28,6 +28,10 @@ def clean_text(text: str) -> str:
     return unicodedata.normalize("NFC", _UNWANTED.sub("", text))
 
 
+# Channels whose configured staff list decides who is staff (STAFF_TELEGRAM_IDS).
+CHANNELS_WITH_STAFF_LISTS = frozenset({"telegram"})
+
+
 @dataclass(frozen=True)
 class Incoming:
     """One thing a person did: typed text, a command, a button press, or sent something else."""
@@ -60,6 +64,9 @@ class Incoming:
     on_staff_list: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.channel in CHANNELS_WITH_STAFF_LISTS and self.on_staff_list is None:
+            # Fail closed: a Telegram event read without asking the list is nobody's staff.
+            object.__setattr__(self, "on_staff_list", False)
         # Here, so no channel (Telegram, its webhook, the demo, Teams) can forget it.
         for each in fields(self):
             value = getattr(self, each.name)

@@ -77,6 +77,8 @@ BUTTONS: dict[str, Aside] = _unique(
 )
 NUDGE_RENDERERS = _unique((pair for flow in FLOWS for pair in flow.nudges.items()), "nudge")
 STAFF_COMMANDS: dict[str, Handler] = _unique(
-    (pair for flow in FLOWS for pair in flow.staff_commands.items()), "staff command", COMMANDS
+    (pair for flow in FLOWS for pair in flow.staff_commands.items()),
+    "staff command",
+    (*COMMANDS, *ROUTER_COMMANDS),
 )
 INTERCEPTS = tuple(flow.intercept for flow in FLOWS if flow.intercept is not None)

@@ -7,6 +7,10 @@ it. This test looks at every module, lazy imports included.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import grimp
 
 PACKAGES = ("bot", "dialogs", "scheduler")
@@ -75,3 +79,17 @@ def test_nothing_below_the_app_imports_it() -> None:
         if importer not in app
     }
     assert importers == set()
+
+
+def test_the_layer_contracts_hold() -> None:
+    # scripts/test runs lint-imports too; here, so a plain pytest run also sees a broken layer.
+    linter = Path(sys.executable).parent / "lint-imports"
+    run = subprocess.run(
+        [str(linter), "--no-cache"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "Contracts: 3 kept, 0 broken." in run.stdout

@@ -34,7 +34,7 @@ from bot.messages import Incoming, Reply, Sender
 from bot.safety.screening import default_screen
 from bot.services import attendance, people
 from bot.services.escalations import Escalator
-from bot.services.outbox import Priority, outbox_row
+from bot.services.outbox import Priority, Status, outbox_row
 from dialogs.router import route
 from dialogs.turn import Notice, Turn
 from scheduler import dispatcher
@@ -259,7 +259,7 @@ class TurnRunner:
             for row in replies:
                 # Claimed by this turn. If the process dies before sending, the dispatcher
                 # takes the rows over when the claim lease runs out.
-                row.status, row.claimed_at, row.claim_token = "sending", now, token
+                row.status, row.claimed_at, row.claim_token = Status.SENDING, now, token
         elif replies:
             busy.add(chat)
         staff_chat = self.staff_chats.get(incoming.channel)
@@ -273,7 +273,7 @@ class TurnRunner:
             # Sent by the caller as soon as the turn commits (no claim round trip); if the
             # process dies first, the dispatcher takes them over when the lease runs out.
             for row in turn.urgent_rows:
-                row.status, row.claimed_at, row.claim_token = "sending", now, token
+                row.status, row.claimed_at, row.claim_token = Status.SENDING, now, token
             urgent = list(turn.urgent_rows)
         outcome = TurnOutcome(
             replies=replies if send_now else [],

@@ -4,6 +4,7 @@ only in the staff group; forged button numbers get a kind reply, not a crash."""
 from __future__ import annotations
 
 from bot.app.runtime import Runtime
+from bot.messages import Incoming
 from bot.numbers import whole_number
 from tests.conftest import STAFF_CHAT_ID, STAFF_ID
 from tests.helpers import Chat, enrol_patient
@@ -63,3 +64,21 @@ async def test_forged_huge_ids_on_flow_buttons_get_a_kind_reply(runtime: Runtime
         replies = await patient.event(kind="button", payload=payload)
         assert replies, payload  # never silence
         assert patient.last_outcome is not None
+
+
+async def test_a_telegram_event_read_without_the_staff_list_is_nobody_s_staff(
+    runtime: Runtime,
+) -> None:
+    # Fail closed: an adapter that forgot to ask the list does not make anyone staff.
+    assert Incoming("telegram", str(STAFF_ID), "1", "1", "text").on_staff_list is False
+    assert Incoming("console", "someone", "1", "1", "text").on_staff_list is None
+    staff = Chat(runtime, user_id=str(STAFF_ID), channel="telegram")
+    await staff.event(
+        kind="command",
+        command="questions",
+        text="",
+        chat_id=str(STAFF_CHAT_ID),
+        private_chat=False,
+        on_staff_list=None,  # type: ignore[arg-type]
+    )
+    assert staff.replies == []  # not for this bot to answer in a shared chat
