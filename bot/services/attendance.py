@@ -34,7 +34,7 @@ class _Loaded:
 def share_events(session: AsyncSession, people: Iterable[Person]) -> None:
     """These people's turns run in this session together: the first of them to need its events
     loads everyone's in one query, for the others to share (/today asks on every turn)."""
-    session.info[_SHARED_BY] = frozenset(person.id for person in people)
+    session.info[_SHARED_BY] = {person.id: person for person in people}
     session.info.pop(_LOADED, None)
 
 
@@ -72,17 +72,13 @@ async def patient_events(session: AsyncSession, person: Person) -> list[CohortEv
 async def _shared(session: AsyncSession, person: Person) -> _Loaded | None:
     """The events of everyone sharing this session, loaded once; None if `person` is not one
     of them (or nobody shares it)."""
-    sharing: frozenset[int] | None = session.info.get(_SHARED_BY)
+    sharing: dict[int, Person] | None = session.info.get(_SHARED_BY)
     if sharing is None or person.id not in sharing:
         return None
     loaded: _Loaded | None = session.info.get(_LOADED)
     if loaded is not None:
         return loaded
-    people = [
-        found
-        for found in session.identity_map.values()
-        if isinstance(found, Person) and found.id in sharing
-    ]
+    people = sharing.values()
     cohorts = {found.cohort_id for found in people if found.cohort_id is not None}
     rows = await session.execute(
         select(CohortEvent, ReviewBooking.person_id)
@@ -90,7 +86,7 @@ async def _shared(session: AsyncSession, person: Person) -> _Loaded | None:
             ReviewBooking,
             and_(
                 ReviewBooking.event_id == CohortEvent.id,
-                ReviewBooking.person_id.in_([found.id for found in people]),
+                ReviewBooking.person_id.in_(list(sharing)),
             ),
         )
         .where(or_(CohortEvent.cohort_id.in_(cohorts), ReviewBooking.person_id.is_not(None)))
