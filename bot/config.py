@@ -81,6 +81,24 @@ class Settings(BaseSettings):
     family_max_guests: int = Field(default=3, ge=0, le=10)
     family_keep_days: int = Field(default=30, ge=1, le=365)
 
+    # The staff web console (and, in webhook mode, the Telegram webhook beside it).
+    web_listen: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    # Mark the session cookie Secure (sent over HTTPS only): "auto" does so unless the console
+    # is served on a loopback address, where a browser on the same machine uses plain HTTP.
+    web_secure_cookies: Literal["auto", "true", "false"] = "auto"
+    # Sessions end after this long without a request, and this long after signing in.
+    web_idle_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    web_absolute_hours: int = Field(default=12, ge=1, le=7 * 24)
+    # Sign-in is refused for a while after this many failures for one email address, or many
+    # more from one network address.
+    web_lockout_failures: int = Field(default=5, ge=1, le=100)
+    web_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Microsoft Entra ID (OpenID Connect); local accounts only while these are empty.
+    entra_tenant_id: str = ""
+    entra_client_id: str = ""
+    entra_client_secret: str = Field(default="", repr=False)
+
     telegram_max_messages_per_second: float = Field(default=25, ge=0)
     invite_valid_days: int = Field(default=14, ge=1, le=365)
     log_level: str = "INFO"
@@ -144,6 +162,13 @@ class Settings(BaseSettings):
         if strangers:
             raise ValueError("every STAFF_LEAD_TELEGRAM_IDS id must also be in STAFF_TELEGRAM_IDS")
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether the console's cookies are sent over HTTPS only."""
+        if self.web_secure_cookies == "auto":
+            return self.web_listen not in ("127.0.0.1", "localhost", "::1")
+        return self.web_secure_cookies == "true"
 
     @cached_property
     def tz(self) -> ZoneInfo:

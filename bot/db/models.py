@@ -475,3 +475,84 @@ class FamilyGuest(Base):
     question: Mapped[str | None] = mapped_column(Text)
     day_before_sent_at: Mapped[datetime | None]
     morning_sent_at: Mapped[datetime | None]
+
+
+class StaffAccount(Base):
+    """One member of staff: signs in to the console; may be linked to their Telegram account."""
+
+    __tablename__ = "staff_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Kept in lower case: one address, one account.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    role: Mapped[str] = mapped_column(String(16))  # "clinician" | "admin"
+    # An argon2 hash; None for an account that signs in only with Microsoft Entra ID.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    # The Entra ID object id, once this person has signed in that way.
+    entra_object_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    telegram_user_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class StaffSession(Base):
+    """A signed-in browser: the cookie holds a random key whose hash is kept here, so signing
+    out, a disabled account or a timeout ends it on the server, whatever the browser keeps."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id"), index=True)
+    # Every form of this session carries it (a token another session had is refused).
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class SignInAttempt(Base):
+    """A sign-in try, by the hash of the address typed (existing account or not) and the
+    browser's network address: enough failures lock both for a while."""
+
+    __tablename__ = "sign_in_attempt"
+    __table_args__ = (
+        Index("ix_sign_in_attempt_email", "email_hash", "at"),
+        Index("ix_sign_in_attempt_address", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class AuditEvent(Base):
+    """The console's audit log: sign-ins, views of a patient's details, changes staff made."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    # The account that acted, or None for a sign-in that did not succeed.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    # What it was done to ("escalation:12", "person:7", "cohort:3"); never a name or words.
+    target: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class FormUse(Base):
+    """A console form that was sent: a second send of the same form (a double click) does not
+    act twice, and is shown what the first one made."""
+
+    __tablename__ = "form_use"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form_key: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id"))
+    at: Mapped[datetime]
+    # Where the first send went, so the second lands there too.
+    result_path: Mapped[str | None] = mapped_column(String(200))

@@ -1,0 +1,7 @@
+"""The console's days pages (to be built)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

@@ -1,0 +1,230 @@
+"""Every console request passes here: who is signed in, their role, the CSRF token, the size of
+what they sent, safe redirects and the browser's security headers."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.app.web.console import Console
+from bot.db.models import FormUse, StaffAccount, StaffSession
+from bot.services import staff_sessions
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "pmp_session"
+# No form of the console needs more; a bigger body is refused before it is read in full.
+MAX_BODY = 64 * 1024
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+FORM_KEY = "form_key"
+
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+class SecurityHeaders:
+    """Adds the headers above to every response, and `no-store` to every page (a shared
+    hospital PC's back button must not show a patient's details after signing out)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                for name, value in HEADERS.items():
+                    headers.append((name.lower().encode(), value.encode()))
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                if scope.get("scheme") == "https":
+                    headers.append((b"strict-transport-security", b"max-age=31536000"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def safe_next(target: str | None) -> str:
+    """A path on this site to go to after signing in; anything else (another site, a scheme,
+    `//host`, backslashes) goes to the front page."""
+    if not target or len(target) > 500 or "\\" in target or any(ord(c) < 32 for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+class BodyTooLarge(Exception):
+    """What was sent is over MAX_BODY."""
+
+
+async def read_form(request: Request) -> FormData:
+    """The urlencoded form, read up to MAX_BODY (a larger one raises BodyTooLarge)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise BodyTooLarge
+    text = body.decode("utf-8", errors="replace")
+    try:
+        fields: list[tuple[str, str | UploadFile]] = list(
+            parse_qsl(text, keep_blank_values=True, max_num_fields=500)
+        )
+    except ValueError as error:  # more fields than any form of ours has
+        raise BodyTooLarge from error
+    return FormData(fields)
+
+
+@dataclass
+class Visit:
+    """One signed-in request: who, their session, the database transaction, the form sent."""
+
+    console: Console
+    db: AsyncSession
+    account: StaffAccount
+    staff_session: StaffSession
+    form: FormData = field(default_factory=FormData)
+    # Outbox rows were written: wake the sender once the transaction commits.
+    wrote_outbox: bool = False
+
+    @property
+    def csrf(self) -> str:
+        """The token every form of this session carries."""
+        return self.staff_session.csrf_token
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the account may manage accounts and read the audit log."""
+        return self.account.role == "admin"
+
+    def page(self, request: Request, name: str, status: int = 200, **variables: Any) -> Response:
+        """A whole page (or, for an htmx request of a fragment, the fragment)."""
+        html = self.console.render(
+            name,
+            request=request,
+            me=self.account,
+            csrf=self.csrf,
+            form_key=staff_sessions.new_token(),
+            **variables,
+        )
+        return HTMLResponse(html, status_code=status)
+
+
+Handler = Callable[[Request, Visit], Awaitable[Response]]
+
+
+def problem(console: Console, request: Request, status: int, kind: str) -> HTMLResponse:
+    """A kind error page: what happened, and what to do next."""
+    html = console.render("problem", request=request, me=None, csrf="", kind=kind)
+    return HTMLResponse(html, status_code=status)
+
+
+def staff_page(role: str = "clinician") -> Callable[[Handler], Callable[[Request], Any]]:
+    """Wrap a page: signed in, the role checked, a POST's CSRF token checked, one transaction.
+
+    Checked on every request, so a disabled account, a timed-out session or a changed role
+    takes effect on the next click, not the next sign-in.
+    """
+
+    def wrap(handler: Handler) -> Callable[[Request], Any]:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            console: Console = request.app.state.console
+            post = request.method == "POST"
+            form = FormData()
+            if post:
+                try:
+                    form = await read_form(request)
+                except BodyTooLarge:
+                    return problem(console, request, 413, "too_large")
+            async with console.sessions() as db, db.begin():
+                now = console.clock.now()
+                found = await staff_sessions.find(
+                    db, request.cookies.get(SESSION_COOKIE, ""), now, console.lifetime
+                )
+                if found is None:
+                    response: Response = _to_sign_in(request)
+                    if request.cookies.get(SESSION_COOKIE):
+                        response.delete_cookie(SESSION_COOKIE, path="/")
+                    return response
+                session_row, account = found
+                if role == "admin" and account.role != "admin":
+                    log.warning("a page for admins was refused", extra={"account": account.id})
+                    return problem(console, request, 403, "admins_only")
+                if post:
+                    given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD) or ""
+                    if not isinstance(given, str) or not hmac.compare_digest(
+                        given.encode(), session_row.csrf_token.encode()
+                    ):
+                        log.warning("a form without the right CSRF token was refused")
+                        return problem(console, request, 403, "csrf")
+                visit = Visit(console, db, account, session_row, form)
+                response = await handler(request, visit)
+            if visit.wrote_outbox:
+                console.wake()
+            return response
+
+        return endpoint
+
+    return wrap
+
+
+def _to_sign_in(request: Request) -> Response:
+    """Send someone not signed in to the sign-in page, and back here afterwards."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = f"/login?next={quote(here, safe='')}" if request.method == "GET" else "/login"
+    if request.headers.get("HX-Request"):
+        # htmx would swap the sign-in page into a fragment: ask it to go there instead.
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def redirect(path: str) -> Response:
+    """After a form: go to `path` (303, so reloading does not send it again)."""
+    return RedirectResponse(safe_next(path), status_code=303)
+
+
+async def first_send(visit: Visit, request: Request) -> FormUse | Response:
+    """The use of this form (its hidden `form_key`), recorded; a second send of the same
+    form (a double click, a reload) is sent where the first one went, and acts no more."""
+    key = str(visit.form.get(FORM_KEY) or "")
+    if not key or len(key) > 64:
+        return problem(visit.console, request, 403, "csrf")
+    now = visit.console.clock.now()
+    use = await staff_sessions.first_use(visit.db, key, visit.account, now)
+    if use is not None:
+        return use
+    earlier = await staff_sessions.earlier_use(visit.db, key)
+    return redirect(earlier.result_path if earlier and earlier.result_path else "/")

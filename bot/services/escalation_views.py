@@ -1,0 +1,123 @@
+"""Escalations as staff look at them: listed, filtered, urgent first, with their timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Cohort, Escalation, EscalationEvent, Person
+from bot.services.escalations import OPEN, is_urgent
+from bot.services.people import reference
+
+FILTERS = ("open", "mine", "resolved", "all")
+# A page lists at most this many; the rest by filter or group.
+PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One escalation in a list: enough to triage, never the patient's words."""
+
+    escalation: Escalation
+    reference: str
+    first_name: str
+    group: str
+    urgent: bool
+    waited: timedelta
+
+    @property
+    def id(self) -> int:
+        """The escalation's number."""
+        return self.escalation.id
+
+
+def _waited(escalation: Escalation, now: datetime) -> timedelta:
+    """How long it has waited for the step it needs next."""
+    if escalation.status in OPEN:
+        return now - escalation.created_at
+    if escalation.status == "acknowledged" and escalation.acknowledged_at is not None:
+        return now - escalation.acknowledged_at
+    end = escalation.resolved_at or now
+    return end - escalation.created_at
+
+
+def _query(which: str, actor_key: str, cohort_id: int | None) -> Select[Escalation, Person]:
+    query = select(Escalation, Person).join(Person, Person.id == Escalation.person_id)
+    if which == "open":
+        query = query.where(Escalation.status != "resolved")
+    elif which == "resolved":
+        query = query.where(Escalation.status == "resolved")
+    elif which == "mine":
+        acted = select(EscalationEvent.escalation_id).where(EscalationEvent.actor == actor_key)
+        query = query.where(Escalation.id.in_(acted))
+    if cohort_id is not None:
+        query = query.where(Person.cohort_id == cohort_id)
+    return query.order_by(Escalation.id.desc()).limit(PAGE_SIZE)
+
+
+async def listed(
+    session: AsyncSession,
+    now: datetime,
+    which: str = "open",
+    actor_key: str = "",
+    cohort_id: int | None = None,
+) -> list[Listed]:
+    """Escalations by filter: open ones not yet acknowledged come first, urgent before the
+    rest, then the longest waiting."""
+    rows = (await session.execute(_query(which, actor_key, cohort_id))).all()
+    names = dict(
+        (await session.execute(select(Cohort.id, Cohort.name))).tuples().all() if rows else []
+    )
+    found = [
+        Listed(
+            escalation=escalation,
+            reference=reference(person),
+            first_name=person.display_name,
+            group=names.get(person.cohort_id or 0, ""),
+            urgent=is_urgent(escalation),
+            waited=_waited(escalation, now),
+        )
+        for escalation, person in rows
+    ]
+
+    def order(item: Listed) -> tuple[int, int, float]:
+        stage = {"reported": 0, "alerted": 0, "acknowledged": 1}.get(item.escalation.status, 2)
+        return stage, 0 if item.urgent else 1, -item.waited.total_seconds()
+
+    return sorted(found, key=order)
+
+
+async def one(session: AsyncSession, escalation_id: int, now: datetime) -> Listed | None:
+    """One escalation with its person and group."""
+    row = (
+        await session.execute(
+            select(Escalation, Person, Cohort.name)
+            .join(Person, Person.id == Escalation.person_id)
+            .outerjoin(Cohort, Cohort.id == Person.cohort_id)
+            .where(Escalation.id == escalation_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    escalation, person, group = row
+    return Listed(
+        escalation,
+        reference(person),
+        person.display_name,
+        group or "",
+        is_urgent(escalation),
+        _waited(escalation, now),
+    )
+
+
+async def timeline(session: AsyncSession, escalation_id: int) -> list[EscalationEvent]:
+    """Its audit trail, oldest first."""
+    found = await session.scalars(
+        select(EscalationEvent)
+        .where(EscalationEvent.escalation_id == escalation_id)
+        .order_by(EscalationEvent.id)
+    )
+    return list(found)

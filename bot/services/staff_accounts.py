@@ -1,0 +1,195 @@
+"""Staff accounts of the console: add, change, disable, and sign in with a throttle."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import AuditEvent, SignInAttempt, StaffAccount
+
+ROLES = ("clinician", "admin")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024  # argon2 takes any length; a megabyte would only cost us time
+# One network address may fail this many times more than one account before it is locked.
+ADDRESS_FACTOR = 4
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
+_hasher = PasswordHasher()
+# Checked when the account does not exist, so a wrong address takes as long as a wrong
+# password and the timing tells nothing.
+_DUMMY_HASH = _hasher.hash("not a password of anyone's")
+
+
+class AccountError(ValueError):
+    """A request to add or change an account that cannot be carried out; says why."""
+
+
+def clean_email(text: str) -> str | None:
+    """The address in lower case, or None if it is not one."""
+    email = text.strip().lower()
+    return email if len(email) <= 254 and _EMAIL.match(email) else None
+
+
+def email_hash(text: str) -> str:
+    """What sign-in tries are kept by: not the address itself."""
+    return hashlib.sha256(text.strip().lower().encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """An argon2 hash; refuses a password too short to be safe."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"The password must be at least {MIN_PASSWORD} characters.")
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"The password must be at most {MAX_PASSWORD} characters.")
+    return _hasher.hash(password)
+
+
+async def add_account(
+    session: AsyncSession,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None,
+    now: datetime,
+) -> StaffAccount:
+    """A new account; the address must be new too."""
+    clean = clean_email(email)
+    if clean is None:
+        raise AccountError("That is not an email address.")
+    name = " ".join(name.split())
+    if not name or len(name) > 80:
+        raise AccountError("Give a name of 1 to 80 characters.")
+    if role not in ROLES:
+        raise AccountError("The role is clinician or admin.")
+    if await session.scalar(select(StaffAccount.id).where(StaffAccount.email == clean)):
+        raise AccountError("There is already an account with that email address.")
+    account = StaffAccount(
+        email=clean,
+        name=name,
+        role=role,
+        password_hash=hash_password(password) if password is not None else None,
+        created_at=now,
+    )
+    session.add(account)
+    await session.flush()
+    return account
+
+
+async def admins_left(session: AsyncSession, without: int) -> int:
+    """How many enabled admins there are besides account `without`."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(StaffAccount)
+        .where(
+            StaffAccount.role == "admin",
+            StaffAccount.disabled_at.is_(None),
+            StaffAccount.id != without,
+        )
+    )
+    return int(count or 0)
+
+
+class SignIn(StrEnum):
+    """How a sign-in went; the page says the same for a wrong address and a wrong password."""
+
+    OK = "ok"
+    WRONG = "wrong"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """Failures allowed in a window, per typed address and (more) per network address."""
+
+    failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+
+    async def locked(self, session: AsyncSession, key: str, address: str, now: datetime) -> bool:
+        """Whether this address or network address failed too often lately."""
+        since = now - self.window
+        by_account = await session.scalar(
+            select(func.count())
+            .select_from(SignInAttempt)
+            .where(
+                SignInAttempt.email_hash == key,
+                SignInAttempt.at > since,
+                SignInAttempt.succeeded.is_(False),
+            )
+        )
+        if (by_account or 0) >= self.failures:
+            return True
+        by_address = await session.scalar(
+            select(func.count())
+            .select_from(SignInAttempt)
+            .where(
+                SignInAttempt.address == address,
+                SignInAttempt.at > since,
+                SignInAttempt.succeeded.is_(False),
+            )
+        )
+        return (by_address or 0) >= self.failures * ADDRESS_FACTOR
+
+
+async def sign_in(
+    session: AsyncSession,
+    email: str,
+    password: str,
+    address: str,
+    now: datetime,
+    throttle: Throttle,
+) -> tuple[SignIn, StaffAccount | None]:
+    """Check an address and password, counting the try; locked accounts are refused even with
+    the right password, and an address that has no account is counted like one that has."""
+    key = email_hash(email)
+    address = address[:64]
+    if await throttle.locked(session, key, address, now):
+        session.add(AuditEvent(at=now, action="sign_in_locked", detail=f"from {address}"))
+        return SignIn.LOCKED, None
+    clean = clean_email(email)
+    account = None
+    if clean is not None:
+        account = await session.scalar(select(StaffAccount).where(StaffAccount.email == clean))
+    usable = account is not None and account.disabled_at is None and account.password_hash
+    stored = account.password_hash if usable and account is not None else None
+    try:
+        _hasher.verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD])
+        verified = stored is not None
+    except (VerificationError, InvalidHashError):
+        verified = False
+    session.add(SignInAttempt(email_hash=key, address=address, at=now, succeeded=verified))
+    if not verified or account is None:
+        session.add(AuditEvent(at=now, action="sign_in_failed", detail=f"from {address}"))
+        return SignIn.WRONG, None
+    if stored is not None and _hasher.check_needs_rehash(stored):
+        account.password_hash = _hasher.hash(password)
+    session.add(
+        AuditEvent(at=now, account_id=account.id, action="signed_in", detail=f"from {address}")
+    )
+    return SignIn.OK, account
+
+
+def audit(
+    session: AsyncSession,
+    account: StaffAccount | None,
+    action: str,
+    now: datetime,
+    target: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Add a line to the console's audit log (ids only: never a patient's name or words)."""
+    session.add(
+        AuditEvent(
+            at=now,
+            account_id=account.id if account is not None else None,
+            action=action[:40],
+            target=target[:80] if target else None,
+            detail=detail[:200] if detail else None,
+        )
+    )
