@@ -68,9 +68,10 @@ async def listed(
     """Escalations by filter: open ones not yet acknowledged come first, urgent before the
     rest, then the longest waiting."""
     rows = (await session.execute(_query(which, actor_key, cohort_id))).all()
-    names = dict(
-        (await session.execute(select(Cohort.id, Cohort.name))).tuples().all() if rows else []
-    )
+    names: dict[int, str] = {}
+    if rows:
+        cohorts = await session.execute(select(Cohort.id, Cohort.name))
+        names = {cohort_id: name for cohort_id, name in cohorts}
     found = [
         Listed(
             escalation=escalation,

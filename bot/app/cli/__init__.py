@@ -18,6 +18,7 @@ from bot.app.cli.common import day, emit, with_runtime
 from bot.app.cli.escalations import escalations, screen
 from bot.app.cli.family import family
 from bot.app.cli.questions import questions_command
+from bot.app.cli.staff import staff
 from bot.app.runtime import Runtime, configure_logging, open_runtime
 from bot.config import Settings
 from bot.content import Content
@@ -722,6 +723,7 @@ def _until(expires: datetime, settings: Settings) -> str:
 
 
 main.add_command(screen)
+main.add_command(staff)
 main.add_command(escalations)
 main.add_command(family)
 main.add_command(questions_command)
