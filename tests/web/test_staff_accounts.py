@@ -11,7 +11,7 @@ from bot.app.cli import main as pmp_main
 from bot.app.runtime import Runtime
 from bot.app.web.console import Console
 from bot.db.models import StaffAccount
-from tests.test_cli_escalations import cli  # noqa: F401, F811  (the fixture)
+from tests.test_cli_escalations import cli  # noqa: F401  (the fixture)
 from tests.web.support import PASSWORD, Browser, browser_for, hidden
 
 
