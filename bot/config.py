@@ -29,7 +29,11 @@ class Settings(BaseSettings):
 
     # The installed folder's `.env`, then one in the folder `pmp` starts in (which wins).
     model_config = SettingsConfigDict(
-        env_file=(HOME / ".env", ".env"), env_file_encoding="utf-8", extra="ignore"
+        env_file=(HOME / ".env", ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # `NAME=` with nothing after it (as in .env.example) leaves the default.
+        env_ignore_empty=True,
     )
 
     telegram_bot_token: str = Field(default="", repr=False)
@@ -37,8 +41,10 @@ class Settings(BaseSettings):
     telegram_bot_username: str = ""
     telegram_mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str = ""
-    webhook_listen: str = "127.0.0.1"
-    webhook_port: int = 8443
+    # Unset: the webhook is served by the console's web server (WEB_LISTEN, WEB_PORT). Set
+    # (as before the console existed), it gets a server of its own on this address and port.
+    webhook_listen: str | None = None
+    webhook_port: int | None = Field(default=None, ge=1, le=65535)
     webhook_path: str = "/telegram"
     webhook_secret_token: str = Field(default="", repr=False, pattern=r"^[A-Za-z0-9_-]{0,256}$")
 
@@ -162,6 +168,11 @@ class Settings(BaseSettings):
         if strangers:
             raise ValueError("every STAFF_LEAD_TELEGRAM_IDS id must also be in STAFF_TELEGRAM_IDS")
         return self
+
+    @property
+    def webhook_apart(self) -> bool:
+        """Whether the webhook has a server of its own rather than the console's."""
+        return self.webhook_port is not None
 
     @property
     def secure_cookies(self) -> bool:

@@ -103,6 +103,7 @@ def settings(db_url: str) -> Settings:
         telegram_max_messages_per_second=0,
         webhook_secret_token="test-secret_token-123",
         webhook_path="/telegram",
+        web_port=0,  # the console listens where the system finds room
     )
 
 

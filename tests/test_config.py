@@ -112,3 +112,13 @@ def test_pmp_started_outside_its_folder_uses_the_installed_database_and_env(
     assert Settings(_env_file=None, database_url=absolute).database_url == absolute  # type: ignore[call-arg]
     assert Settings.model_config["env_file"] == (HOME / ".env", ".env")
     assert not (tmp_path / "data").exists()  # nothing made where it was started
+
+
+def test_the_example_file_as_it_is_gives_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newcomer who copies .env.example to .env unchanged must not meet a parsing error."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    example = Path(__file__).parent.parent / ".env.example"
+    settings = Settings(_env_file=example)  # type: ignore[call-arg]
+    assert settings.staff_chat_id is None and settings.webhook_port is None
+    assert not settings.webhook_apart and settings.web_port == 8080

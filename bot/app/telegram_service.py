@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from starlette.routing import BaseRoute
 from telegram import Bot, BotCommand, BotCommandScopeChat
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
@@ -25,8 +26,11 @@ from bot.app.channels.telegram import (
     TelegramSender,
     poll,
     webhook_app,
+    webhook_routes,
 )
 from bot.app.runtime import Runtime
+from bot.app.web.app import create_app
+from bot.app.web.console import Console
 from bot.db.models import OutboxMessage
 from bot.messages import Incoming, Reply, Sender
 from bot.safety.first_response import FirstResponder
@@ -154,16 +158,49 @@ class TelegramService:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._poller: asyncio.Task[None] | None = None
+        # The server that receives the webhook, if any; the console's server, or its own.
         self._server: uvicorn.Server | None = None
+        self.web_server: uvicorn.Server | None = None
         self.retry_base_seconds = 1.0
+        self.console = Console(
+            settings=settings,
+            clock=runtime.clock,
+            sessions=runtime.sessions,
+            content=runtime.content,
+            escalator=runner.escalator,
+            # Alerts edited and patients told by a console press go at once, not at a tick.
+            wake=self.outbox_work.set,
+        )
+
+    async def _serve(self, app: object, host: str, port: int) -> uvicorn.Server:
+        """Start a web server and return once it listens (or raise why it could not)."""
+        config = uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,  # access lines would name every chat's requests
+        )
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+        self._tasks.append(serving)
+        # Return only once it listens, so the first update is not refused. uvicorn offers a
+        # flag, not an event, for "listening".
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        if serving.done():
+            serving.result()  # raises why the server could not start (e.g. port in use)
+            raise OSError(f"the web server on {host}:{port} stopped at once")
+        return server
 
     @property
-    def asgi_app(self):  # type: ignore[no-untyped-def]
-        """The webhook endpoint as an ASGI app."""
-        settings = self.runtime.settings
-        return webhook_app(
-            self.application, self.bridge, settings.webhook_path, settings.webhook_secret_token
-        )
+    def web_address(self) -> str:
+        """Where the console listens (after start; the port the system gave if WEB_PORT=0)."""
+        server = self.web_server
+        if server is None or not server.servers:
+            return ""
+        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
 
     async def start(self) -> None:
         """Connect to Telegram and begin receiving updates."""
@@ -214,6 +251,7 @@ class TelegramService:
         self.scheduler.start()
         self._tasks.append(asyncio.create_task(self._urgent_when_woken()))
         self._tasks.append(asyncio.create_task(self._dispatch_when_woken()))
+        webhook: list[BaseRoute] = []
         if settings.telegram_mode == "webhook":
             await self.application.bot.set_webhook(
                 url=settings.webhook_url,
@@ -223,27 +261,36 @@ class TelegramService:
                 # share a batch. So per-chat order holds without a stall marker here.
                 allowed_updates=ALLOWED_UPDATES,
             )
-            config = uvicorn.Config(
-                self.asgi_app,
-                host=settings.webhook_listen,
-                port=settings.webhook_port,
-                log_level="warning",
-                access_log=False,  # access lines would name every chat's requests
+            webhook = webhook_routes(
+                self.application,
+                self.bridge,
+                settings.webhook_path,
+                settings.webhook_secret_token,
             )
-            self._server = uvicorn.Server(config)
-            serving = asyncio.create_task(self._server.serve())
-            self._tasks.append(serving)
-            # Return only once the endpoint listens, so the first update is not refused.
-            # uvicorn offers a flag, not an event, for "listening".
-            while not self._server.started and not serving.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            if serving.done():
-                serving.result()  # raises why the server could not start (e.g. port in use)
+            if settings.webhook_apart:
+                app = webhook_app(
+                    self.application,
+                    self.bridge,
+                    settings.webhook_path,
+                    settings.webhook_secret_token,
+                )
+                assert settings.webhook_port is not None
+                self._server = await self._serve(
+                    app, settings.webhook_listen or "127.0.0.1", settings.webhook_port
+                )
+                webhook = []
+        self.web_server = await self._serve(
+            create_app(self.console, extra_routes=webhook), settings.web_listen, settings.web_port
+        )
+        if settings.telegram_mode == "webhook":
+            if self._server is None:
+                self._server = self.web_server
         else:
             await self.application.bot.delete_webhook()
             self._poller = asyncio.create_task(self._keep_polling())
         if not settings.staff_chat_id:
             log.warning("STAFF_CHAT_ID is not set: staff notices and alerts go to Teams only")
+        log.info("staff console started", extra={"address": self.web_address})
         log.info("telegram bot started", extra={"mode": settings.telegram_mode})
 
     async def _keep_polling(self) -> None:
@@ -423,8 +470,9 @@ class TelegramService:
         self._stop.set()
         self.outbox_work.set()
         self._bulk_work.set()
-        if self._server is not None:
-            self._server.should_exit = True
+        for server in (self._server, self.web_server):
+            if server is not None:
+                server.should_exit = True
         if self._poller is not None:
             # The poller stops waiting at once, but finishes the round it is handling, so
             # every fetched update is committed, answered and confirmed before we go.

@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.safety.lexicon import DEFAULT_LEXICON_PATH
 from tests.conftest import BOT_USERNAME
+from tests.e2e.conftest import free_port
 from tests.fakes.telegram_api import FakeTelegramAPI, serve_on_loopback
 
 PMP = str(Path(sys.executable).with_name("pmp"))
@@ -45,6 +47,7 @@ def bot_env(api: FakeTelegramAPI, served_api: str, db_url: str, **settings: str)
         "STAFF_CHAT_ID": "-100777",
         "LOG_LEVEL": "INFO",
         "NO_PROXY": "127.0.0.1",
+        "WEB_PORT": "0",
         **settings,
     }
 
@@ -96,6 +99,8 @@ async def test_pmp_run_serves_a_patient_on_telegram(
         await pmp(env, "invite", "create", "--cohort", str(cohort["id"]), "--json")
     )
 
+    web_port = free_port()
+    env["WEB_PORT"] = str(web_port)
     bot = await asyncio.create_subprocess_exec(
         PMP, "run", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
     )
@@ -104,6 +109,10 @@ async def test_pmp_run_serves_a_patient_on_telegram(
         await api.wait_until_polling(timeout=30)
         replies = await user.ask(f"/start {invite['code']}", timeout=15)
         assert "You have been invited to join Autumn" in replies[0].text
+        # The staff console is served by the same process.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{web_port}") as browser:
+            page = await browser.get("/login")
+        assert page.status_code == 200 and "Sign in to the staff console" in page.text
     finally:
         _out, err = await stop(bot)
     logged = err.decode()

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
@@ -603,13 +603,13 @@ async def _body_within_limit(request: Request) -> bytes | None:
     return bytes(body)
 
 
-def webhook_app(
+def webhook_routes(
     application: Application,  # type: ignore[type-arg]
     bridge: TelegramBridge,
     path: str,
     secret_token: str,
-) -> Starlette:
-    """A webhook endpoint that answers 200 only after the turn has committed."""
+) -> list[BaseRoute]:
+    """The webhook endpoint, which answers 200 only after the turn has committed."""
     if not secret_token:
         raise ValueError("webhook mode needs WEBHOOK_SECRET_TOKEN")
     expected = secret_token.encode()
@@ -638,9 +638,19 @@ def webhook_app(
         # Telegram retries non-2xx answers: the update is not lost.
         return PlainTextResponse("retry", status_code=500)
 
+    return [Route(path, receive, methods=["POST"])]
+
+
+def webhook_app(
+    application: Application,  # type: ignore[type-arg]
+    bridge: TelegramBridge,
+    path: str,
+    secret_token: str,
+) -> Starlette:
+    """The webhook on a server of its own (WEBHOOK_PORT set apart from the console's)."""
+
     async def health(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(
-        routes=[Route(path, receive, methods=["POST"]), Route("/healthz", health, methods=["GET"])]
-    )
+    routes = webhook_routes(application, bridge, path, secret_token)
+    return Starlette(routes=[*routes, Route("/healthz", health, methods=["GET"])])
