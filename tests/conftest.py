@@ -22,6 +22,9 @@ from tests.escalation_support import Team, make_team
 from tests.helpers import Chat, enrol_patient
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+# Every console a test starts (the demo's, `pmp run`'s) listens where the system finds room,
+# never on the 8080 a developer's own demo may hold.
+os.environ["WEB_PORT"] = "0"
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 STAFF_ID = 5001

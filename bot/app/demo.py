@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -12,13 +13,16 @@ from typing import Any, TextIO
 from bot.app.channels.console import CHANNEL, PRIVATE_STAFF_CHAT, STAFF_CHAT, ConsoleSender
 from bot.app.runtime import Runtime, open_runtime
 from bot.app.turns import TurnRunner
+from bot.app.web.app import create_app
+from bot.app.web.console import Console
+from bot.app.web.serve import Served, serve
 from bot.clock import ManualClock, SystemClock
 from bot.config import HOME, Settings
 from bot.db.models import Cohort
 from bot.messages import Incoming
 from bot.numbers import whole_number
 from bot.safety.first_response import FirstResponder
-from bot.services import cohorts, invites, people
+from bot.services import cohorts, invites, people, staff_accounts
 from bot.services.cohorts import CohortRequest
 from bot.services.escalations import ACK, DETAILS, RESOLVE
 from bot.services.events import day_dates, events_of
@@ -31,6 +35,7 @@ from scheduler.reminders import ReminderReleaser
 DEMO_DB = HOME / "data" / "demo.db"  # beside the bot's own, wherever the demo starts
 DEMO_USER = "demo-patient"
 DEMO_STAFF = "demo-staff"
+DEMO_ADMIN = "demo@pmp.example"
 _LATER = re.compile(r"^(\d+)\s*([mhd])$")
 # !ack 3, !resolve 3 <note>, !details 3: press a button on staff message 3 as the demo staff.
 _STAFF_ACTIONS = {"ack": ACK, "resolve": RESOLVE, "details": DETAILS}
@@ -68,6 +73,37 @@ class Demo:
         )
         self.update_id = 0
         self.cohort: Cohort | None = None
+        self._console_work: set[asyncio.Task[None]] = set()
+
+    async def open_console(self) -> Served | None:
+        """Start the staff console on the demo's database and clock, with a demo admin."""
+        password = secrets.token_urlsafe(12)
+        async with self.runtime.sessions() as session, session.begin():
+            await staff_accounts.add_account(
+                session, DEMO_ADMIN, "Demo Admin", "admin", password, self.clock.now()
+            )
+        console = Console(
+            settings=self.runtime.settings,
+            clock=self.clock,
+            sessions=self.runtime.sessions,
+            content=self.runtime.content,
+            escalator=self.runner.escalator,
+            wake=self._console_acted,
+        )
+        settings = self.runtime.settings
+        try:
+            served = await serve(create_app(console), settings.web_listen, settings.web_port)
+        except OSError as error:
+            self.show("demo/console_unavailable", reason=str(error))
+            return None
+        self.show("demo/console", address=served.address, email=DEMO_ADMIN, password=password)
+        return served
+
+    def _console_acted(self) -> None:
+        """Staff acted in the console: show the patient what that sent them, straight away."""
+        task = asyncio.create_task(self.deliver_due())
+        self._console_work.add(task)
+        task.add_done_callback(self._console_work.discard)
 
     def show(self, template: str, **variables: object) -> None:
         """Print demo wording (not the bot's)."""
@@ -231,6 +267,7 @@ async def run_demo(
         demo = Demo(runtime, clock, out)
         code = await demo.set_up()
         demo.show("demo/intro", cohort=demo.cohort, code=invites.pretty_code(code), now=clock.now())
+        console = await demo.open_console()
         await demo.send(kind="command", command="start", text=code)
         while True:
             out.write("\nyou › ")
@@ -238,6 +275,8 @@ async def run_demo(
             typed = await asyncio.to_thread(stdin.readline)
             if not typed or not await demo.line(typed):
                 break
+        if console is not None:
+            await console.stop()
     finally:
         await runtime.close()
 

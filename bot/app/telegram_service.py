@@ -10,7 +10,6 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.routing import BaseRoute
 from telegram import Bot, BotCommand, BotCommandScopeChat
@@ -31,6 +30,7 @@ from bot.app.channels.telegram import (
 from bot.app.runtime import Runtime
 from bot.app.web.app import create_app
 from bot.app.web.console import Console
+from bot.app.web.serve import Served, serve
 from bot.db.models import OutboxMessage
 from bot.messages import Incoming, Reply, Sender
 from bot.safety.first_response import FirstResponder
@@ -159,8 +159,8 @@ class TelegramService:
         self._tasks: list[asyncio.Task[None]] = []
         self._poller: asyncio.Task[None] | None = None
         # The server that receives the webhook, if any; the console's server, or its own.
-        self._server: uvicorn.Server | None = None
-        self.web_server: uvicorn.Server | None = None
+        self._server: Served | None = None
+        self.web_server: Served | None = None
         self.retry_base_seconds = 1.0
         self.console = Console(
             settings=settings,
@@ -172,35 +172,10 @@ class TelegramService:
             wake=self.outbox_work.set,
         )
 
-    async def _serve(self, app: object, host: str, port: int) -> uvicorn.Server:
-        """Start a web server and return once it listens (or raise why it could not)."""
-        config = uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,  # access lines would name every chat's requests
-        )
-        server = uvicorn.Server(config)
-        serving = asyncio.create_task(server.serve())
-        self._tasks.append(serving)
-        # Return only once it listens, so the first update is not refused. uvicorn offers a
-        # flag, not an event, for "listening".
-        while not server.started and not serving.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-        if serving.done():
-            serving.result()  # raises why the server could not start (e.g. port in use)
-            raise OSError(f"the web server on {host}:{port} stopped at once")
-        return server
-
     @property
     def web_address(self) -> str:
-        """Where the console listens (after start; the port the system gave if WEB_PORT=0)."""
-        server = self.web_server
-        if server is None or not server.servers:
-            return ""
-        host, port = server.servers[0].sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
+        """Where the console listens, once started."""
+        return self.web_server.address if self.web_server is not None else ""
 
     async def start(self) -> None:
         """Connect to Telegram and begin receiving updates."""
@@ -275,13 +250,15 @@ class TelegramService:
                     settings.webhook_secret_token,
                 )
                 assert settings.webhook_port is not None
-                self._server = await self._serve(
+                self._server = await serve(
                     app, settings.webhook_listen or "127.0.0.1", settings.webhook_port
                 )
+                self._tasks.append(self._server.task)
                 webhook = []
-        self.web_server = await self._serve(
+        self.web_server = await serve(
             create_app(self.console, extra_routes=webhook), settings.web_listen, settings.web_port
         )
+        self._tasks.append(self.web_server.task)
         if settings.telegram_mode == "webhook":
             if self._server is None:
                 self._server = self.web_server
@@ -416,7 +393,8 @@ class TelegramService:
             quiet = time.monotonic() - self.bridge.last_fetch
             return not self._poller.done() and quiet < self.poll_seconds + RECEIVING_GRACE_SECONDS
         if self._server is not None:
-            return bool(self._server.started) and not self._server.should_exit
+            server = self._server.server
+            return bool(server.started) and not server.should_exit
         return True
 
     async def watch_escalations(self) -> None:
@@ -470,9 +448,9 @@ class TelegramService:
         self._stop.set()
         self.outbox_work.set()
         self._bulk_work.set()
-        for server in (self._server, self.web_server):
-            if server is not None:
-                server.should_exit = True
+        for served in (self._server, self.web_server):
+            if served is not None:
+                served.server.should_exit = True
         if self._poller is not None:
             # The poller stops waiting at once, but finishes the round it is handling, so
             # every fetched update is committed, answered and confirmed before we go.

@@ -79,7 +79,7 @@ def run() -> None:
         raise click.ClickException(
             "Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather."
         ) from None
-    except ValueError as error:  # a setting the bot cannot run safely without
+    except (ValueError, OSError) as error:  # a setting it cannot run safely without
         raise click.ClickException(str(error)) from error
     except Exception:
         # Through the log, whose formatter takes the token out of the traceback too.
