@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Cohort, Escalation, EscalationEvent, Person
+from bot.db.models import Cohort, Escalation, EscalationEvent, Person, StaffAccount
 from bot.services.escalations import OPEN, is_urgent
 from bot.services.people import reference
 
@@ -122,3 +122,27 @@ async def timeline(session: AsyncSession, escalation_id: int) -> list[Escalation
         .order_by(EscalationEvent.id)
     )
     return list(found)
+
+
+async def actor_names(session: AsyncSession, keys: list[str]) -> dict[str, str]:
+    """People's names for the audit trail's actor keys ("web:3", "telegram:5001", "system")."""
+    names = {"system": "PMP Companion"}
+    accounts = {int(k[4:]) for k in keys if k.startswith("web:") and k[4:].isdigit()}
+    if accounts:
+        found = await session.execute(
+            select(StaffAccount.id, StaffAccount.name).where(StaffAccount.id.in_(accounts))
+        )
+        names |= {f"web:{account_id}": name for account_id, name in found}
+    chat_keys = {k for k in keys if ":" in k and not k.startswith(("web:", "cli:"))}
+    for key in chat_keys:
+        channel, user_id = key.split(":", 1)
+        person = await session.scalar(
+            select(Person).where(Person.channel == channel, Person.channel_user_id == user_id)
+        )
+        if person is not None:
+            names[key] = (
+                f"{person.display_name} (staff)"
+                if person.role == "staff"
+                else f"the patient ({reference(person)})"
+            )
+    return names

@@ -63,12 +63,14 @@ async def _detail(
     if item is None:
         return problem(visit.console, request, 404, "gone")
     fragment = request.headers.get("HX-Request") == "true"
+    events = await escalation_views.timeline(visit.db, escalation_id)
     return visit.page(
         request,
         "escalation_panel" if fragment else "escalation",
         status=status,
         item=item,
-        events=await escalation_views.timeline(visit.db, escalation_id),
+        events=events,
+        who=await escalation_views.actor_names(visit.db, [event.actor for event in events]),
         notice=notice,
         words=words,
         error=error,
