@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     entra_tenant_id: str = ""
     entra_client_id: str = ""
     entra_client_secret: str = Field(default="", repr=False)
+    # Where Entra ID lives (changed only for a sovereign cloud, or a test's stand-in).
+    entra_authority: str = "https://login.microsoftonline.com"
+    # The console's address as browsers reach it (https://pmp.trust.nhs.uk), for the address
+    # Entra ID sends people back to; empty: the address the request came to.
+    web_public_url: str = ""
 
     telegram_max_messages_per_second: float = Field(default=25, ge=0)
     invite_valid_days: int = Field(default=14, ge=1, le=365)
@@ -168,6 +173,11 @@ class Settings(BaseSettings):
         if strangers:
             raise ValueError("every STAFF_LEAD_TELEGRAM_IDS id must also be in STAFF_TELEGRAM_IDS")
         return self
+
+    @property
+    def entra_configured(self) -> bool:
+        """Whether staff may sign in with Microsoft Entra ID."""
+        return bool(self.entra_tenant_id and self.entra_client_id and self.entra_client_secret)
 
     @property
     def webhook_apart(self) -> bool:

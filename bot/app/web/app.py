@@ -15,6 +15,7 @@ from bot.app.web.console import Console
 from bot.app.web.pages import (
     auth,
     days,
+    entra,
     escalations,
     family,
     groups,
@@ -28,7 +29,19 @@ from bot.app.web.security import SecurityHeaders, problem
 
 STATIC = Path(__file__).resolve().parent / "static"
 # Each section of the console, in the order of the navigation.
-PAGES = (auth, today, escalations, groups, invites, days, questions, family, reminders, staff)
+PAGES = (
+    auth,
+    entra,
+    today,
+    escalations,
+    groups,
+    invites,
+    days,
+    questions,
+    family,
+    reminders,
+    staff,
+)
 
 
 async def _health(_request: Request) -> Response:

@@ -41,6 +41,7 @@ def _login_page(
         next=safe_next(request.query_params.get("next")),
         signed_out="signed_out" in request.query_params,
         lock_minutes=console.settings.web_lockout_minutes,
+        entra=console.settings.entra_configured,
     )
     response = HTMLResponse(html, status_code=status)
     response.set_cookie(
