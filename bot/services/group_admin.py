@@ -140,15 +140,20 @@ async def preview_move(
         move, _ = await move_and_tell(
             session, content, tz, cohort, kind, number, new_date, now, start_time, times
         )
+        concerned = await affected_patients(session, cohort, move.event)
+        # Only this move's rows: newer than any before it, and to the people it concerns.
         rows = list(
             await session.execute(
                 select(OutboxMessage.text, OutboxMessage.not_before, Person.id, Person.display_name)
                 .join(Person, Person.id == OutboxMessage.person_id)
-                .where(OutboxMessage.id > last_id, OutboxMessage.kind == "event_moved")
+                .where(
+                    OutboxMessage.id > last_id,
+                    OutboxMessage.kind == "event_moved",
+                    OutboxMessage.person_id.in_([p.id for p in concerned]),
+                )
                 .order_by(Person.id)
             )
         )
-        concerned = await affected_patients(session, cohort, move.event)
         preview = MovePreview(
             describe(move.event),
             move.old_date,

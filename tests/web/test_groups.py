@@ -325,6 +325,10 @@ async def test_discharge_asks_first_then_discharges(
     after = await browser.client.get(f"{base}?done=discharged")
     assert "They have been discharged." in after.text and "Discharged" in after.text
     assert "Move to another group" not in after.text
+    other = await make_cohort(runtime, date(2026, 12, 14))
+    late = await browser.client.get(f"{base}/transfer?to={other.id}")
+    assert late.status_code == 409 and "has been discharged" in late.text
+    assert (await browser.client.get(f"{base}/discharge")).status_code == 409
 
 
 async def test_move_a_patient_to_an_online_group(
