@@ -123,6 +123,7 @@ async def test_day_1_has_no_review_of_home_practice(runtime: Runtime, browser: B
     page = await browser.client.get(f"/days?group={cohort.id}&day=1")
     assert page.status_code == 200
     assert "There is no review of home practice on day 1." in page.text
+    assert "Sessions start at 09:30.</p>" in page.text
     assert "Next day" in page.text and "Previous day" not in page.text
 
 
@@ -213,6 +214,8 @@ async def test_unknown_or_bad_group_and_day_get_a_kind_chooser(
         page = await browser.client.get(f"/days?group={cohort.id}&day={day}")
         assert page.status_code == 404, day
         assert "The group has no day" in page.text and "Day 12, " in page.text
+    no_group = await browser.client.get("/days?day=3")
+    assert no_group.status_code == 200 and "Choose a group and a day" in no_group.text
     script = await browser.client.get("/days?group=<script>x</script>")
     assert script.status_code == 404 and "<script>x" not in script.text
     assert await audit_lines(runtime) == []

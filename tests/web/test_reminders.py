@@ -23,7 +23,9 @@ __all__ = ["cli"]  # the fixture, shared with the CLI's tests
 DAY_1 = "2026-12-07"  # the group's first day, a Monday (GMT)
 
 
-async def group_with_every_outcome(runtime: Runtime, clock: ManualClock) -> tuple[Cohort, dict[str, int]]:
+async def group_with_every_outcome(
+    runtime: Runtime, clock: ManualClock
+) -> tuple[Cohort, dict[str, int]]:
     """Four patients whose day-1 morning reminders went four ways, and whose home-practice
     prompts are still to come, skipped or blocked."""
     cohort = await make_cohort(runtime)

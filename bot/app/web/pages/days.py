@@ -22,9 +22,9 @@ async def day(request: Request, visit: Visit) -> Response:
     today = now.astimezone(console.settings.tz).date()
     group_text = request.query_params.get("group", "").strip()
     day_text = request.query_params.get("day", "").strip()
-    if not group_text and not day_text:
+    if not group_text:
         meeting = await day_view.meeting_on(visit.db, today)
-        if len(meeting) == 1:
+        if len(meeting) == 1 and not day_text:
             only = meeting[0]
             return redirect(f"/days?group={only.cohort.id}&day={only.event.number}")
         return await _chooser(request, visit, meeting=meeting)
