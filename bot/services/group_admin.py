@@ -181,15 +181,6 @@ async def transfer_targets(session: AsyncSession, person: Person, today: date) -
     return [cohort for cohort, last_day in found if last_day >= today]
 
 
-# Plain words for now; the other patient messages live in content/ (see the report).
-MOVED_TEXT = (
-    "Hello {name}. The team has moved you to another group: {group}.\n\n"
-    "{where}\n\n"
-    "{next}"
-    "Your reminders have moved with you. Send /schedule to see all your dates."
-)
-
-
 @dataclass(frozen=True)
 class Transfer:
     """A patient moved to another group."""
@@ -227,11 +218,15 @@ async def transfer(
     await challenges.replan_reflections(session, content, tz, [person.id], now)
     told = person.unreachable_at is None
     if told:
-        text = MOVED_TEXT.format(
+        next_event, next_date, start = await _next_day(session, content, person, target, today)
+        text = content.render(
+            "reminders/group_moved",
             name=person.display_name,
             group=target.name,
             where=content.render("menu/where", cohort=target),
-            next=await _next_line(session, content, person, target, today),
+            next_event=next_event,
+            next_date=next_date,
+            start=start,
         )
         send_at = after_quiet_hours(person, now, tz)
         session.add(patient_message(person, "group_moved", Reply(text), send_at, now))
@@ -239,18 +234,15 @@ async def transfer(
     return Transfer(old, told)
 
 
-async def _next_line(
+async def _next_day(
     session: AsyncSession, content: Content, person: Person, cohort: Cohort, today: date
-) -> str:
-    """'Your next day with them: Day 3 on …, starting at 09:30.' (empty if nothing is left)."""
+) -> tuple[str, date | None, str]:
+    """Their next day with the new group: what it is, its date and start ("" if none left)."""
     for event in await attendance.patient_events(session, person):
         if event.on_date >= today:
             start = f"{first_session(content, event, cohort):%H:%M}"
-            return (
-                f"Your next day with them: {describe(event)} on {nice(event.on_date)},"
-                f" starting at {start}.\n\n"
-            )
-    return ""
+            return describe(event), event.on_date, start
+    return "", None, ""
 
 
 async def _withdraw_unsent(session: AsyncSession, person: Person) -> None:
