@@ -98,7 +98,16 @@ class Person(Base):
     """Someone enrolled: a patient of a cohort, or a member of staff."""
 
     __tablename__ = "person"
-    __table_args__ = (UniqueConstraint("channel", "channel_user_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "channel_user_id"),
+        # The console's Today page asks for the few who can't be reached, among thousands.
+        Index(
+            "ix_person_unreachable",
+            "unreachable_at",
+            sqlite_where=text("unreachable_at IS NOT NULL"),
+            postgresql_where=text("unreachable_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     role: Mapped[str] = mapped_column(String(16))

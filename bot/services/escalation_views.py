@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from bot.db.models import Cohort, Escalation, EscalationEvent, Person, StaffAccount
 from bot.services.escalations import OPEN, is_urgent
 from bot.services.people import reference
 
-FILTERS = ("open", "mine", "resolved", "all")
+FILTERS = ("open", "waiting", "mine", "resolved", "all")
 # A page lists at most this many; the rest by filter or group.
-PAGE_SIZE = 200
+PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def _query(which: str, actor_key: str, cohort_id: int | None) -> Select[Escalati
     query = select(Escalation, Person).join(Person, Person.id == Escalation.person_id)
     if which == "open":
         query = query.where(Escalation.status != "resolved")
+    elif which == "waiting":
+        query = query.where(Escalation.status.in_(OPEN))
     elif which == "resolved":
         query = query.where(Escalation.status == "resolved")
     elif which == "mine":
@@ -55,6 +58,8 @@ def _query(which: str, actor_key: str, cohort_id: int | None) -> Select[Escalati
         query = query.where(Escalation.id.in_(acted))
     if cohort_id is not None:
         query = query.where(Person.cohort_id == cohort_id)
+    # A list never shows the patient's words or the outcome: not read at all.
+    query = query.options(defer(Escalation.details), defer(Escalation.outcome))
     return query.order_by(Escalation.id.desc()).limit(PAGE_SIZE)
 
 
@@ -146,3 +151,11 @@ async def actor_names(session: AsyncSession, keys: list[str]) -> dict[str, str]:
                 else f"the patient ({reference(person)})"
             )
     return names
+
+
+async def count_acknowledged(session: AsyncSession) -> int:
+    """How many are acknowledged and not yet resolved."""
+    found = await session.scalar(
+        select(func.count()).select_from(Escalation).where(Escalation.status == "acknowledged")
+    )
+    return int(found or 0)

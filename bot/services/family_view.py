@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.content import Content
 from bot.db.models import Cohort, FamilyGuest
 from bot.services.cohorts import list_cohorts
-from bot.services.family import COMING, FamilyDay, cohort_guests, family_day, status
+from bot.services.events import DAY, events_for_cohorts
+from bot.services.family import COMING, FamilyDay, cohort_guests, day_of, family_day, status
 from bot.services.people import staff_reference
 
 
@@ -38,9 +39,19 @@ async def summaries(session: AsyncSession, content: Content, tz: ZoneInfo) -> li
     for cohort_id, invited, coming in rows:
         counts[cohort_id] = (int(invited), int(coming))
     found = []
-    for cohort in await list_cohorts(session):
+    cohorts = await list_cohorts(session)
+    # Every group's calendar in one query, not one query a group.
+    calendars = await events_for_cohorts(session, [cohort.id for cohort in cohorts])
+    for cohort in cohorts:
         invited, coming = counts.get(cohort.id, (0, 0))
-        day = await family_day(session, content, tz, cohort.id)
+        event = next(
+            (e for e in calendars[cohort.id] if e.kind == DAY and e.number == cohort.family_day),
+            None,
+        )
+        if event is None:  # a group made before calendars were stored: made now
+            day = await family_day(session, content, tz, cohort.id)
+        else:
+            day = day_of(content, tz, cohort, event)
         found.append(GroupSummary(cohort, day, invited, coming))
     return found
 

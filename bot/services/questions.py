@@ -167,11 +167,21 @@ def _content_words(text: str) -> frozenset[str]:
 
 def similar(first: str, second: str) -> bool:
     """Whether two questions ask much the same thing."""
-    words_a, words_b = _content_words(first), _content_words(second)
+    matcher = SequenceMatcher(None, _normal(first), _normal(second))
+    return _alike(_content_words(first), _content_words(second), matcher)
+
+
+def _alike(words_a: frozenset[str], words_b: frozenset[str], matcher: SequenceMatcher[str]) -> bool:
+    """Enough content words shared, or the letters much the same (the matcher holds both)."""
     shared = len(words_a & words_b)
     if shared >= SHARED_WORDS and shared / len(words_a | words_b) >= JACCARD_THRESHOLD:
         return True
-    return SequenceMatcher(None, _normal(first), _normal(second)).ratio() >= RATIO_THRESHOLD
+    # The cheap upper bounds first: most pairs are told apart without the full comparison.
+    return (
+        matcher.real_quick_ratio() >= RATIO_THRESHOLD
+        and matcher.quick_ratio() >= RATIO_THRESHOLD
+        and matcher.ratio() >= RATIO_THRESHOLD
+    )
 
 
 def group_similar(texts: Sequence[str]) -> list[list[int]]:
@@ -185,9 +195,17 @@ def group_similar(texts: Sequence[str]) -> list[list[int]]:
             index = parent[index]
         return index
 
+    # Each text is read once, not once a pair; the matcher keeps what it learnt of the later.
+    words = [_content_words(text) for text in texts]
+    normal = [_normal(text) for text in texts]
+    matcher: SequenceMatcher[str] = SequenceMatcher(None)
     for later in range(len(texts)):
+        matcher.set_seq2(normal[later])
         for earlier in range(later):
-            if root(earlier) != root(later) and similar(texts[earlier], texts[later]):
+            if root(earlier) == root(later):
+                continue
+            matcher.set_seq1(normal[earlier])
+            if _alike(words[earlier], words[later], matcher):
                 parent[root(later)] = root(earlier)
     groups: dict[int, list[int]] = {}
     for index in range(len(texts)):

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,9 +70,19 @@ async def find(
     if expired or account.disabled_at is not None:
         await session.delete(found)
         return None
-    if now - found.last_seen_at > SEEN_EVERY:
-        found.last_seen_at = now
     return found, account
+
+
+async def touch(session: AsyncSession, found: StaffSession, now: datetime) -> None:
+    """Note the session was used now (at most every SEEN_EVERY). Called last in a request, so
+    on SQLite the write lock it takes is held only until the commit that follows."""
+    if now - found.last_seen_at > SEEN_EVERY:
+        await session.execute(
+            update(StaffSession)
+            .where(StaffSession.id == found.id)
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def end(session: AsyncSession, key: str) -> None:

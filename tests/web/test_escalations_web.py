@@ -47,6 +47,9 @@ async def test_acknowledging_in_the_console_updates_the_staff_group_and_tells_th
     )
     actions = await audit_actions(runtime, escalation.id)
     assert "acknowledged" in actions and "patient_told" in actions
+    today = await browser.client.get("/")
+    assert "No escalation is waiting to be acknowledged." in today.text
+    assert "1 acknowledged escalation is not yet resolved" in today.text
     del alert
 
 

@@ -24,7 +24,7 @@ async def test_a_clinician_signs_in_and_sees_today(
     today = await browser.client.get("/")
     assert today.status_code == 200
     assert "Today" in today.text and "Alex Clinician" in today.text
-    assert "No open escalations." in today.text
+    assert "No escalation is waiting to be acknowledged." in today.text
 
 
 async def test_security_headers_on_every_page(browser: Browser) -> None:

@@ -20,6 +20,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Apply this revision."""
+    with op.batch_alter_table("person", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_person_unreachable",
+            ["unreachable_at"],
+            unique=False,
+            sqlite_where=sa.text("unreachable_at IS NOT NULL"),
+            postgresql_where=sa.text("unreachable_at IS NOT NULL"),
+        )
     op.create_table(
         "sign_in_attempt",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -103,6 +111,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Undo this revision."""
+    with op.batch_alter_table("person", schema=None) as batch_op:
+        batch_op.drop_index("ix_person_unreachable")
     with op.batch_alter_table("staff_session", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_session_account_id"))
 
