@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVarTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from bot.db.models import Cohort, Escalation, EscalationEvent, Person, StaffAccount
-from bot.services.escalations import OPEN, is_urgent
+from bot.services.escalations import OPEN, SOMEONE_ELSE, TAKEN_AS_YES, is_urgent
 from bot.services.people import reference
 
 FILTERS = ("open", "waiting", "mine", "resolved", "all")
-# A page lists at most this many; the rest by filter or group.
-PAGE_SIZE = 100
+# A page lists at most this many, the most pressing first; the rest by filter or group.
+PAGE_SIZE = 50
+Ts = TypeVarTuple("Ts")
+
+
+@dataclass(frozen=True)
+class Found:
+    """The most pressing escalations of a filter, and how many there are in all."""
+
+    items: list[Listed]
+    total: int
 
 
 @dataclass(frozen=True)
@@ -45,8 +55,8 @@ def _waited(escalation: Escalation, now: datetime) -> timedelta:
     return end - escalation.created_at
 
 
-def _query(which: str, actor_key: str, cohort_id: int | None) -> Select[Escalation, Person]:
-    query = select(Escalation, Person).join(Person, Person.id == Escalation.person_id)
+def _filtered(query: Select[*Ts], which: str, actor_key: str, cohort_id: int | None) -> Select[*Ts]:
+    """The rows a filter and a group choose (the query joins Person)."""
     if which == "open":
         query = query.where(Escalation.status != "resolved")
     elif which == "waiting":
@@ -58,9 +68,29 @@ def _query(which: str, actor_key: str, cohort_id: int | None) -> Select[Escalati
         query = query.where(Escalation.id.in_(acted))
     if cohort_id is not None:
         query = query.where(Person.cohort_id == cohort_id)
-    # A list never shows the patient's words or the outcome: not read at all.
-    query = query.options(defer(Escalation.details), defer(Escalation.outcome))
-    return query.order_by(Escalation.id.desc()).limit(PAGE_SIZE)
+    return query
+
+
+# How pressing, in SQL, so the database picks a page's worth: not yet acknowledged, then
+# acknowledged, then resolved; urgent first (as is_urgent decides); the longest waiting first.
+_STAGE = case((Escalation.status.in_(OPEN), 0), (Escalation.status == "acknowledged", 1), else_=2)
+_URGENT = case(
+    (Escalation.urgent.is_(True), 0),
+    (
+        and_(
+            Escalation.risk == "crisis",
+            func.coalesce(Escalation.concern, "") != SOMEONE_ELSE,
+        ),
+        0,
+    ),
+    (Escalation.check_answer.in_(TAKEN_AS_YES), 0),
+    else_=1,
+)
+_WAITING_SINCE = case(
+    (Escalation.status.in_(OPEN), Escalation.created_at),
+    (Escalation.status == "acknowledged", Escalation.acknowledged_at),
+    else_=None,
+)
 
 
 async def listed(
@@ -69,31 +99,48 @@ async def listed(
     which: str = "open",
     actor_key: str = "",
     cohort_id: int | None = None,
-) -> list[Listed]:
+    limit: int = PAGE_SIZE,
+) -> Found:
     """Escalations by filter: open ones not yet acknowledged come first, urgent before the
-    rest, then the longest waiting."""
-    rows = (await session.execute(_query(which, actor_key, cohort_id))).all()
-    names: dict[int, str] = {}
-    if rows:
-        cohorts = await session.execute(select(Cohort.id, Cohort.name))
-        names = {cohort_id: name for cohort_id, name in cohorts}
-    found = [
+    rest, then the longest waiting (resolved ones newest first); the first `limit` of them,
+    and how many there are."""
+    page = _filtered(
+        select(Escalation, Person.id, Person.display_name, Cohort.name)
+        .join(Person, Person.id == Escalation.person_id)
+        .outerjoin(Cohort, Cohort.id == Person.cohort_id),
+        which,
+        actor_key,
+        cohort_id,
+    )
+    # A list never shows the patient's words or the outcome: not read at all.
+    page = page.options(defer(Escalation.details), defer(Escalation.outcome))
+    page = page.order_by(
+        _STAGE, _URGENT, _WAITING_SINCE, Escalation.resolved_at.desc(), Escalation.id.desc()
+    ).limit(limit)
+    rows = (await session.execute(page)).all()
+    total = len(rows)
+    if total == limit:
+        counted = _filtered(
+            select(func.count())
+            .select_from(Escalation)
+            .join(Person, Person.id == Escalation.person_id),
+            which,
+            actor_key,
+            cohort_id,
+        )
+        total = int(await session.scalar(counted) or 0)
+    items = [
         Listed(
             escalation=escalation,
-            reference=reference(person),
-            first_name=person.display_name,
-            group=names.get(person.cohort_id or 0, ""),
+            reference=f"P{person_id}",
+            first_name=name,
+            group=group or "",
             urgent=is_urgent(escalation),
             waited=_waited(escalation, now),
         )
-        for escalation, person in rows
+        for escalation, person_id, name, group in rows
     ]
-
-    def order(item: Listed) -> tuple[int, int, float]:
-        stage = {"reported": 0, "alerted": 0, "acknowledged": 1}.get(item.escalation.status, 2)
-        return stage, 0 if item.urgent else 1, -item.waited.total_seconds()
-
-    return sorted(found, key=order)
+    return Found(items, total)
 
 
 async def one(session: AsyncSession, escalation_id: int, now: datetime) -> Listed | None:

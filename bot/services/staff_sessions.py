@@ -73,6 +73,18 @@ async def find(
     return found, account
 
 
+async def write_first(session: AsyncSession, key: str) -> None:
+    """Begin a request that will write with a write: on SQLite the transaction then holds the
+    write lock from its first statement (waiting its turn for it), instead of reading first
+    and failing at once when another request wrote in between."""
+    await session.execute(
+        update(StaffSession)
+        .where(StaffSession.key_hash == _hash(key))
+        .values(last_seen_at=StaffSession.last_seen_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def touch(session: AsyncSession, found: StaffSession, now: datetime) -> None:
     """Note the session was used now (at most every SEEN_EVERY). Called last in a request, so
     on SQLite the write lock it takes is held only until the commit that follows."""

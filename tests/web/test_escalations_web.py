@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bot.app.runtime import Runtime
 from bot.app.web.console import Console
+from bot.clock import ManualClock
 from bot.db.models import AuditEvent, Escalation, StaffAccount
 from tests.escalation_support import STAFF_GROUP, Team, audit_actions, escalations
 from tests.helpers import Chat
@@ -137,3 +138,49 @@ async def test_filters(runtime: Runtime, patient: Chat, team: Team, browser: Bro
     )
     odd = await browser.client.get("/escalations?show=<x>&group=12345678901234")
     assert odd.status_code == 200 and f"#{escalation.id}" in odd.text
+
+
+async def test_the_most_pressing_come_first_and_the_rest_are_counted(
+    runtime: Runtime, patient: Chat, browser: Browser, clock: ManualClock
+) -> None:
+    from datetime import timedelta
+
+    from bot.services import escalation_views
+    from tests.test_cli_escalations import patient_person
+
+    person = await patient_person(runtime, patient)
+    now = clock.now()
+    kinds = [
+        ("acknowledged", False, "none", now - timedelta(hours=5)),
+        ("alerted", False, "none", now - timedelta(hours=3)),
+        ("alerted", False, "none", now - timedelta(hours=4)),
+        ("alerted", True, "none", now - timedelta(minutes=5)),
+        ("alerted", False, "crisis", now - timedelta(minutes=1)),
+        ("resolved", True, "crisis", now - timedelta(days=2)),
+    ]
+    async with runtime.sessions() as session, session.begin():
+        for status, urgent, risk, at in kinds:
+            session.add(
+                Escalation(
+                    person_id=person.id,
+                    source="report",
+                    category="pain",
+                    status=status,
+                    urgent=urgent,
+                    risk=risk,
+                    created_at=at,
+                    acknowledged_at=at if status != "alerted" else None,
+                    resolved_at=now if status == "resolved" else None,
+                )
+            )
+    async with runtime.sessions() as session:
+        found = await escalation_views.listed(session, now, "all", limit=4)
+    order = [(item.id, item.escalation.status) for item in found.items]
+    # Urgent ones first (the newest crisis is urgent too), then the longest waiting.
+    assert [escalation_id for escalation_id, _ in order] == [4, 5, 3, 2]
+    assert found.total == 6
+    today = await browser.client.get("/")
+    assert today.text.index("#4 ") < today.text.index("#5 ") < today.text.index("#3 ")
+    assert "1 acknowledged escalation is not yet resolved" in today.text
+    listed = await browser.client.get("/escalations?show=all")
+    assert "#6" in listed.text  # resolved ones still listed under All

@@ -18,8 +18,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app.web.console import Console
-from bot.db.models import FormUse, StaffAccount, StaffSession
+from bot.db.models import AuditEvent, FormUse, StaffAccount, StaffSession
 from bot.services import staff_sessions
+from bot.services.staff_sessions import SEEN_EVERY
 
 log = logging.getLogger(__name__)
 
@@ -188,30 +189,44 @@ def staff_page(role: str = "clinician") -> Callable[[Handler], Callable[[Request
                     form = await read_form(request)
                 except BodyTooLarge:
                     return problem(console, request, 413, "too_large")
-            async with console.sessions() as db, db.begin():
-                now = console.clock.now()
-                found = await staff_sessions.find(
-                    db, request.cookies.get(SESSION_COOKIE, ""), now, console.lifetime
-                )
-                if found is None:
-                    response: Response = _to_sign_in(request)
-                    if request.cookies.get(SESSION_COOKIE):
-                        response.delete_cookie(SESSION_COOKIE, path="/")
-                    return response
-                session_row, account = found
-                if role == "admin" and account.role != "admin":
-                    log.warning("a page for admins was refused", extra={"account": account.id})
-                    return problem(console, request, 403, "admins_only")
-                if post:
-                    given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD) or ""
-                    if not isinstance(given, str) or not hmac.compare_digest(
-                        given.encode(), session_row.csrf_token.encode()
-                    ):
+            key = request.cookies.get(SESSION_COOKIE, "")
+            async with console.sessions() as db:
+                async with db.begin():
+                    if post:
+                        await staff_sessions.write_first(db, key)
+                    now = console.clock.now()
+                    found = await staff_sessions.find(db, key, now, console.lifetime)
+                    if found is None:
+                        response: Response = _to_sign_in(request)
+                        if key:
+                            response.delete_cookie(SESSION_COOKIE, path="/")
+                        return response
+                    session_row, account = found
+                    if role == "admin" and account.role != "admin":
+                        log.warning("an admin page was refused", extra={"account": account.id})
+                        return problem(console, request, 403, "admins_only")
+                    if post and not _csrf_ok(request, form, session_row):
                         log.warning("a form without the right CSRF token was refused")
                         return problem(console, request, 403, "csrf")
-                visit = Visit(console, db, account, session_row, form)
-                response = await handler(request, visit)
-                await staff_sessions.touch(db, session_row, now)
+                    visit = Visit(console, db, account, session_row, form)
+                    if post:
+                        response = await handler(request, visit)
+                        await staff_sessions.touch(db, session_row, now)
+                        viewed: list[AuditEvent] = []
+                    else:
+                        # A page only reads; what it records (who viewed a patient's details)
+                        # is written after, in a short write of its own, so no write lock is
+                        # held while the page's queries run.
+                        with db.no_autoflush:
+                            response = await handler(request, visit)
+                        viewed = [row for row in db.new if isinstance(row, AuditEvent)]
+                        for row in viewed:
+                            db.expunge(row)
+                if not post and (viewed or now - session_row.last_seen_at > SEEN_EVERY):
+                    # Before the page is shown: a viewing that cannot be recorded is not shown.
+                    async with db.begin():
+                        db.add_all(viewed)
+                        await staff_sessions.touch(db, session_row, now)
             if isinstance(response, PageResponse):
                 response.finish()
             if visit.wrote_outbox:
@@ -221,6 +236,14 @@ def staff_page(role: str = "clinician") -> Callable[[Handler], Callable[[Request
         return endpoint
 
     return wrap
+
+
+def _csrf_ok(request: Request, form: FormData, session_row: StaffSession) -> bool:
+    """Whether a form (or an htmx request's header) carries this session's token."""
+    given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD) or ""
+    return isinstance(given, str) and hmac.compare_digest(
+        given.encode(), session_row.csrf_token.encode()
+    )
 
 
 def _to_sign_in(request: Request) -> Response:

@@ -41,7 +41,8 @@ async def index(request: Request, visit: Visit) -> Response:
     return visit.page(
         request,
         "escalations",
-        items=found,
+        items=found.items,
+        total=found.total,
         which=which,
         cohort_id=cohort_id,
         groups=await list_cohorts(visit.db),

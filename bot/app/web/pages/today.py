@@ -9,6 +9,9 @@ from starlette.routing import Route
 from bot.app.web.security import Visit, staff_page
 from bot.services import escalation_views, today_view
 
+# The landing page shows the most pressing few; the escalations page has the rest.
+TODAY_SIZE = 20
+
 
 @staff_page()
 async def today(request: Request, visit: Visit) -> Response:
@@ -20,9 +23,8 @@ async def today(request: Request, visit: Visit) -> Response:
         request,
         "today",
         day=day,
-        escalations=await escalation_views.listed(visit.db, now, "waiting"),
+        escalations=await escalation_views.listed(visit.db, now, "waiting", limit=TODAY_SIZE),
         acknowledged=await escalation_views.count_acknowledged(visit.db),
-        page_size=escalation_views.PAGE_SIZE,
         sessions=await today_view.sessions_on(visit.db, day),
         answers=await today_view.answers_on(visit.db, day),
         problems=await today_view.delivery_problems(visit.db, now),
