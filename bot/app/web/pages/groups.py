@@ -624,11 +624,18 @@ async def discharge_check(request: Request, visit: Visit) -> Response:
     cohort, person = found
     if person.discharged_at is not None:
         return await _patient_page(request, visit, cohort, person, 409, "discharged")
+    # The goodbye message thanks them for finishing: staff see it, and whether a review they
+    # are booked on is still to come, before they send it to someone leaving early.
+    reviews = await group_admin.review_choices(visit.db, person, _today(visit))
+    booked = [(months, c) for months, choices in reviews.items() for c in choices if c.current]
+    content = visit.console.content
     return visit.page(
         request,
         "group_discharge_confirm",
         cohort=cohort,
         row=patient_row(person, visit.console.clock.now()),
+        last_review=max(booked, key=lambda found: found[0]) if booked else None,
+        goodbye=content.render("reminders/discharge", name=person.display_name),
     )
 
 
