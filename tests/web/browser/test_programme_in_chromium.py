@@ -9,7 +9,6 @@ import io
 import re
 from datetime import UTC, datetime
 
-import pytest
 from playwright.async_api import expect
 from sqlalchemy import select
 
@@ -183,12 +182,6 @@ async def test_a_new_group_its_invites_a_patient_joining_and_a_discharge(
     ]
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="NHS.UK frontend 10 starts no component (so the error summary is not focused) until"
-    ' <body> has the class "nhsuk-frontend-supported": layout.html has "js-enabled"',
-)
 async def test_the_error_summary_takes_the_focus(live: Console) -> None:
     """As the NHS.UK error summary should: a screen reader then reads out what is wrong."""
     await live.sign_in()
