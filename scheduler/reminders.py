@@ -263,7 +263,10 @@ class ReminderReleaser:
     def render(self, slot: str, person: Person, event: CohortEvent, cohort: Cohort) -> Reply:
         """A reminder's words and buttons."""
         if slot == DISCHARGE:
-            return Reply(self.content.render(_TEMPLATES[slot], name=person.display_name))
+            # Planned for after the 12-month review: they have finished the programme.
+            return Reply(
+                self.content.render(_TEMPLATES[slot], name=person.display_name, finished=True)
+            )
         sessions = sessions_of(self.content, event, cohort)
         common = {
             "name": person.display_name,

@@ -217,7 +217,7 @@ CLINIC_TEMPLATES = {
         "category": "distress",
         "discharged": False,
     },
-    "reminders/discharge": {"name": "Robin"},
+    "reminders/discharge": {"name": "Robin", "finished": False},
 }
 
 

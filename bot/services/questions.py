@@ -375,6 +375,20 @@ class Answered:
     not_found: tuple[int, ...]
 
 
+async def _session_over(
+    session: AsyncSession, content: Content, cohort_id: int, tz: ZoneInfo, now: datetime
+) -> bool:
+    """Whether the group's doctor's session has begun (False when it is not known)."""
+    cohort = await session.get(Cohort, cohort_id)
+    if cohort is None:
+        return False
+    for event in await events_of(session, cohort):
+        if event.kind == DAY and event.number == cohort.qa_day:
+            starts = qa_time(content, event, cohort)
+            return starts is not None and now >= at(event.on_date, starts, tz)
+    return False
+
+
 async def mark_answered(
     session: AsyncSession,
     content: Content,
@@ -400,12 +414,17 @@ async def mark_answered(
         question.updated_at = now
         by_person[question.person_id] = by_person.get(question.person_id, 0) + 1
     people = await session.scalars(select(Person).where(Person.id.in_(list(by_person))))
+    # "At the session" only once it has happened: a question answered before it is not.
+    after_session = await _session_over(session, content, cohort_id, tz, now) if found else False
     rows = []
     for person in people:
         if person.discharged_at is not None:
             continue
         text = content.render(
-            "questions/answered", name=person.display_name, count=by_person[person.id]
+            "questions/answered",
+            name=person.display_name,
+            count=by_person[person.id],
+            after_session=after_session,
         )
         not_before = after_quiet_hours(person, now, tz)
         rows.append(patient_message(person, "questions_answered", Reply(text), not_before, now))

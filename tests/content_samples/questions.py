@@ -11,6 +11,8 @@ QA_AT = datetime(2026, 12, 17, 11, 30, tzinfo=UTC)
 DEADLINE = datetime(2026, 12, 16, 11, 30, tzinfo=UTC)
 
 SAMPLES: dict[str, Any] = {
+    # questions/answered: marked answered after the doctor's session (or before it).
+    "after_session": True,
     "cohort": COHORT,
     "opens": datetime(2026, 12, 12, 10, 0, tzinfo=UTC),
     "qa_at": QA_AT,

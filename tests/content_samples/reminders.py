@@ -11,4 +11,6 @@ SAMPLES: dict[str, Any] = {
     "where": "Where: Pain Clinic, Room 4.",
     "next_event": "Day 3",
     "next_date": date(2026, 12, 9),
+    # reminders/discharge: after the 12-month review, or earlier by staff.
+    "finished": True,
 }

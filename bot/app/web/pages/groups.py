@@ -635,7 +635,9 @@ async def discharge_check(request: Request, visit: Visit) -> Response:
         cohort=cohort,
         row=patient_row(person, visit.console.clock.now()),
         last_review=max(booked, key=lambda found: found[0]) if booked else None,
-        goodbye=content.render("reminders/discharge", name=person.display_name),
+        goodbye=await discharge.goodbye_text(
+            visit.db, content, visit.console.settings.tz, person, visit.console.clock.now()
+        ),
     )
 
 
