@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from bot.db.models import Cohort, Escalation, EscalationEvent, Person, StaffAccount
+from bot.numbers import whole_number
 from bot.services.escalations import OPEN, SOMEONE_ELSE, TAKEN_AS_YES, is_urgent
 from bot.services.people import reference
 
@@ -179,7 +180,9 @@ async def timeline(session: AsyncSession, escalation_id: int) -> list[Escalation
 async def actor_names(session: AsyncSession, keys: list[str]) -> dict[str, str]:
     """People's names for the audit trail's actor keys ("web:3", "telegram:5001", "system")."""
     names = {"system": "PMP Companion"}
-    accounts = {int(k[4:]) for k in keys if k.startswith("web:") and k[4:].isdigit()}
+    accounts = {
+        number for k in keys if k.startswith("web:") and (number := whole_number(k[4:])) is not None
+    }
     if accounts:
         found = await session.execute(
             select(StaffAccount.id, StaffAccount.name).where(StaffAccount.id.in_(accounts))

@@ -10,12 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.app.web.ids import MAX_ID, record_id
 from bot.app.web.security import Visit, problem, redirect, staff_page
 from bot.services import escalation_views, staff_accounts
 from bot.services.cohorts import list_cohorts
 from bot.services.escalations import OUTCOME_MAX_LENGTH, Actor, Result, audit
-
-MAX_ID = 2**31 - 1
 
 
 def actor_of(visit: Visit) -> Actor:
@@ -35,7 +34,7 @@ async def index(request: Request, visit: Visit) -> Response:
     if which not in escalation_views.FILTERS:
         which = "open"
     group = request.query_params.get("group", "")
-    cohort_id = int(group) if group.isdigit() and len(group) < 10 else None
+    cohort_id = record_id(group)
     now = visit.console.clock.now()
     found = await escalation_views.listed(visit.db, now, which, actor_of(visit).key, cohort_id)
     return visit.page(

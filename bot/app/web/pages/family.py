@@ -7,12 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.app.web.ids import MAX_ID
 from bot.app.web.security import Visit, problem, staff_page
 from bot.db.models import Cohort
 from bot.services import family_view, staff_accounts
 from bot.services.family import family_day
-
-MAX_ID = 2**31 - 1
 
 
 @staff_page()

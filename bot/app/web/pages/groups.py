@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.app.web.ids import number_in, record_id
 from bot.app.web.security import Visit, first_send, problem, redirect, staff_page
 from bot.db.models import Cohort, CohortEvent, Invite, Person
 from bot.services import calendar_changes, cohorts, discharge, events, group_admin, people
@@ -28,7 +29,6 @@ from bot.time.calendar import DEFAULT_FAMILY_DAY, DEFAULT_QA_DAY, PROGRAMME_DAYS
 from bot.time.times import hhmm, parse_clock
 from scheduler.reminders import paused
 
-MAX_ID = 2**31 - 1
 NAME_LIMIT = 80
 LOCATION_LIMIT = 200
 LINK_LIMIT = 500
@@ -44,12 +44,7 @@ NOTICES = {
 
 def _number(text: object) -> int | None:
     """A database id from a URL or a form; None for anything else (so: a 404, not a 500)."""
-    value = text if isinstance(text, int) else str(text or "").strip()
-    if isinstance(value, str):
-        if not value.isdigit() or len(value) > 10:
-            return None
-        value = int(value)
-    return value if 0 < value <= MAX_ID else None
+    return record_id(text)
 
 
 def _today(visit: Visit) -> date:
@@ -120,8 +115,7 @@ def _date(text: str) -> date | None:
 
 
 def _day_number(text: str, allowed: range) -> int | None:
-    value = text.strip()
-    return int(value) if value.isdigit() and len(value) <= 2 and int(value) in allowed else None
+    return number_in(text, allowed)
 
 
 def _preview(visit: Visit, values: dict[str, str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.app.web.ids import number_in, record_id
 from bot.app.web.security import Visit, first_send, problem, redirect, staff_page
 from bot.db.models import Cohort, Invite
 from bot.services import events, invite_admin, invites
@@ -21,7 +22,6 @@ from bot.services.invite_admin import Revoked
 from bot.services.planner import first_session
 from bot.services.staff_accounts import audit
 
-MAX_ID = 2**31 - 1
 # Enough for the biggest group; a bigger number is more likely a slip of the keyboard.
 MAX_COUNT = 50
 QR_LABEL = "QR code. Scan it with a phone's camera to open the link to the bot."
@@ -29,11 +29,7 @@ QR_LABEL = "QR code. Scan it with a phone's camera to open the link to the bot."
 
 def _number(text: object) -> int | None:
     """An id from a URL or a form; None for anything else (so: a 404, not a 500)."""
-    value = str(text or "").strip()
-    if not value.isdigit() or len(value) > 10:
-        return None
-    number = int(value)
-    return number if 0 < number <= MAX_ID else None
+    return record_id(text)
 
 
 def qr_svg(link: str) -> Markup:
@@ -140,8 +136,8 @@ async def create(request: Request, visit: Visit) -> Response:
     if cohort is None:
         return problem(visit.console, request, 404, "not_found")
     typed = str(visit.form.get("count") or "").strip()
-    count = int(typed) if typed.isdigit() and len(typed) <= 4 else 0
-    if not 1 <= count <= MAX_COUNT:
+    count = number_in(typed, range(1, MAX_COUNT + 1))
+    if count is None:
         return await _page(request, visit, cohort, 400, "count", typed[:20])
     use = await first_send(visit, request)
     if isinstance(use, Response):

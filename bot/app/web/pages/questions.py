@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.app.web.ids import MAX_ID
 from bot.app.web.security import Visit, first_send, problem, redirect, staff_page
 from bot.db.models import Cohort
 from bot.numbers import whole_number
@@ -18,7 +19,6 @@ from bot.services import question_view, questions, staff_accounts
 from bot.services.cohorts import list_cohorts
 from bot.services.planner import Planner
 
-MAX_ID = 2**31 - 1
 # The files staff download; the service writes both (and keeps patients' words inert in each).
 FORMATS = {"csv": "text/csv; charset=utf-8", "md": "text/markdown; charset=utf-8"}
 

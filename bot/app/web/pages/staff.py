@@ -7,13 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.app.web.ids import MAX_ID
 from bot.app.web.security import Visit, first_send, problem, redirect, staff_page
 from bot.db.models import AuditEvent, StaffAccount
 from bot.services import staff_accounts, staff_sessions
 from bot.services.staff_accounts import ROLES, AccountError
 
 AUDIT_PAGE = 300
-MAX_ID = 2**31 - 1
 
 
 async def _accounts(visit: Visit) -> list[StaffAccount]:
