@@ -156,7 +156,13 @@ async def sign_in(
     account = None
     if clean is not None:
         account = await session.scalar(select(StaffAccount).where(StaffAccount.email == clean))
-    usable = account is not None and account.disabled_at is None and account.password_hash
+    # An account that signs in with Microsoft has no password here, and takes none.
+    usable = (
+        account is not None
+        and account.disabled_at is None
+        and account.password_hash
+        and account.entra_object_id is None
+    )
     stored = account.password_hash if usable and account is not None else None
     try:
         _hasher.verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD])

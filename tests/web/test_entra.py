@@ -24,6 +24,7 @@ from bot.app.web.console import Console
 from bot.app.web.serve import Served, serve
 from bot.clock import ManualClock
 from bot.db.models import AuditEvent, StaffAccount
+from bot.services import staff_accounts
 from tests.web.support import Browser, add_staff, browser_for, make_console
 
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -148,16 +149,46 @@ async def test_a_first_sign_in_makes_the_account_with_the_role_entra_gives(
     assert audit == ["account_added", "signed_in"]
 
 
-async def test_an_existing_account_is_linked_and_takes_entras_role(
+async def test_an_account_made_for_microsoft_sign_in_is_linked_and_takes_entras_role(
     runtime: Runtime, entra: FakeEntra, entra_console: Console
 ) -> None:
-    await add_staff(runtime, "robin.nurse@nhs.test", "clinician", "Robin")
+    async with runtime.sessions() as session, session.begin():
+        await staff_accounts.add_account(
+            session, "robin.nurse@nhs.test", "Robin", "clinician", None, runtime.clock.now()
+        )
     browser = browser_for(entra_console)
     await through_entra(browser, entra, roles=["PMP.Admin"])
     assert (await browser.client.get("/audit")).status_code == 200
     async with runtime.sessions() as session:
         (account,) = list(await session.scalars(select(StaffAccount)))
     assert account.role == "admin" and account.entra_object_id == "aaaa-0001"
+
+
+async def test_an_email_claim_never_takes_over_an_account_with_a_password(
+    runtime: Runtime, entra: FakeEntra, entra_console: Console
+) -> None:
+    """Entra's email claims are not proof of owning the address: Jo, the only admin, keeps
+    her account and her role whoever claims her address."""
+    jo = await add_staff(runtime, "jo@clinic.test", "admin", "Jo Admin")
+    stranger = browser_for(entra_console)
+    back = await through_entra(
+        stranger, entra, oid="someone-else", preferred_username="jo@clinic.test"
+    )
+    assert back.status_code == 403 and "sign in with your password" in back.text
+    assert (await stranger.client.get("/")).status_code == 303
+    async with runtime.sessions() as session:
+        account = await session.get(StaffAccount, jo.id)
+    assert account is not None and account.role == "admin" and account.entra_object_id is None
+    # Once an admin switches it to Microsoft sign-in, the password stops working.
+    admin = browser_for(entra_console)
+    await admin.sign_in("jo@clinic.test")
+    await add_staff(runtime, "kim@clinic.test", "clinician", "Kim")
+    async with runtime.sessions() as session:
+        kim = await session.scalar(select(StaffAccount).where(StaffAccount.name == "Kim"))
+    assert kim is not None
+    switched = await admin.post(f"/staff/{kim.id}", {"action": "microsoft"})
+    assert switched.status_code == 303
+    assert (await browser_for(entra_console).sign_in("kim@clinic.test")).status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -194,7 +225,7 @@ async def test_a_forged_state_or_a_disabled_account_is_refused(
         assert account is not None
         account.disabled_at = clock.now()
     back = await through_entra(browser, entra)
-    assert back.status_code == 403 and "no role in this console" in back.text
+    assert back.status_code == 403 and "cannot use Microsoft sign-in" in back.text
 
 
 async def test_without_entra_settings_there_is_no_microsoft_sign_in(console: Console) -> None:

@@ -179,7 +179,7 @@ async def callback(request: Request) -> Response:
         now = console.clock.now()
         account = await _account_for(db, str(claims["oid"]), email, name, role, now)
         if account is None:
-            return problem(console, request, 403, "entra_no_role")
+            return problem(console, request, 403, "entra_not_linked")
         staff_accounts.audit(db, account, "signed_in", now, detail=f"Entra ID, from {address}")
         key = await staff_sessions.start(db, account, now)
     response = redirect(str(flow.get("next") or "/"))
@@ -198,16 +198,30 @@ async def callback(request: Request) -> Response:
 async def _account_for(
     db: AsyncSession, object_id: str, email: str, name: str, role: str, now: datetime
 ) -> StaffAccount | None:
-    """This person's account (made on their first sign-in), with the role Entra gives; None
-    if it was disabled here."""
+    """This person's account, with the role Entra gives; None if it may not sign in.
+
+    Found by Entra object id. The first time, an account an admin made for Microsoft sign-in
+    (no password, not linked yet) is linked by email; an account with a password never is,
+    since an email claim is not proof of owning that address. Otherwise a new account is made.
+    """
     account: StaffAccount | None = await db.scalar(
         select(StaffAccount).where(StaffAccount.entra_object_id == object_id)
     )
     clean = staff_accounts.clean_email(email)
     if account is None and clean is not None:
-        account = await db.scalar(select(StaffAccount).where(StaffAccount.email == clean))
-        if account is not None and account.entra_object_id not in (None, object_id):
-            return None  # that address belongs to another Entra identity
+        same_email = await db.scalar(select(StaffAccount).where(StaffAccount.email == clean))
+        if same_email is not None:
+            if same_email.password_hash is not None or same_email.entra_object_id is not None:
+                log.warning(
+                    "an Entra ID sign-in matched an account it may not take over",
+                    extra={"account": same_email.id},
+                )
+                return None
+            account = same_email
+            account.entra_object_id = object_id
+            staff_accounts.audit(
+                db, account, "entra_linked", now, f"account:{account.id}", "first Entra ID sign-in"
+            )
     if account is None:
         account = StaffAccount(
             email=clean or f"{object_id}@entra.invalid",
@@ -230,12 +244,13 @@ async def _account_for(
         return account
     if account.disabled_at is not None:
         return None
-    account.entra_object_id = object_id
     if account.role != role:
+        # Entra decides the role; sessions opened with the old one end now.
         staff_accounts.audit(
             db, account, "role_changed", now, f"account:{account.id}", f"now {role}, from Entra ID"
         )
         account.role = role
+        await staff_sessions.end_all(db, account.id)
     return account
 
 

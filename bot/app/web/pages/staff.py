@@ -30,6 +30,7 @@ async def _page(request: Request, visit: Visit, status: int = 200, **variables: 
         status=status,
         accounts=await _accounts(visit),
         roles=ROLES,
+        entra=visit.console.settings.entra_configured,
         **variables,
     )
 
@@ -52,7 +53,10 @@ async def add(request: Request, visit: Visit) -> Response:
         errors["name"] = "Enter their name (up to 80 characters)."
     if typed["role"] not in ROLES:
         errors["role"] = "Choose clinician or admin."
-    if not staff_accounts.MIN_PASSWORD <= len(password) <= staff_accounts.MAX_PASSWORD:
+    microsoft = visit.console.settings.entra_configured and visit.form.get("microsoft") == "yes"
+    if microsoft:
+        password = ""
+    elif not staff_accounts.MIN_PASSWORD <= len(password) <= staff_accounts.MAX_PASSWORD:
         errors["password"] = (
             f"The first password must be at least {staff_accounts.MIN_PASSWORD} characters."
         )
@@ -64,7 +68,7 @@ async def add(request: Request, visit: Visit) -> Response:
     now = visit.console.clock.now()
     try:
         account = await staff_accounts.add_account(
-            visit.db, typed["email"], typed["name"], typed["role"], password, now
+            visit.db, typed["email"], typed["name"], typed["role"], password or None, now
         )
     except AccountError as error:
         await visit.db.delete(use)  # not used up: the admin may correct and send it again
@@ -126,6 +130,15 @@ async def change(request: Request, visit: Visit) -> Response:
                 visit.db, visit.account, "account_disabled", now, f"account:{account.id}"
             )
         return redirect("/staff?done=disabled")
+    if action == "microsoft":
+        # Their password stops working; their next Microsoft sign-in links this account.
+        if account.password_hash is not None:
+            account.password_hash = None
+            await staff_sessions.end_all(visit.db, account.id)
+            staff_accounts.audit(
+                visit.db, visit.account, "switched_to_entra", now, f"account:{account.id}"
+            )
+        return redirect("/staff?done=microsoft")
     if action == "enable":
         if account.disabled_at is not None:
             account.disabled_at = None
