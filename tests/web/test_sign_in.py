@@ -175,3 +175,30 @@ async def test_sign_in_and_out_are_in_the_audit_log(
         actions = list(await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert actions == ["signed_in", "signed_out"]
     assert hidden((await browser.client.get("/login")).text)
+
+
+async def test_many_wrong_passwords_at_once_are_still_counted_one_by_one(
+    console: Console, clinician: StaffAccount, runtime: Runtime
+) -> None:
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from bot.db.models import SignInAttempt
+
+    browsers = [browser_for(console) for _ in range(12)]
+    pages = await asyncio.gather(*(b.client.get("/login") for b in browsers))
+    answers = await asyncio.gather(
+        *(
+            b.client.post(
+                "/login",
+                data={"csrf": hidden(page.text), "email": "alex@clinic.test", "password": "no"},
+            )
+            for b, page in zip(browsers, pages, strict=True)
+        )
+    )
+    async with runtime.sessions() as session:
+        checked = await session.scalar(select(func.count()).select_from(SignInAttempt))
+    # Only as many passwords were checked as the limit allows; the rest were refused unchecked.
+    assert checked == console.settings.web_lockout_failures
+    assert sum(answer.status_code == 429 for answer in answers) == 12 - checked
