@@ -184,11 +184,15 @@ class Settings(BaseSettings):
         """Whether the webhook has a server of its own rather than the console's."""
         return self.webhook_port is not None
 
-    @property
-    def secure_cookies(self) -> bool:
-        """Whether the console's cookies are sent over HTTPS only."""
+    def secure_cookies(self, scheme: str) -> bool:
+        """Whether the console's cookies are sent over HTTPS only, for a request that came by
+        `scheme` (as the HTTPS proxy in front says, in X-Forwarded-Proto)."""
         if self.web_secure_cookies == "auto":
-            return self.web_listen not in ("127.0.0.1", "localhost", "::1")
+            return (
+                scheme == "https"
+                or self.web_public_url.startswith("https://")
+                or self.web_listen not in ("127.0.0.1", "localhost", "::1")
+            )
         return self.web_secure_cookies == "true"
 
     @cached_property

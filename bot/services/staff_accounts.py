@@ -84,17 +84,14 @@ async def add_account(
 
 
 async def admins_left(session: AsyncSession, without: int) -> int:
-    """How many enabled admins there are besides account `without`."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(StaffAccount)
-        .where(
-            StaffAccount.role == "admin",
-            StaffAccount.disabled_at.is_(None),
-            StaffAccount.id != without,
-        )
+    """How many enabled admins there are besides account `without`. Their rows stay locked
+    until the transaction ends, so two admins demoting each other at once cannot both pass."""
+    admins = await session.scalars(
+        select(StaffAccount.id)
+        .where(StaffAccount.role == "admin", StaffAccount.disabled_at.is_(None))
+        .with_for_update()
     )
-    return int(count or 0)
+    return sum(1 for account_id in admins if account_id != without)
 
 
 class SignIn(StrEnum):

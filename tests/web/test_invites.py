@@ -197,3 +197,18 @@ async def test_bad_invite_addresses_are_not_found(runtime: Runtime, browser: Bro
     assert missing.status_code == 404
     nowhere = await browser.post("/invites", {"group": "abc", "count": "1", "form_key": "k"})
     assert nowhere.status_code == 404
+
+
+async def test_only_admins_see_and_revoke_staff_codes(
+    runtime: Runtime, browser: Browser, admin_browser: Browser
+) -> None:
+    cohort = await make_cohort(runtime)
+    (staff_code,) = await make_invites(runtime, cohort, role="staff")
+    (patient_code,) = await make_invites(runtime, cohort)
+    pretty = invites.pretty_code(staff_code.code)
+    seen = await browser.client.get(f"/invites?group={cohort.id}")
+    assert invites.pretty_code(patient_code.code) in seen.text and pretty not in seen.text
+    assert (await browser.client.get(f"/invites/{staff_code.id}/revoke")).status_code == 404
+    refused = await browser.post(f"/invites/{staff_code.id}/revoke", {"form_key": "k-staff"})
+    assert refused.status_code == 404
+    assert pretty in (await admin_browser.client.get(f"/invites?group={cohort.id}")).text

@@ -202,3 +202,19 @@ async def test_many_wrong_passwords_at_once_are_still_counted_one_by_one(
     # Only as many passwords were checked as the limit allows; the rest were refused unchecked.
     assert checked == console.settings.web_lockout_failures
     assert sum(answer.status_code == 429 for answer in answers) == 12 - checked
+
+
+async def test_the_session_cookie_is_secure_over_https(
+    console: Console, clinician: StaffAccount
+) -> None:
+    import httpx
+
+    from bot.app.web.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(console))
+    async with httpx.AsyncClient(transport=transport, base_url="https://pmp.trust.test") as tls:
+        browser = Browser(tls)
+        signed_in = await browser.sign_in()
+    assert "Secure" in signed_in.headers["set-cookie"]
+    plain = await browser_for(console).sign_in()
+    assert "Secure" not in plain.headers["set-cookie"]  # http://127.0.0.1 on this machine

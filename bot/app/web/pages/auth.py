@@ -49,7 +49,7 @@ def _login_page(
         token,
         httponly=True,
         samesite="strict",
-        secure=console.settings.secure_cookies,
+        secure=console.settings.secure_cookies(request.url.scheme),
         path="/login",
     )
     return response
@@ -91,7 +91,7 @@ async def login(request: Request) -> Response:
         key,
         httponly=True,
         samesite="lax",
-        secure=console.settings.secure_cookies,
+        secure=console.settings.secure_cookies(request.url.scheme),
         path="/",
     )
     response.delete_cookie(LOGIN_COOKIE, path="/login")

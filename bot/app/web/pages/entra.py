@@ -105,7 +105,7 @@ async def start(request: Request) -> Response:
         max_age=600,
         httponly=True,
         samesite="lax",  # it must come back with Entra's top-level redirect
-        secure=console.settings.secure_cookies,
+        secure=console.settings.secure_cookies(request.url.scheme),
         path=CALLBACK,
     )
     return response
@@ -188,7 +188,7 @@ async def callback(request: Request) -> Response:
         key,
         httponly=True,
         samesite="lax",
-        secure=console.settings.secure_cookies,
+        secure=console.settings.secure_cookies(request.url.scheme),
         path="/",
     )
     response.delete_cookie(FLOW_COOKIE, path=CALLBACK)

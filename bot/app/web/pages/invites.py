@@ -76,6 +76,8 @@ def _line(visit: Visit, invite: Invite, state: str) -> InviteLine:
 
 async def _lines(visit: Visit, cohort_id: int) -> list[InviteLine]:
     found = await invites.invites_for_cohort(visit.db, cohort_id)
+    # A staff code gives staff powers in the bot: only admins see (and can revoke) them.
+    found = [invite for invite in found if invite.role == "patient" or visit.is_admin]
     revoked = await invite_admin.revoked_ids(visit.db, found)
     now = visit.console.clock.now()
     return [_line(visit, i, invite_admin.state(i, now, revoked)) for i in found]
@@ -159,7 +161,7 @@ async def create(request: Request, visit: Visit) -> Response:
 async def _invite(request: Request, visit: Visit) -> tuple[Invite, Cohort] | None:
     invite_id = _number(request.path_params.get("invite_id"))
     invite = await visit.db.get(Invite, invite_id) if invite_id is not None else None
-    if invite is None:
+    if invite is None or (invite.role != "patient" and not visit.is_admin):
         return None
     cohort = await visit.db.get(Cohort, invite.cohort_id)
     return (invite, cohort) if cohort is not None else None
