@@ -90,3 +90,8 @@ def browser_for(console: Console) -> Browser:
     """A fresh browser (no cookies) on the console."""
     transport = httpx.ASGITransport(app=create_app(console))
     return Browser(httpx.AsyncClient(transport=transport, base_url=BASE))
+
+
+def unsigned(location: str) -> str:
+    """Where a form sent the browser, without the signature that keeps its notice private."""
+    return re.sub(r"&n=[0-9a-f]+$", "", location)

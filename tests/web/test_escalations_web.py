@@ -184,3 +184,18 @@ async def test_the_most_pressing_come_first_and_the_rest_are_counted(
     assert "1 acknowledged escalation is not yet resolved" in today.text
     listed = await browser.client.get("/escalations?show=all")
     assert "#6" in listed.text  # resolved ones still listed under All
+
+
+async def test_a_link_cannot_say_something_happened_when_it_did_not(
+    runtime: Runtime, patient: Chat, team: Team, browser: Browser, console: Console
+) -> None:
+    escalation = await raised(patient, team, runtime)
+    forged = await browser.client.get(f"/escalations/{escalation.id}?done=resolved")
+    assert "Resolved." not in forged.text and "Not acknowledged" in forged.text
+    done = await browser.post(f"/escalations/{escalation.id}/resolve", {"outcome": "Rang back"})
+    assert "Resolved." in (await browser.client.get(done.headers["location"])).text
+    # The same link works only for the session whose form made it.
+    await add_staff(runtime, "kim@clinic.test", name="Kim Nurse")
+    other = browser_for(console)
+    await other.sign_in("kim@clinic.test")
+    assert "Resolved." not in (await other.client.get(done.headers["location"])).text

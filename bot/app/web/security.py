@@ -3,13 +3,14 @@ what they sent, safe redirects and the browser's security headers."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
@@ -209,6 +210,7 @@ def staff_page(role: str = "clinician") -> Callable[[Handler], Callable[[Request
                         log.warning("a form without the right CSRF token was refused")
                         return problem(console, request, 403, "csrf")
                     visit = Visit(console, db, account, session_row, form)
+                    _keep_notices_only_if_ours(request, session_row)
                     if post:
                         response = await handler(request, visit)
                         await staff_sessions.touch(db, session_row, now)
@@ -229,6 +231,7 @@ def staff_page(role: str = "clinician") -> Callable[[Handler], Callable[[Request
                         await staff_sessions.touch(db, session_row, now)
             if isinstance(response, PageResponse):
                 response.finish()
+            _sign_notices(response, session_row)
             if visit.wrote_outbox:
                 console.wake()
             return response
@@ -236,6 +239,48 @@ def staff_page(role: str = "clinician") -> Callable[[Handler], Callable[[Request
         return endpoint
 
     return wrap
+
+
+# Query parameters that make a page say what a form just did ("Resolved.", "3 codes made").
+NOTICE_KEYS = frozenset({"done", "made", "marked", "told"})
+NOTICE_SIGNATURE = "n"
+
+
+def _notice_signature(session_row: StaffSession, path_and_query: str) -> str:
+    """A short HMAC of where a form sent this session, keyed by the session's own token."""
+    key = session_row.csrf_token.encode()
+    return hmac.new(key, path_and_query.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def _sign_notices(response: Response, session_row: StaffSession) -> None:
+    """Sign a redirect that carries a notice, so that only this session is shown it."""
+    location = response.headers.get("location", "")
+    if not location.startswith("/") or "?" not in location:
+        return
+    path, _, query = location.partition("?")
+    params = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "n"]
+    if not any(k in NOTICE_KEYS for k, _ in params):
+        return
+    unsigned = f"{path}?{urlencode(params)}"
+    signature = _notice_signature(session_row, unsigned)
+    response.headers["location"] = f"{unsigned}&{NOTICE_SIGNATURE}={signature}"
+
+
+def _keep_notices_only_if_ours(request: Request, session_row: StaffSession) -> None:
+    """Drop notices from a link this session's own form did not make: a link someone sends
+    ("?done=resolved") must not tell a nurse that something happened when it did not."""
+    params = parse_qsl(request.url.query, keep_blank_values=True)
+    if not any(k in NOTICE_KEYS for k, _ in params):
+        return
+    given = dict(params).get(NOTICE_SIGNATURE, "")
+    rest = [(k, v) for k, v in params if k != NOTICE_SIGNATURE]
+    expected = _notice_signature(session_row, f"{request.url.path}?{urlencode(rest)}")
+    if hmac.compare_digest(given.encode(), expected.encode()):
+        return
+    kept = [(k, v) for k, v in rest if k not in NOTICE_KEYS]
+    request.scope["query_string"] = urlencode(kept).encode()
+    for cached in ("_query_params", "_url"):
+        request.__dict__.pop(cached, None)
 
 
 def _csrf_ok(request: Request, form: FormData, session_row: StaffSession) -> bool:
