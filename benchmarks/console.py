@@ -716,6 +716,7 @@ async def seed(engine: AsyncEngine, args: argparse.Namespace) -> Seeded:
                 "telegram_user_id": None,
                 "created_at": NOW - timedelta(days=90),
                 "disabled_at": None,
+                "password_changed_at": NOW - timedelta(days=89),
             }
         )
     for _ in range(max(200, args.escalations // 2)):

@@ -80,7 +80,13 @@ class Demo:
         password = secrets.token_urlsafe(12)
         async with self.runtime.sessions() as session, session.begin():
             await staff_accounts.add_account(
-                session, DEMO_ADMIN, "Demo Admin", "admin", password, self.clock.now()
+                session,
+                DEMO_ADMIN,
+                "Demo Admin",
+                "admin",
+                password,
+                self.clock.now(),
+                chosen_by_them=True,  # a demo's password need not be changed first
             )
         console = Console(
             settings=self.runtime.settings,

@@ -503,6 +503,9 @@ class StaffAccount(Base):
     telegram_user_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
+    # When they last chose their own password; None while they have only the first one an
+    # admin gave them, which they must change at their next sign-in.
+    password_changed_at: Mapped[datetime | None]
 
 
 class StaffSession(Base):

@@ -59,8 +59,10 @@ async def add_account(
     role: str,
     password: str | None,
     now: datetime,
+    chosen_by_them: bool = False,
 ) -> StaffAccount:
-    """A new account; the address must be new too."""
+    """A new account; the address must be new too. A password an admin gave them must be
+    changed at their first sign-in, unless they chose it themselves (`chosen_by_them`)."""
     clean = clean_email(email)
     if clean is None:
         raise AccountError("That is not an email address.")
@@ -77,6 +79,7 @@ async def add_account(
         role=role,
         password_hash=hash_password(password) if password is not None else None,
         created_at=now,
+        password_changed_at=now if chosen_by_them else None,
     )
     session.add(account)
     await session.flush()
@@ -177,6 +180,25 @@ async def sign_in(
         AuditEvent(at=now, account_id=account.id, action="signed_in", detail=f"from {address}")
     )
     return SignIn.OK, account
+
+
+async def change_password(
+    session: AsyncSession, account: StaffAccount, current: str, new: str, now: datetime
+) -> str | None:
+    """Change their own password: None when done, else what is wrong (in plain words)."""
+    if not account.password_hash or not await asyncio.to_thread(
+        _verify, account.password_hash, current[:MAX_PASSWORD]
+    ):
+        return "current"
+    if new == current:
+        return "same"
+    try:
+        account.password_hash = hash_password(new)
+    except AccountError:
+        return "short" if len(new) < MIN_PASSWORD else "long"
+    account.password_changed_at = now
+    audit(session, account, "changed_password", now, f"account:{account.id}")
+    return None
 
 
 def _verify(stored: str | None, password: str) -> bool:

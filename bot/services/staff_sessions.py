@@ -107,6 +107,15 @@ async def end_all(session: AsyncSession, account_id: int) -> None:
     await session.execute(delete(StaffSession).where(StaffSession.account_id == account_id))
 
 
+async def end_others(session: AsyncSession, account_id: int, keep_id: int) -> None:
+    """End every session of an account but this one (their password changed)."""
+    await session.execute(
+        delete(StaffSession).where(
+            StaffSession.account_id == account_id, StaffSession.id != keep_id
+        )
+    )
+
+
 async def first_use(
     session: AsyncSession, form_key: str, account: StaffAccount, now: datetime
 ) -> FormUse | None:

@@ -39,8 +39,9 @@ async def add_staff(
 ) -> StaffAccount:
     """A console account."""
     async with runtime.sessions() as session, session.begin():
+        # An account in use: its own password chosen (the first-password step is tested apart).
         return await staff_accounts.add_account(
-            session, email, name, role, password, runtime.clock.now()
+            session, email, name, role, password, runtime.clock.now(), chosen_by_them=True
         )
 
 

@@ -39,8 +39,9 @@ def staff_add(email: str, name: str, role: str, password_stdin: bool) -> None:
 
     async def work(runtime: Runtime) -> str:
         async with runtime.sessions() as session, session.begin():
+            # Typed by the person at the server: theirs, not one to change at first sign-in.
             account = await staff_accounts.add_account(
-                session, email, name, role, password, runtime.clock.now()
+                session, email, name, role, password, runtime.clock.now(), chosen_by_them=True
             )
             staff_accounts.audit(
                 session,

@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.app.web.console import Console
 from bot.app.web.pages import (
+    account,
     auth,
     days,
     entra,
@@ -31,6 +32,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 # Each section of the console, in the order of the navigation.
 PAGES = (
     auth,
+    account,
     entra,
     today,
     escalations,

@@ -206,6 +206,8 @@ def staff_page(role: str = "clinician") -> Callable[[Handler], Callable[[Request
                     if role == "admin" and account.role != "admin":
                         log.warning("an admin page was refused", extra={"account": account.id})
                         return problem(console, request, 403, "admins_only")
+                    if _must_choose_password(account) and request.url.path not in OWN_PASSWORD:
+                        return redirect("/account/password")
                     if post and not _csrf_ok(request, form, session_row):
                         log.warning("a form without the right CSRF token was refused")
                         return problem(console, request, 403, "csrf")
@@ -281,6 +283,15 @@ def _keep_notices_only_if_ours(request: Request, session_row: StaffSession) -> N
     request.scope["query_string"] = urlencode(kept).encode()
     for cached in ("_query_params", "_url"):
         request.__dict__.pop(cached, None)
+
+
+# Where someone who still has the first password an admin gave them may go: to change it.
+OWN_PASSWORD = ("/account/password", "/logout")
+
+
+def _must_choose_password(account: StaffAccount) -> bool:
+    """Whether they still have the first password an admin gave them."""
+    return account.password_hash is not None and account.password_changed_at is None
 
 
 def _csrf_ok(request: Request, form: FormData, session_row: StaffSession) -> bool:

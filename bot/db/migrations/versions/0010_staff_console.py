@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("telegram_user_id", sa.String(length=32), nullable=True),
         sa.Column("created_at", bot.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("disabled_at", bot.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("password_changed_at", bot.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_account")),
         sa.UniqueConstraint("email", name=op.f("uq_staff_account_email")),
         sa.UniqueConstraint("entra_object_id", name=op.f("uq_staff_account_entra_object_id")),
