@@ -88,7 +88,8 @@ async def test_a_new_group_its_invites_a_patient_joining_and_a_discharge(
     await live.screenshot("group-new-filled")
     await page.get_by_role("button", name="Create group").click()
 
-    await page.wait_for_url(re.compile(r"/groups/\d+\?done=created$"))
+    # The notice's signature (for this session only) follows it.
+    await page.wait_for_url(re.compile(r"/groups/\d+\?done=created&n=[0-9a-f]+$"))
     await expect(page.get_by_role("status")).to_have_text("The group has been created.")
     await expect(page.get_by_role("heading", level=1)).to_have_text("January in person")
     async with runtime.sessions() as session:
@@ -98,14 +99,14 @@ async def test_a_new_group_its_invites_a_patient_joining_and_a_discharge(
         "Pain Clinic, Room 4",
         10,
     )
-    assert page.url.endswith(f"/groups/{cohort.id}?done=created")
+    assert f"/groups/{cohort.id}?done=created&n=" in page.url
     await expect(page.get_by_text("No patients have joined yet.")).to_be_visible()
 
     # Three invites, each with its code, link and QR code.
     await page.get_by_role("link", name="Make invites for this group").click()
     await page.get_by_label("How many patient invites?").fill("3")
     await page.get_by_role("button", name="Make invites").click()
-    await page.wait_for_url(re.compile(r"/invites\?group=\d+&made=3$"))
+    await page.wait_for_url(re.compile(r"/invites\?group=\d+&made=3&n=[0-9a-f]+$"))
     await expect(page.get_by_role("status")).to_contain_text("3 new invites have been made.")
     await expect(page.get_by_role("heading", name="Not used yet (3)")).to_be_visible()
     qr_name = "QR code. Scan it with a phone's camera to open the link to the bot."
@@ -154,13 +155,15 @@ async def test_a_new_group_its_invites_a_patient_joining_and_a_discharge(
     await row.get_by_role("link", name=f"P{robin.id}").click()
     await page.get_by_role("link", name=f"Discharge P{robin.id}").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text(f"Discharge P{robin.id} Robin?")
-    # Robin has not even started: the page says the goodbye would not fit, and shows it.
+    # Robin has not even started: the page warns of the review still to come, and shows the
+    # goodbye for someone leaving early (not the thanks for finishing).
     await expect(page.get_by_text("Their 12-month review is still to come")).to_be_visible()
     await expect(page.locator("main")).to_contain_text(
         "They are booked on it for Wednesday 29 December 2027."
     )
     goodbye = page.locator("main .pmp-words")
-    await expect(goodbye).to_contain_text("Hello Robin. Your one-year review was the last part")
+    await expect(goodbye).to_contain_text("The pain clinic team has discharged you")
+    await expect(goodbye).not_to_contain_text("one-year review was the last part")
     await live.screenshot("discharge-confirm")
     confirm_path = page.url.removeprefix(live.address)
     assert await live.accessibility_problems(confirm_path) == []
