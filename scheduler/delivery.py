@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from bot.db.models import CohortEvent, OutboxMessage, Person, ScheduledMessage
 from bot.services.events import describe
@@ -81,6 +82,11 @@ async def reminders_on(
             ScheduledMessage.due_at < end,
         )
         .order_by(ScheduledMessage.due_at, ScheduledMessage.person_id, ScheduledMessage.id)
+        # Only what the states are read from: not the messages' text, nor the whole person.
+        .options(
+            load_only(OutboxMessage.status, OutboxMessage.attempts, OutboxMessage.last_error),
+            load_only(Person.id, Person.paused_at, Person.paused_until),
+        )
     )
     result = []
     for reminder, event, message, person in found:

@@ -188,7 +188,17 @@ async def actor_names(session: AsyncSession, keys: list[str]) -> dict[str, str]:
             select(StaffAccount.id, StaffAccount.name).where(StaffAccount.id.in_(accounts))
         )
         names |= {f"web:{account_id}": name for account_id, name in found}
-    chat_keys = {k for k in keys if ":" in k and not k.startswith(("web:", "cli:"))}
+    telegram = {k[9:] for k in keys if k.startswith("telegram:")}
+    if telegram:
+        linked = await session.execute(
+            select(StaffAccount.telegram_user_id, StaffAccount.name).where(
+                StaffAccount.telegram_user_id.in_(telegram)
+            )
+        )
+        names |= {f"telegram:{user_id}": name for user_id, name in linked}
+    chat_keys = {
+        k for k in keys if ":" in k and not k.startswith(("web:", "cli:")) and k not in names
+    }
     for key in chat_keys:
         channel, user_id = key.split(":", 1)
         person = await session.scalar(

@@ -141,3 +141,38 @@ async def test_staff_add_on_the_command_line(cli: CliRunner, runtime: Runtime) -
     listed = await asyncio.to_thread(cli.invoke, pmp_main, ["staff", "list"])
     assert "lee@clinic.test" in listed.output and "kit@" not in listed.output
     assert await count_accounts(runtime) == 1
+
+
+async def test_a_linked_telegram_account_is_named_as_the_person_in_the_timeline(
+    runtime: Runtime, admin_browser: Browser, clinician: StaffAccount
+) -> None:
+    from bot.db.models import Escalation, EscalationEvent
+    from tests.helpers import enrol_patient
+    from tests.test_cli_escalations import patient_person
+
+    patient = await enrol_patient(runtime)
+    person = await patient_person(runtime, patient)
+    now = runtime.clock.now()
+    async with runtime.sessions() as session, session.begin():
+        escalation = Escalation(
+            person_id=person.id, source="report", category="pain", created_at=now
+        )
+        session.add(escalation)
+        await session.flush()
+        session.add(
+            EscalationEvent(
+                escalation_id=escalation.id, at=now, action="acknowledged", actor="telegram:5001"
+            )
+        )
+    page = await admin_browser.client.get(f"/escalations/{escalation.id}")
+    assert "telegram:5001" in page.text  # nobody linked yet
+    bad = await admin_browser.post(
+        f"/staff/{clinician.id}", {"action": "telegram", "telegram_user_id": "abc"}
+    )
+    assert bad.status_code == 400 and "is a number" in bad.text
+    linked = await admin_browser.post(
+        f"/staff/{clinician.id}", {"action": "telegram", "telegram_user_id": "5001"}
+    )
+    assert linked.status_code == 303
+    page = await admin_browser.client.get(f"/escalations/{escalation.id}")
+    assert "telegram:5001" not in page.text and "Alex Clinician" in page.text

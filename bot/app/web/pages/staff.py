@@ -10,6 +10,7 @@ from starlette.routing import Route
 from bot.app.web.ids import MAX_ID
 from bot.app.web.security import Visit, first_send, problem, redirect, staff_page
 from bot.db.models import AuditEvent, StaffAccount
+from bot.numbers import whole_number
 from bot.services import staff_accounts, staff_sessions
 from bot.services.staff_accounts import ROLES, AccountError
 
@@ -139,6 +140,21 @@ async def change(request: Request, visit: Visit) -> Response:
                 visit.db, visit.account, "switched_to_entra", now, f"account:{account.id}"
             )
         return redirect("/staff?done=microsoft")
+    if action == "telegram":
+        # Links their Telegram account to this one: the audit trails then name one person.
+        typed = str(visit.form.get("telegram_user_id") or "").strip()
+        telegram_id = whole_number(typed) if typed else None
+        if typed and telegram_id is None:
+            return await _page(request, visit, 400, notice="bad_telegram")
+        account.telegram_user_id = str(telegram_id) if telegram_id is not None else None
+        staff_accounts.audit(
+            visit.db,
+            visit.account,
+            "telegram_linked" if telegram_id else "telegram_unlinked",
+            now,
+            f"account:{account.id}",
+        )
+        return redirect("/staff?done=telegram")
     if action == "enable":
         if account.disabled_at is not None:
             account.disabled_at = None
