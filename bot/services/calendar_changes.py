@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content import Content
@@ -142,15 +142,21 @@ async def _hold_reminders(session: AsyncSession, cohort: Cohort, kind: str, numb
 async def _withdraw_unsent(session: AsyncSession, move: Move) -> None:
     """Reminders for the old date or time still waiting in the outbox are not sent; they go
     back to being planned, so the planner moves them to the new date or time."""
+    await withdraw_reminders(
+        session,
+        (ScheduledMessage.event_id == move.event.id)
+        & (ScheduledMessage.event_date == move.old_date),
+    )
+
+
+async def withdraw_reminders(session: AsyncSession, which: ColumnElement[bool]) -> None:
+    """Planned reminders (`which` of them) still waiting in the outbox are not sent; they go
+    back to being planned, for the planner to move or remove."""
     waiting = list(
         await session.execute(
             select(OutboxMessage.id, OutboxMessage.scheduled_id)
             .join(ScheduledMessage, ScheduledMessage.id == OutboxMessage.scheduled_id)
-            .where(
-                ScheduledMessage.event_id == move.event.id,
-                ScheduledMessage.event_date == move.old_date,
-                OutboxMessage.status == Status.PENDING,
-            )
+            .where(which, OutboxMessage.status == Status.PENDING)
         )
     )
     cancelled = await cancel_unsent(session, [row_id for row_id, _ in waiting])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content import Content
@@ -22,10 +22,10 @@ from bot.db.models import (
 )
 from bot.messages import Reply
 from bot.services import attendance, challenges
-from bot.services.calendar_changes import affected_patients, move_and_tell
+from bot.services.calendar_changes import affected_patients, move_and_tell, withdraw_reminders
 from bot.services.cohorts import CohortError, calendar_notes
 from bot.services.events import DAY, REVIEW, day_dates, default_events, describe, events_of, nice
-from bot.services.outbox import Status, after_quiet_hours, cancel_unsent, patient_message
+from bot.services.outbox import after_quiet_hours, patient_message
 from bot.services.planner import FlowTimes, Planner, first_session
 from bot.time.calendar import PROGRAMME_WEEKDAYS, bank_holiday, programme_days
 
@@ -248,27 +248,9 @@ async def _next_day(
 async def _withdraw_unsent(session: AsyncSession, person: Person) -> None:
     """Reminders already waiting in the outbox are for the old group's dates: not sent. They
     go back to being planned, so the planner removes them."""
-    waiting = list(
-        await session.execute(
-            select(OutboxMessage.id, OutboxMessage.scheduled_id)
-            .join(ScheduledMessage, ScheduledMessage.id == OutboxMessage.scheduled_id)
-            .where(
-                ScheduledMessage.person_id == person.id,
-                ScheduledMessage.event_id.is_not(None),
-                OutboxMessage.status == Status.PENDING,
-            )
-        )
-    )
-    cancelled = await cancel_unsent(session, [row_id for row_id, _ in waiting])
-    if not cancelled:
-        return
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id.in_(cancelled)).values(scheduled_id=None)
-    )
-    await session.execute(
-        update(ScheduledMessage)
-        .where(ScheduledMessage.id.in_([s for row_id, s in waiting if row_id in cancelled]))
-        .values(status="planned")
+    await withdraw_reminders(
+        session,
+        (ScheduledMessage.person_id == person.id) & ScheduledMessage.event_id.is_not(None),
     )
 
 
