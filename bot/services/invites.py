@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Cohort, Invite
+from bot.safety.screening import default_screen
 from bot.services.events import day_dates, events_of, nice
 from bot.time.times import at
 
@@ -24,8 +25,14 @@ _CODE_RE = re.compile(rf"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
 
 
 def new_code() -> str:
-    """A random code from the unambiguous alphabet."""
-    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    """A random code from the unambiguous alphabet that the risk screen reads as nothing:
+    about 1 in 240 random codes looks to its classifier like words worth a safety question,
+    which a patient typing their code should never be asked."""
+    screen = default_screen()
+    while True:
+        code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+        if not screen.screen(pretty_code(code)).needs_check and not screen.screen(code).needs_check:
+            return code
 
 
 def normalise_code(text: str) -> str | None:

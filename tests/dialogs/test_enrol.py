@@ -408,3 +408,15 @@ async def test_no_offer_when_the_account_name_would_not_do(runtime: Runtime) -> 
         consent = chat.replies[-1].buttons[0][0].payload
         await chat.event(kind="button", payload=consent, first_name=unusable)
         assert chat.labels == [], unusable
+
+
+def test_no_invite_code_reads_as_risk_language() -> None:
+    """A patient typing their code must never be asked the safety question because of it."""
+    from bot.safety.screening import default_screen
+    from bot.services.invites import new_code
+
+    screen = default_screen()
+    codes = [new_code() for _ in range(2000)]
+    assert not [c for c in codes if screen.screen(pretty_code(c)).needs_check]
+    assert not [c for c in codes if screen.screen(c).needs_check]
+    assert len(set(codes)) > 1990  # still random
