@@ -312,6 +312,19 @@ def _to_sign_in(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+def signed_in(response: Response, request: Request, console: Console, key: str) -> Response:
+    """Give the browser its session cookie (how every way of signing in ends)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        key,
+        httponly=True,
+        samesite="lax",
+        secure=console.settings.secure_cookies(request.url.scheme),
+        path="/",
+    )
+    return response
+
+
 def redirect(path: str) -> Response:
     """After a form: go to `path` (303, so reloading does not send it again)."""
     return RedirectResponse(safe_next(path), status_code=303)

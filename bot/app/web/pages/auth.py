@@ -17,6 +17,7 @@ from bot.app.web.security import (
     read_form,
     redirect,
     safe_next,
+    signed_in,
     staff_page,
 )
 from bot.services import staff_accounts, staff_sessions
@@ -85,15 +86,7 @@ async def login(request: Request) -> Response:
         return _login_page(console, request, 429, "locked", email)
     if result is SignIn.WRONG:
         return _login_page(console, request, 400, "wrong", email)
-    response = redirect(safe_next(str(form.get("next") or "/")))
-    response.set_cookie(
-        SESSION_COOKIE,
-        key,
-        httponly=True,
-        samesite="lax",
-        secure=console.settings.secure_cookies(request.url.scheme),
-        path="/",
-    )
+    response = signed_in(redirect(str(form.get("next") or "/")), request, console, key)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 

@@ -28,7 +28,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.app.web.console import Console
-from bot.app.web.security import SESSION_COOKIE, problem, redirect, safe_next
+from bot.app.web.security import problem, redirect, safe_next, signed_in
 from bot.db.models import StaffAccount
 from bot.services import staff_accounts, staff_sessions
 
@@ -182,15 +182,7 @@ async def callback(request: Request) -> Response:
             return problem(console, request, 403, "entra_not_linked")
         staff_accounts.audit(db, account, "signed_in", now, detail=f"Entra ID, from {address}")
         key = await staff_sessions.start(db, account, now)
-    response = redirect(str(flow.get("next") or "/"))
-    response.set_cookie(
-        SESSION_COOKIE,
-        key,
-        httponly=True,
-        samesite="lax",
-        secure=console.settings.secure_cookies(request.url.scheme),
-        path="/",
-    )
+    response = signed_in(redirect(str(flow.get("next") or "/")), request, console, key)
     response.delete_cookie(FLOW_COOKIE, path=CALLBACK)
     return response
 
