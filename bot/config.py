@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,6 +16,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 HOME = Path(__file__).resolve().parent.parent
 _SQLITE = "sqlite+aiosqlite:///"
 DEFAULT_SQLITE_URL = f"{_SQLITE}{HOME / 'data' / 'pmp.db'}"
+# Where Microsoft's Bot Connector service lives: Teams in the public cloud and GCC, and the
+# Bot Framework's own channels.
+TEAMS_SERVICE_HOSTS = (
+    "smba.trafficmanager.net",
+    "smba.infra.gcc.teams.microsoft.com",
+    "*.botframework.com",
+)
 
 
 def _parse_id_list(value: object) -> object:
@@ -57,6 +65,24 @@ class Settings(BaseSettings):
     staff_lead_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     # A Power Automate Workflows webhook posting alerts to a Teams channel (its URL is a secret).
     teams_webhook_url: str = Field(default="", repr=False)
+    # The Teams bot (Microsoft 365 Agents SDK): staff act on alerts in a channel, patients chat
+    # in a personal chat. Off while TEAMS_APP_ID is empty and anonymous mode is off.
+    teams_app_id: str = ""
+    teams_app_password: str = Field(default="", repr=False)
+    teams_tenant_id: str = ""
+    # The staff channel's conversation id ("19:...@thread.tacv2"); its service URL is learnt
+    # from the first activity the bot receives there (its installation).
+    teams_staff_conversation_id: str = ""
+    # Entra object ids of staff who may act on alerts in Teams but have no console account.
+    staff_teams_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # For local testing with the Agents Playground only: no token is asked of callers, and
+    # the bot calls back only to loopback addresses. Refused while TEAMS_APP_ID is set.
+    teams_allow_anonymous: bool = False
+    # Hosts the bot may call back (a forged activity cannot name another); a leading "*."
+    # allows any sub-domain. The default is Microsoft's Bot Framework hosts.
+    teams_service_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(TEAMS_SERVICE_HOSTS)
+    )
 
     # The clinic's own contact details, shown in /help, after "Can't make it", in the reply to
     # a report out of hours and in the discharge message. Texts read well without them.
@@ -118,6 +144,14 @@ class Settings(BaseSettings):
         "staff_telegram_ids", "staff_lead_telegram_ids", "working_days", mode="before"
     )(_parse_id_list)
 
+    @field_validator("staff_teams_ids", "teams_service_hosts", mode="before")
+    @classmethod
+    def _split_words(cls, value: object) -> object:
+        """A comma- or space-separated list, as the other id lists are written."""
+        if isinstance(value, str):
+            return [part.strip().lower() for part in re.split(r"[,\s]+", value) if part.strip()]
+        return value
+
     @field_validator("working_days")
     @classmethod
     def _weekdays(cls, value: list[int]) -> list[int]:
@@ -173,6 +207,32 @@ class Settings(BaseSettings):
         if strangers:
             raise ValueError("every STAFF_LEAD_TELEGRAM_IDS id must also be in STAFF_TELEGRAM_IDS")
         return self
+
+    @model_validator(mode="after")
+    def _teams_anonymous_only_for_testing(self) -> Settings:
+        """Anonymous mode accepts activities from anyone: never beside a real bot's identity."""
+        if self.teams_allow_anonymous and self.teams_app_id:
+            raise ValueError(
+                "TEAMS_ALLOW_ANONYMOUS=true is for local testing only: unset TEAMS_APP_ID, "
+                "or turn anonymous mode off"
+            )
+        if self.teams_app_id and not (self.teams_app_password and self.teams_tenant_id):
+            raise ValueError("TEAMS_APP_ID needs TEAMS_APP_PASSWORD and TEAMS_TENANT_ID")
+        return self
+
+    @property
+    def teams_enabled(self) -> bool:
+        """Whether the Teams bot endpoint is served."""
+        return bool(self.teams_app_id) or self.teams_allow_anonymous
+
+    def teams_staff_chats(self) -> dict[str, str]:
+        """Where Teams staff alerts go: the staff channel, if one is set."""
+        chat = self.teams_staff_conversation_id
+        return {"msteams": chat} if chat and self.teams_enabled else {}
+
+    def staff_chats(self) -> dict[str, str]:
+        """Every staff chat the bot posts alerts to, by channel."""
+        return {**self.telegram_staff_chats(), **self.teams_staff_chats()}
 
     @property
     def entra_configured(self) -> bool:

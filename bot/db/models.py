@@ -21,6 +21,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_se
 
 from bot.db.types import UTCDateTime
 
+# Room for any channel's ids: a Teams personal conversation id runs to well over 100 characters.
+ID_LENGTH = 255
+
 # Stable constraint names so Alembic migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -114,8 +117,8 @@ class Person(Base):
     cohort_id: Mapped[int | None] = mapped_column(ForeignKey("cohort.id"), index=True)
     display_name: Mapped[str] = mapped_column(String(80))
     channel: Mapped[str] = mapped_column(String(16))
-    channel_user_id: Mapped[str] = mapped_column(String(64))
-    chat_id: Mapped[str] = mapped_column(String(64))
+    channel_user_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    chat_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     consented_at: Mapped[datetime | None]
     privacy_version: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
@@ -146,7 +149,7 @@ class Conversation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
-    channel_user_id: Mapped[str] = mapped_column(String(64))
+    channel_user_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     dialog: Mapped[str | None] = mapped_column(String(32))
     step: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -168,7 +171,7 @@ class InboxUpdate(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
-    update_id: Mapped[str] = mapped_column(String(64))
+    update_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     received_at: Mapped[datetime]
 
 
@@ -181,7 +184,7 @@ class CrisisReply(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
-    update_id: Mapped[str] = mapped_column(String(64))
+    update_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     sent_at: Mapped[datetime]
 
 
@@ -202,7 +205,7 @@ class CodeAttempt(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
-    channel_user_id: Mapped[str] = mapped_column(String(64))
+    channel_user_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     kind: Mapped[str] = mapped_column(String(8))  # "invite" or "guest"
     at: Mapped[datetime]
 
@@ -228,7 +231,7 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
-    chat_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     kind: Mapped[str] = mapped_column(String(32))
     # Lower goes first: 0 urgent (crisis, staff alerts), 1 replies, 2 bulk reminders.
@@ -252,9 +255,9 @@ class OutboxMessage(Base):
     # The escalation a staff alert (or its update) is about, if it is one.
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalation.id"), index=True)
     # The channel's id for the message once sent, so a staff alert can be edited later.
-    sent_message_id: Mapped[str | None] = mapped_column(String(64))
+    sent_message_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     # Set on a row that edits an earlier message (an alert marked acknowledged) instead.
-    edit_message_id: Mapped[str | None] = mapped_column(String(64))
+    edit_message_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     # Set when the message is a file (the doctor's question list): `text` is its content.
     document_name: Mapped[str | None] = mapped_column(String(100))
     # Lets SQLite insert a turn's rows in one statement and still match the returned ids to
@@ -473,8 +476,8 @@ class FamilyGuest(Base):
     created_at: Mapped[datetime]
     # Filled when the guest opens the link: the link then works for nobody else.
     channel: Mapped[str | None] = mapped_column(String(16))
-    channel_user_id: Mapped[str | None] = mapped_column(String(64))
-    chat_id: Mapped[str | None] = mapped_column(String(64))
+    channel_user_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    chat_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     first_name: Mapped[str | None] = mapped_column(String(80))
     opened_at: Mapped[datetime | None]
     # "yes" | "no" | None (not answered yet)
@@ -568,3 +571,21 @@ class FormUse(Base):
     at: Mapped[datetime]
     # Where the first send went, so the second lands there too.
     result_path: Mapped[str | None] = mapped_column(String(200))
+
+
+class TeamsConversation(Base):
+    """Where to reach one Teams conversation: learnt from the activities Teams sends us."""
+
+    __tablename__ = "teams_conversation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    # The Bot Connector's address for this conversation (checked against the allow-list
+    # before it is stored, and again before every call).
+    service_url: Mapped[str] = mapped_column(String(512))
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # "personal" | "channel" | "groupChat"
+    # For a personal chat: whose it is (their Teams id), so a private message to a member of
+    # staff can find it.
+    user_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    updated_at: Mapped[datetime]
