@@ -21,7 +21,7 @@ DEFAULT_SQLITE_URL = f"{_SQLITE}{HOME / 'data' / 'pmp.db'}"
 TEAMS_SERVICE_HOSTS = (
     "smba.trafficmanager.net",
     "smba.infra.gcc.teams.microsoft.com",
-    "*.botframework.com",
+    "botframework.com",
 )
 
 
@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     # For local testing with the Agents Playground only: no token is asked of callers, and
     # the bot calls back only to loopback addresses. Refused while TEAMS_APP_ID is set.
     teams_allow_anonymous: bool = False
-    # Hosts the bot may call back (a forged activity cannot name another); a leading "*."
-    # allows any sub-domain. The default is Microsoft's Bot Framework hosts.
+    # Hosts the bot may call back, with their sub-domains (a forged activity cannot name
+    # another). The default is Microsoft's Bot Connector hosts.
     teams_service_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(TEAMS_SERVICE_HOSTS)
     )

@@ -28,8 +28,9 @@ def clean_text(text: str) -> str:
     return unicodedata.normalize("NFC", _UNWANTED.sub("", text))
 
 
-# Channels whose configured staff list decides who is staff (STAFF_TELEGRAM_IDS).
-CHANNELS_WITH_STAFF_LISTS = frozenset({"telegram"})
+# Channels whose staff list decides who is staff (STAFF_TELEGRAM_IDS; on Teams, the console's
+# accounts and STAFF_TEAMS_IDS).
+CHANNELS_WITH_STAFF_LISTS = frozenset({"telegram", "msteams"})
 
 
 @dataclass(frozen=True)

@@ -112,11 +112,11 @@ async def route(turn: Turn) -> None:
 async def _group_command(turn: Turn) -> None:
     """In a group the bot answers only staff, and only in the staff group: nothing about a
     patient or their dialog is ever said where others can read it."""
-    staff_chat = turn.settings.staff_chat_id
+    staff_chat = turn.settings.staff_chats().get(turn.incoming.channel)
     command = turn.incoming.command
     if not _is_staff(turn) or command not in flows.STAFF_COMMANDS:
         return  # not for this bot to answer in a shared chat
-    if staff_chat is None or turn.incoming.chat_id != str(staff_chat):
+    if staff_chat is None or turn.incoming.chat_id != staff_chat:
         turn.say("common/staff_group_only")
         return
     await flows.STAFF_COMMANDS[command](turn)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.db.models import Escalation, Person
+from bot.services import escalation_views
 from bot.services.escalations import (
     ACK,
     DETAILS,
@@ -26,6 +27,8 @@ from dialogs.turn import Turn
 log = logging.getLogger(__name__)
 
 RESOLVE_FORM_NAME = "resolve"
+# Open escalations listed by /escalations; the console lists them all.
+LIST_LIMIT = 20
 
 
 async def staff_person(turn: Turn) -> Person | None:
@@ -145,11 +148,16 @@ async def _details(turn: Turn, escalation: Escalation, actor: Actor) -> None:
 
 
 async def _ask_for_outcome(turn: Turn, escalation: Escalation, actor: Actor) -> None:
-    """Resolving needs a short outcome note: ask for it in the presser's private chat."""
+    """Resolving needs a short outcome note: taken from beside the button where the card has
+    a box for it (Teams), otherwise asked for in the presser's private chat."""
     if escalation.status == "resolved":
         turn.alert = turn.text(
             "escalation/already", state_line=turn.escalator.status_line(escalation)
         )
+        return
+    note = turn.incoming.text.strip()
+    if note:
+        await _resolve_with(turn, escalation.id, actor, note)
         return
     person = await turn.session.get(Person, escalation.person_id)
     assert person is not None
@@ -174,6 +182,46 @@ async def _ask_for_outcome(turn: Turn, escalation: Escalation, actor: Actor) -> 
     turn.queue([row])
     audit(turn.session, escalation, "resolve_started", actor, turn.now)
     turn.alert = turn.text("escalation/resolve_asked")
+
+
+async def _resolve_with(turn: Turn, escalation_id: int, actor: Actor, note: str) -> None:
+    """Resolve from the button itself, with the note typed beside it."""
+    if len(note) > OUTCOME_MAX_LENGTH:
+        turn.alert = turn.text("escalation/resolve_invalid", limit=OUTCOME_MAX_LENGTH)
+        return
+    result, escalation = await turn.escalator.resolve(
+        turn.session, escalation_id, actor, note, turn.now
+    )
+    assert escalation is not None  # it was found a moment ago, in this transaction
+    status = turn.escalator.status_line(escalation)
+    if result is Result.DONE:
+        turn.queue()
+        turn.alert = status
+    else:
+        turn.alert = turn.text("escalation/already", state_line=status)
+
+
+async def staff_escalations(turn: Turn) -> None:
+    """`/escalations`: the open escalations, most pressing first, without anyone's words."""
+    if await staff_actor(turn) is None:
+        turn.say("escalation/refused")
+        return
+    found = await escalation_views.listed(turn.session, turn.now, "open", limit=LIST_LIMIT)
+    turn.say(
+        "escalation/open_list",
+        items=[
+            {
+                "id": item.id,
+                "reference": item.reference,
+                "title": turn.escalator.alert_title(item.escalation),
+                "status": item.escalation.status,
+                "urgent": item.urgent,
+                "minutes": int(item.waited.total_seconds() // 60),
+            }
+            for item in found.items
+        ],
+        total=found.total,
+    )
 
 
 async def _resolve(turn: Turn, data: dict[str, Any]) -> None:
@@ -217,4 +265,6 @@ RESOLVE_FORM = Form(
 )
 
 
-FLOW = Flow("staff_alerts", forms=(RESOLVE_FORM,))
+FLOW = Flow(
+    "staff_alerts", forms=(RESOLVE_FORM,), staff_commands={"escalations": staff_escalations}
+)

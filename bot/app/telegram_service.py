@@ -17,7 +17,18 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
+from bot.app.channels.teams import CHANNEL as TEAMS_BOT
+from bot.app.channels.teams import (
+    MsalToken,
+    NoToken,
+    TeamsBotSender,
+    TeamsBridge,
+    TeamsStaff,
+    TokenSource,
+    card_words,
+)
 from bot.app.channels.teams_alerts import TeamsSender
+from bot.app.channels.teams_conversations import Conversations, ServiceUrls
 from bot.app.channels.telegram import (
     ALLOWED_UPDATES,
     CHANNEL,
@@ -28,6 +39,7 @@ from bot.app.channels.telegram import (
     webhook_routes,
 )
 from bot.app.runtime import Runtime
+from bot.app.turns import TurnRunner
 from bot.app.web.app import create_app
 from bot.app.web.console import Console
 from bot.app.web.serve import Served, serve
@@ -94,11 +106,11 @@ class TelegramService:
         urgent_request: BaseRequest | None = None,
     ) -> None:
         settings = runtime.settings
-        if not settings.staff_chat_id and not settings.teams_webhook_url:
+        if not settings.staff_chats() and not settings.teams_webhook_url:
             # Alerts about patients at risk would reach nobody: refuse rather than run.
             raise ValueError(
-                "set STAFF_CHAT_ID (the staff Telegram group) or TEAMS_WEBHOOK_URL: "
-                "staff alerts need somewhere to go"
+                "set STAFF_CHAT_ID (the staff Telegram group), TEAMS_STAFF_CONVERSATION_ID (the "
+                "staff Teams channel) or TEAMS_WEBHOOK_URL: staff alerts need somewhere to go"
             )
         self.runtime = runtime
         self.application = build_application(runtime, request, get_updates_request)
@@ -117,7 +129,7 @@ class TelegramService:
         if settings.teams_webhook_url:
             self.teams = TeamsSender(settings.teams_webhook_url)
             self.senders[TEAMS] = urgent_senders[TEAMS] = self.teams
-        staff_chats = settings.telegram_staff_chats()
+        staff_chats = settings.staff_chats()
         self.outbox_work = asyncio.Event()
         self._bulk_work = asyncio.Event()
         runner = runtime.runner(staff_chats, claim_urgent=True)
@@ -141,6 +153,10 @@ class TelegramService:
         self.urgent_senders = urgent_senders
         self._sending_now: set[asyncio.Task[None]] = set()
         self.bridge.install(self.application)
+        self.teams_bot: TeamsBotSender | None = None
+        self.teams_bridge: TeamsBridge | None = None
+        if settings.teams_enabled:
+            self._start_teams_bot(runner, urgent_senders)
         self.dispatcher = Dispatcher(
             runtime.sessions,
             self.senders,
@@ -170,6 +186,44 @@ class TelegramService:
             escalator=runner.escalator,
             # Alerts edited and patients told by a console press go at once, not at a tick.
             wake=self.outbox_work.set,
+        )
+
+    def _start_teams_bot(self, runner: TurnRunner, urgent_senders: dict[str, Sender]) -> None:
+        """The Teams bot: its sender for every Teams row, and its endpoint's bridge, which
+        shares the Telegram bridge's batches (one writer of turns)."""
+        runtime, settings = self.runtime, self.runtime.settings
+        conversations = Conversations(
+            runtime.sessions,
+            ServiceUrls(settings.teams_service_hosts, anonymous=settings.teams_allow_anonymous),
+        )
+        tokens: TokenSource = NoToken() if settings.teams_allow_anonymous else MsalToken(settings)
+        sender = TeamsBotSender(
+            conversations, tokens, card_words(runtime.content), settings, runtime.clock
+        )
+        self.teams_bot = sender
+        self.senders[TEAMS_BOT] = urgent_senders[TEAMS_BOT] = sender
+        responder = FirstResponder(
+            runner.screener,
+            runtime.content,
+            sender,
+            lambda incoming: incoming.on_staff_list is True,
+            runner.answered,
+            runner.crisis_reply_sent,
+        )
+        self.teams_bridge = TeamsBridge(
+            runner,
+            self.senders,
+            conversations,
+            TeamsStaff(runtime.sessions, settings, sender.member_email),
+            settings,
+            runtime.clock,
+            first_responder=responder,
+            on_outbox_work=self.outbox_work,
+            urgent_senders=urgent_senders,
+            on_urgent=self._send_now,
+            on_unrecorded_crisis=self._tell_unrecorded,
+            pressed=runtime.content.label("teams_pressed"),
+            batcher=self.bridge.batcher,
         )
 
     @property
@@ -255,6 +309,8 @@ class TelegramService:
                 )
                 self._tasks.append(self._server.task)
                 webhook = []
+        if self.teams_bridge is not None:
+            webhook += self.teams_bridge.routes()
         self.web_server = await serve(
             create_app(self.console, extra_routes=webhook), settings.web_listen, settings.web_port
         )
@@ -305,7 +361,7 @@ class TelegramService:
                 "staff/unrecorded_crisis", account=incoming.user_id, reference=reference
             )
         )
-        routes = [(CHANNEL, chat) for chat in self.runtime.settings.telegram_staff_chats().values()]
+        routes = list(self.runtime.settings.staff_chats().items())
         if self.teams is not None:
             routes.append((TEAMS, TEAMS_CHAT))
         for channel, chat in routes:
@@ -473,6 +529,8 @@ class TelegramService:
         await self.urgent_bot.shutdown()
         if self.teams is not None:
             await self.teams.aclose()
+        if self.teams_bot is not None:
+            await self.teams_bot.aclose()
 
 
 # Seconds between tries to reach Telegram at start; the last is repeated for ever.

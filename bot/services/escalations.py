@@ -68,15 +68,18 @@ class AlertTargets:
     leads: tuple[tuple[str, str], ...] = ()
 
     def groups(self, channel: str) -> list[tuple[str, str]]:
-        """The staff chats that see an alert about someone on `channel`."""
+        """The staff chats that see an alert about someone on `channel`: every one, the
+        patient's own channel first (a Teams patient's alert reaches the Telegram group too)."""
         chats = [(channel, self.staff_chats[channel])] if channel in self.staff_chats else []
+        chats += [(other, chat) for other, chat in self.staff_chats.items() if other != channel]
         if self.teams:
             chats.append((TEAMS, TEAMS_CHAT))
         return chats
 
     def lead_chats(self, channel: str) -> list[tuple[str, str]]:
-        """The leads who can be reached on `channel`."""
-        return [lead for lead in self.leads if lead[0] == channel]
+        """The leads' private chats (on whichever channel each is reached), for an alert
+        about someone on `channel`."""
+        return list(self.leads)
 
 
 def shorten(words: str, limit: int = MAX_WORDS) -> str:
@@ -210,9 +213,13 @@ class Escalator:
             return now + timedelta(minutes=self.urgent_ack_minutes)
         return self.hours.add(now, self.ack_minutes)
 
+    def alert_title(self, escalation: Escalation) -> str:
+        """The alert's title as staff read it ("URGENT RISK: risk language")."""
+        return self.content.label(f"title_{self._title(escalation)}")
+
     def alert_text(self, escalation: Escalation, person: Person, kind: str = "new") -> str:
         """What staff read: triage facts only, never the patient's words."""
-        title = self.content.label(f"title_{self._title(escalation)}")
+        title = self.alert_title(escalation)
         if kind == "updated":
             title = f"{self.content.label('title_updated')}: {title}"
         elif kind == "unacknowledged":

@@ -107,8 +107,9 @@ class _Alert:
                 found.append(line.label)
         return found
 
-    def card(self) -> dict[str, Any]:
-        """The Adaptive Card; consecutive facts share one FactSet."""
+    def card(self, hint: bool = True) -> dict[str, Any]:
+        """The Adaptive Card; consecutive facts share one FactSet. `hint`: say where to act
+        (a Workflows card has no buttons)."""
         title: dict[str, Any] = {
             "type": "TextBlock",
             "text": escape_markdown(self.title.text),
@@ -129,17 +130,24 @@ class _Alert:
                 body[-1]["facts"].append(fact)
             else:
                 body.append({"type": "FactSet", "facts": [fact]})
-        # Our own sentence, not escaped: its back-ticks show the command as code.
-        body.append(
-            {
-                "type": "TextBlock",
-                "text": ACKNOWLEDGE_HINT,
-                "size": "Small",
-                "isSubtle": True,
-                "wrap": True,
-            }
-        )
+        if hint:
+            # Our own sentence, not escaped: its back-ticks show the command as code.
+            body.append(
+                {
+                    "type": "TextBlock",
+                    "text": ACKNOWLEDGE_HINT,
+                    "size": "Small",
+                    "isSubtle": True,
+                    "wrap": True,
+                }
+            )
         return {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": body}
+
+
+def alert_body(text: str) -> list[dict[str, Any]]:
+    """An alert's title and facts as Adaptive Card elements, for a card that has buttons."""
+    body: list[dict[str, Any]] = _Alert.parse(text).card(hint=False)["body"]
+    return body
 
 
 def payload(card: dict[str, Any]) -> dict[str, Any]:
