@@ -223,6 +223,7 @@ class TelegramService:
             on_urgent=self._send_now,
             on_unrecorded_crisis=self._tell_unrecorded,
             pressed=runtime.content.label("teams_pressed"),
+            old_button=runtime.content.render("common/card_not_read"),
             batcher=self.bridge.batcher,
         )
 

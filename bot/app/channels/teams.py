@@ -33,7 +33,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from bot.app.channels.chat_order import ChatQueues
 from bot.app.channels.teams_alerts import retry_after_seconds
@@ -493,6 +493,8 @@ class TeamsBridge:
     on_unrecorded_crisis: Callable[[Incoming], None] | None = None
     # Said to whoever pressed a button when the turn had nothing else to say.
     pressed: str = ""
+    # Said when a card's data cannot be read (forged, or from a card we no longer send).
+    old_button: str = ""
     batcher: TurnBatcher | None = None
     _queues: ChatQueues = field(default_factory=ChatQueues)
 
@@ -504,12 +506,14 @@ class TeamsBridge:
 
     def routes(self) -> list[BaseRoute]:
         """The endpoint, behind the SDK's JWT check (anonymous only in local testing)."""
+        # An app of its own (not a Mount, which would redirect /api/messages to a path with a
+        # slash): the SDK's middleware reads its configuration from the app's state.
         inner = Starlette(
-            routes=[Route("/", self.receive, methods=["POST"])],
+            routes=[Route(PATH, self.receive, methods=["POST"])],
             middleware=[Middleware(JwtAuthorizationMiddleware)],
         )
         inner.state.agent_configuration = auth_configuration(self.settings)
-        return [Mount(PATH, app=inner)]
+        return [Route(PATH, inner, methods=["POST"])]
 
     async def receive(self, request: Request) -> Response:
         """One activity from Teams."""
@@ -533,8 +537,11 @@ class TeamsBridge:
         incoming = read.incoming
         if incoming is None:
             await self._learn(read)
+            if read.invoke and activity.name == INVOKE_NAME:
+                # A card sent with missing or forged data: nothing done, and said kindly.
+                return JSONResponse(invoke_message(self.old_button))
             if read.invoke:
-                return JSONResponse({}, status_code=501 if activity.name != INVOKE_NAME else 200)
+                return JSONResponse({}, status_code=501)  # an invoke we do not offer
             return Response(status_code=200)
         place = self._queues.take(incoming.chat_id)
         try:
