@@ -73,6 +73,10 @@ class Content:
             raise ValueError(f"template {name} rendered {len(text)} characters")
         return text
 
+    def carrier(self, channel: str) -> str:
+        """The app that carries a channel's messages, as people know it ("Microsoft Teams")."""
+        return str(self._labels.get(f"carrier_{channel}", self._labels["carrier_other"]))
+
     def label(self, key: str) -> str:
         """A button label from `content/labels.toml`."""
         return str(self._labels[key])

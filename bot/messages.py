@@ -63,6 +63,16 @@ class Incoming:
     # Whether the sender is on the channel's staff list, decided by the adapter on every
     # message; None where the channel keeps no list (then an enrolled staff role decides).
     on_staff_list: bool | None = None
+    # For a private chat: whether it is the sender's own chat with the bot. None: it is when
+    # its id is the sender's (Telegram); a Teams personal chat has an id of its own.
+    own_chat: bool | None = None
+
+    @property
+    def in_own_chat(self) -> bool:
+        """Whether this happened in the sender's own private chat with the bot."""
+        if self.own_chat is not None:
+            return self.private_chat and self.own_chat
+        return self.private_chat and self.chat_id == self.user_id
 
     def __post_init__(self) -> None:
         if self.channel in CHANNELS_WITH_STAFF_LISTS and self.on_staff_list is None:

@@ -236,7 +236,7 @@ def _membership(turn: Turn) -> None:
 def _not_for_the_presser(turn: Turn) -> bool:
     """A button in a group, or on someone else's private message (its chat is not theirs)."""
     incoming = turn.incoming
-    return not incoming.private_chat or incoming.chat_id != incoming.user_id
+    return not incoming.in_own_chat
 
 
 def _stranger(turn: Turn, form: Form | None) -> bool:

@@ -87,7 +87,8 @@ class Turn:
         return self._now
 
     def text(self, template: str, /, **variables: Any) -> str:
-        """Render a template."""
+        """Render a template; `carrier` (the app carrying this chat) is always there."""
+        variables.setdefault("carrier", self.content.carrier(self.incoming.channel))
         return self.content.render(template, **variables)
 
     def say(

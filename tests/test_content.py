@@ -52,6 +52,7 @@ SAMPLES: dict[str, Any] = {
     "choices": ["Yes, I agree", "No, thank you"],
     "user_id": "5001",
     "account": "7001",
+    "carrier": "Telegram",
     "minutes": 15,
     "chat_id": "-100777",
     "group": True,

@@ -359,7 +359,10 @@ class TelegramService:
         reference = await self.bridge.runner.reference_of(incoming.channel, incoming.user_id)
         reply = Reply(
             self.runtime.content.render(
-                "staff/unrecorded_crisis", account=incoming.user_id, reference=reference
+                "staff/unrecorded_crisis",
+                account=incoming.user_id,
+                reference=reference,
+                carrier=self.runtime.content.carrier(incoming.channel),
             )
         )
         routes = list(self.runtime.settings.staff_chats().items())

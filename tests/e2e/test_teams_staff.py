@@ -152,12 +152,14 @@ async def test_resolve_with_the_note_typed_on_the_card(
     escalation = await the_escalation(runtime)
     assert escalation.status == "resolved" and escalation.outcome == "Rang her; safe at home."
     updated = await teams.connector.wait_for(
-        lambda: [
-            a
-            for a in teams.connector.updates(CHANNEL_ID, card_activity["id"])
-            if "Resolved by Nurse Kim" in card_text(a)
-        ]
-        or None
+        lambda: (
+            [
+                a
+                for a in teams.connector.updates(CHANNEL_ID, card_activity["id"])
+                if "Resolved by Nurse Kim" in card_text(a)
+            ]
+            or None
+        )
     )
     assert buttons(updated[-1]) == ["Show details"]
     current = teams.connector.current(CHANNEL_ID, card_activity["id"])

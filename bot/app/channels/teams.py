@@ -421,6 +421,8 @@ def read_activity(activity: Activity, staff_conversation: str) -> Read:
         "sent_at": activity.timestamp.timestamp() if activity.timestamp else None,
         # Decided after the crisis reply, from the staff accounts (fail closed until then).
         "on_staff_list": False,
+        # Teams gives each person their own conversation with the bot.
+        "own_chat": private,
     }
     kind_of = activity.type
     if kind_of == "invoke":
