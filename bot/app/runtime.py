@@ -96,12 +96,25 @@ def configure_logging(settings: Settings) -> None:
     """Log ids and events only; keep httpx quiet because it prints the token in URLs."""
     logging.basicConfig(level=settings.log_level.upper())
     formatter = KeyValueFormatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s", (settings.telegram_bot_token,)
+        "%(asctime)s %(levelname)s %(name)s %(message)s",
+        (settings.telegram_bot_token, settings.teams_app_password, settings.entra_client_secret),
     )
     for handler in logging.getLogger().handlers:
         handler.setFormatter(formatter)
-    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "uvicorn.access"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "telegram",
+        "apscheduler",
+        "aiosqlite",
+        "uvicorn.access",
+        "microsoft_agents",
+        "msal",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The SDK's connector logs every refused call at ERROR; our sender turns each into a
+    # delivery outcome that the dispatcher logs by outbox row, so those lines are only noise.
+    logging.getLogger("microsoft_agents.hosting.core.connector").setLevel(logging.CRITICAL)
     token_filter = _NoSecrets(settings.telegram_bot_token)
     for handler in logging.getLogger().handlers:
         handler.addFilter(token_filter)
