@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot.app.runtime import Runtime
+from bot.clock import ManualClock
 from bot.db.models import Escalation, EscalationEvent, TeamsConversation
 from tests.e2e.test_escalations_telegram import alerts, enrolled
 from tests.fakes.bot_connector import FakeBotConnector, card_of, text_of
@@ -292,3 +294,27 @@ async def test_cards_submitted_with_missing_or_forged_data_are_answered_kindly(
     assert response.status_code == 200
     assert response.json()["statusCode"] == 200 and response.json()["value"]
     assert (await the_escalation(runtime)).status == "alerted"
+
+
+async def test_a_press_from_another_card_is_refused(
+    teams: Teams, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    await add_teams_staff(runtime)
+    card_activity = await crisis_from_telegram(api, runtime, teams)
+    # The right escalation's button, but on some other message (copied, or forged).
+    other = dict(card_activity, id="1799999999999")
+    response = await teams.post(press_on(teams, other, "Acknowledge", STAFF_USER, STAFF_AAD))
+    assert response.status_code == 200 and response.json()["value"]
+    assert (await the_escalation(runtime)).status == "alerted"
+    assert "refused" in await events(runtime)
+
+
+async def test_an_unacknowledged_alert_is_sent_again_to_teams(
+    teams: Teams, api: FakeTelegramAPI, runtime: Runtime, clock: ManualClock
+) -> None:
+    await crisis_from_telegram(api, runtime, teams)
+    clock.advance(timedelta(minutes=6))  # urgent: every 5 minutes at any hour
+    await teams.service.watch_escalations()
+    cards = await teams.connector.wait_for(lambda: teams.staff_cards()[1:] or None)
+    assert card_text(cards[0]).startswith("UNACKNOWLEDGED")
+    assert buttons(cards[0]) == ["Acknowledge", "Resolve", "Show details"]
