@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot.app.runtime import Runtime
 from bot.clock import ManualClock
-from bot.db.models import Escalation, EscalationEvent, TeamsConversation
+from bot.db.models import Escalation, EscalationEvent, StaffAccount, TeamsConversation
 from tests.e2e.test_escalations_telegram import alerts, enrolled
 from tests.fakes.bot_connector import FakeBotConnector, card_of, text_of
 from tests.fakes.fake_user import FakeGroup
@@ -318,3 +318,54 @@ async def test_an_unacknowledged_alert_is_sent_again_to_teams(
     cards = await teams.connector.wait_for(lambda: teams.staff_cards()[1:] or None)
     assert card_text(cards[0]).startswith("UNACKNOWLEDGED")
     assert buttons(cards[0]) == ["Acknowledge", "Resolve", "Show details"]
+
+
+async def test_staff_are_known_by_the_email_microsoft_gives_for_them(
+    teams: Teams, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    # A console account never signed in with Microsoft: no object id to match, only its email.
+    async with runtime.sessions() as session, session.begin():
+        session.add(
+            StaffAccount(
+                email="kim.nurse@pmp.example",
+                name="Nurse Kim",
+                role="clinician",
+                password_hash=None,
+                created_at=datetime.now(UTC),
+            )
+        )
+    teams.connector.add_member(STAFF_USER, "Kim Nurse", STAFF_AAD, email="Kim.Nurse@pmp.example")
+    card_activity = await crisis_from_telegram(api, runtime, teams)
+    response = await teams.post(
+        press_on(teams, card_activity, "Acknowledge", STAFF_USER, STAFF_AAD)
+    )
+    assert "Acknowledged by Nurse Kim" in response.json()["value"]
+
+
+async def test_an_email_match_does_not_count_for_an_account_linked_to_someone_else(
+    teams: Teams, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    await add_teams_staff(
+        runtime, object_id="99999999-0000-4000-8000-000000000000", email="kim.nurse@pmp.example"
+    )
+    teams.connector.add_member(STAFF_USER, "Kim Nurse", STAFF_AAD, email="kim.nurse@pmp.example")
+    card_activity = await crisis_from_telegram(api, runtime, teams)
+    await teams.post(press_on(teams, card_activity, "Acknowledge", STAFF_USER, STAFF_AAD))
+    assert (await the_escalation(runtime)).status == "alerted"
+
+
+async def test_staff_teams_ids_lets_staff_without_an_account_act(
+    runtime: Runtime, api: FakeTelegramAPI, connector: FakeBotConnector, staff_group: FakeGroup
+) -> None:
+    service = await start(runtime, api, connector, staff_teams_ids=[STAFF_AAD])
+    teams = Teams(service, connector)
+    try:
+        await teams.install_in_staff_channel()
+        card_activity = await crisis_from_telegram(api, runtime, teams)
+        response = await teams.post(
+            press_on(teams, card_activity, "Acknowledge", STAFF_USER, STAFF_AAD, name="Alex Ward")
+        )
+        assert "Acknowledged by Alex" in response.json()["value"]
+    finally:
+        await teams.aclose()
+        await service.stop()

@@ -158,3 +158,12 @@ async def test_only_allowed_hosts_are_ever_called(runtime: Runtime) -> None:
         await sender.send("a:x", Reply("Hello"))
     await sender.aclose()
     await asyncio.sleep(0)
+
+
+async def test_a_document_is_sent_as_its_text(
+    sender: TeamsBotSender, connector: FakeBotConnector
+) -> None:
+    # Teams bots cannot simply attach a file in a chat: the doctor's list comes as text.
+    await sender.send(PERSONAL, Reply("# Questions\n\n1. Can I drive?", document_name="q.md"))
+    (posted,) = connector.sent(PERSONAL)
+    assert posted["text"] == "# Questions\n\n1. Can I drive?" and posted["textFormat"] == "plain"

@@ -387,10 +387,19 @@ class Read:
     object_id: str = ""
     invoke: bool = False
     installed: bool = False
+    # The name on their Teams account: used only to name a member of staff listed in
+    # STAFF_TEAMS_IDS (who has no console account) in the audit and on the card.
+    name: str = ""
 
 
 def read_activity(activity: Activity, staff_conversation: str) -> Read:
     """Translate an activity; the event is None for what we deliberately leave alone."""
+    sender = activity.from_property
+    return replace(_read(activity, staff_conversation), name=(sender.name if sender else "") or "")
+
+
+def _read(activity: Activity, staff_conversation: str) -> Read:
+    """The activity as an event and its conversation (the sender's name added by the caller)."""
     conversation = activity.conversation or ConversationAccount(id="")
     sender = activity.from_property or ChannelAccount(id="")
     kind = conversation.conversation_type or "personal"
@@ -551,7 +560,7 @@ class TeamsBridge:
                 incoming = await self.first_responder.respond(incoming)
             await self._learn(read)
             member = await self.staff.find(
-                read.object_id, incoming.user_id, read.reference, incoming.first_name
+                read.object_id, incoming.user_id, read.reference, read.name
             )
             if member is not None:
                 incoming = replace(incoming, on_staff_list=True, first_name=member.name)
