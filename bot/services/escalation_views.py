@@ -210,6 +210,10 @@ async def actor_names(session: AsyncSession, keys: list[str]) -> dict[str, str]:
                 if person.role == "staff"
                 else f"the patient ({reference(person)})"
             )
+        elif channel == "msteams":
+            # A press in the Teams channel: the step's own line says who, where it matters
+            # ("Acknowledged by ..."); a Teams id means nothing to a reader.
+            names[key] = "someone in Teams"
     return names
 
 

@@ -142,7 +142,10 @@ async def test_pmp_run_refuses_to_start_with_nowhere_to_send_staff_alerts(
     )
     _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 1
-    assert "set STAFF_CHAT_ID (the staff Telegram group) or TEAMS_WEBHOOK_URL" in err.decode()
+    assert (
+        "set STAFF_CHAT_ID (the staff Telegram group), TEAMS_STAFF_CONVERSATION_ID (the staff "
+        "Teams channel) or TEAMS_WEBHOOK_URL" in err.decode()
+    )
     assert "Traceback" not in err.decode()
     assert api.token not in err.decode()
 

@@ -363,6 +363,16 @@ class TeamsStaff:
         return StaffMember(account.name) if account is not None else None
 
 
+def first_name(display_name: str) -> str:
+    """The first name in a Teams display name: "Robin Example", and the directory's
+    "EXAMPLE, Robin (PAIN CLINIC)" too; only offered back as "Call me ..."."""
+    name = re.sub(r"\([^)]*\)", " ", display_name)
+    if "," in name:
+        name = name.split(",", 1)[1]
+    words = name.split()
+    return words[0].strip(".,;:") if words else ""
+
+
 def _update_id(activity: Activity) -> str:
     """A key unique to this activity: Teams' ids are unique only within a conversation."""
     conversation = activity.conversation.id if activity.conversation else ""
@@ -425,7 +435,7 @@ def _read(activity: Activity, staff_conversation: str) -> Read:
         "user_id": user_id,
         "chat_id": chat_id,
         "update_id": _update_id(activity),
-        "first_name": (sender.name or "").split(" ")[0] if private else "",
+        "first_name": first_name(sender.name or "") if private else "",
         "private_chat": private,
         "sent_at": activity.timestamp.timestamp() if activity.timestamp else None,
         # Decided after the crisis reply, from the staff accounts (fail closed until then).
