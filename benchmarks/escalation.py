@@ -22,6 +22,19 @@ Timed with time.perf_counter:
 * sent by patient -> staff alert sent: from the update entering the fake's queue, so it also
   counts the wait for the bot's next getUpdates.
 * fetched -> crisis text sent to the patient, and committed -> the turn's own replies sent.
+* with --teams, fetched -> Teams card posted: to the fake Bot Connector (tests/fakes) answering
+  the post of the Adaptive Card to the staff channel whose FactSet says "Reference: P<id>" for
+  that patient (timed as the fake's answer ends), and committed -> Teams card posted.
+
+--teams turns the Teams bot on beside Telegram (anonymous mode, loopback only; the staff channel
+is the fake connector's CHANNEL_ID; the console, which serves /api/messages, on a free port). Once
+the service is up, an installationUpdate for the staff channel is posted to its /api/messages, so
+the bot learns where to post; every alert is then also a card there. The fake connector is served
+in the same process and event loop. The bot paces each Teams conversation to Teams' limits
+(7 posts a second, 60 in 30 s: PACE in bot/app/channels/teams.py), so with reports faster than
+that most cards wait in the bot: the Teams figure measures that pacing, not the connector. Card
+121 of a burst waits about a minute, so give --wait 120 for more than 120 reports; the report
+window (and the fan-out counted in it) then also lasts until the last card.
 
 Scenarios, each in a fresh process with a fresh database, fake Bot API and service (so one that
 gets stuck cannot spill into the other):
@@ -37,7 +50,8 @@ gets stuck cannot spill into the other):
 
 The run waits --wait seconds after the last report for every alert; an alert that has not
 arrived by then counts with the time until then (the percentiles are then lower bounds), and
-service.stop() gets 30 s. The exit status is 1 if an alert or crisis text is missing or repeated.
+service.stop() gets 30 s. The exit status is 1 if an alert or crisis text (or, with --teams, a
+Teams card) is missing or repeated.
 
 The fake Bot API enforces no flood limits unless --api-rate / --per-chat-rate are given. (Real
 Telegram allows a bot about 20 messages a minute in one group, so 200 alerts in seconds to one
@@ -46,7 +60,7 @@ staff group would get 429s there.)
 Run from the repository root::
 
     .venv/bin/python benchmarks/escalation.py [--database sqlite|postgresql] [--reports 200]
-        [--reminders 10000] [--gap-ms 20 50] [--our-rate 25] [--wait 60] [--json]
+        [--reminders 10000] [--gap-ms 20 50] [--our-rate 25] [--wait 60] [--teams] [--json]
 
 --database postgresql uses postgresql+asyncpg://postgres@127.0.0.1:5432/bench (created with
 createdb if missing) and WIPES it; --database-url names another database (also WIPED; the
@@ -104,7 +118,9 @@ from bot.services.cohorts import CohortRequest, create_cohort  # noqa: E402
 from bot.services.people import enrol  # noqa: E402
 from bot.services.planner import Planner  # noqa: E402
 from bot.time.times import at, parse_clock  # noqa: E402
+from tests.fakes.bot_connector import FakeBotConnector, card_of  # noqa: E402
 from tests.fakes.fake_user import FakeUser  # noqa: E402
+from tests.fakes.teams_activities import CHANNEL_ID, installation_update  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 
 TOKEN = "123456:BENCH-TOKEN"
@@ -139,6 +155,8 @@ FANOUT_WARMUP_SENDS = 50
 STOP_SECONDS = 30.0  # for the service to stop
 SCENARIOS = ("alone", "fanout")
 ALERT_RE = re.compile(r"^Reference: P(\d+)$", re.MULTILINE)
+# A post to a conversation (not a reply, update or delete): where the staff channel's cards go.
+TEAMS_SEND_PATH = f"/v3/conversations/{CHANNEL_ID}/activities"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -187,6 +205,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=60.0,
         help="seconds to wait for a scenario's alerts after its last report (60)",
+    )
+    parser.add_argument(
+        "--teams",
+        action="store_true",
+        help="Teams on too: every alert is also a card in the fake Bot Connector's staff channel",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed for the pauses (1)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -243,6 +266,10 @@ class Observer:
     reminder_lanes: Counter[str] = field(default_factory=Counter)
     other_staff_messages: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    # person id -> when each staff-channel card naming them was posted to the fake connector
+    teams_cards: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    other_teams_posts: int = 0
+    teams_failures: Counter[str] = field(default_factory=Counter)
 
     def seen(self, lane: str, method: str, response: httpx.Response, now: float) -> None:
         """Note one answered Bot API request."""
@@ -273,6 +300,64 @@ class Observer:
                 self.crisis[chat_id].append((now, lane))
             else:
                 self.other_replies[chat_id].append((now, lane))
+
+    def teams_seen(self, method: str, path: str, status: int, body: bytes, now: float) -> None:
+        """Note one request the fake Bot Connector answered."""
+        if status >= 300:
+            self.teams_failures[f"{method} {path.rsplit('/', 1)[-1]}:{status}"] += 1
+            return
+        if method != "POST" or path.rstrip("/") != TEAMS_SEND_PATH:
+            return
+        reference = ALERT_RE.search(card_text(json.loads(body)))
+        if reference is None:
+            self.other_teams_posts += 1
+        else:
+            self.teams_cards[int(reference.group(1))].append(now)
+
+
+def card_text(activity: dict[str, Any]) -> str:
+    """An activity's Adaptive Card, line by line: text blocks, and facts as "Title: value"."""
+    lines = []
+    for element in (card_of(activity) or {}).get("body", []):
+        if element.get("type") == "TextBlock":
+            lines.append(str(element.get("text", "")))
+        elif element.get("type") == "FactSet":
+            lines += [f"{fact['title']}: {fact['value']}" for fact in element.get("facts", [])]
+    return "\n".join(lines)
+
+
+class TimedConnectorApp:
+    """Wraps the fake Bot Connector's ASGI app: tells the observer of each answered request."""
+
+    def __init__(self, inner: Any, observer: Observer) -> None:
+        self.inner = inner
+        self.observer = observer
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Serve one request; time the end of its answer."""
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        status = 0
+
+        async def timed_receive() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        async def timed_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.observer.teams_seen(
+                    scope["method"], scope["path"], status, b"".join(chunks), time.perf_counter()
+                )
+
+        await self.inner(scope, timed_receive, timed_send)
 
 
 class ObservedTransport(httpx.AsyncBaseTransport):
@@ -356,9 +441,14 @@ class Report:
 
 
 def scenario_figures(
-    name: str, reports: Sequence[Report], observer: Observer, marks: TurnMarks, waited: float
+    name: str,
+    reports: Sequence[Report],
+    observer: Observer,
+    marks: TurnMarks,
+    waited: float,
+    teams: bool = False,
 ) -> dict[str, Any]:
-    """Latencies and checks for one scenario's reports.
+    """Latencies and checks for one scenario's reports (with `teams`, its Teams cards too).
 
     An alert that had not arrived when the wait ended (`waited`, a perf_counter time) counts
     with the time until then: the percentiles are then lower bounds.
@@ -397,7 +487,7 @@ def scenario_figures(
             if replied is not None:
                 commit_to_replies.append(replied - committed)
     over = sum(1 for s in to_alert if s * 1000 >= TARGET_P99_MS)
-    figures = {
+    figures: dict[str, Any] = {
         "name": name,
         "reports": len(reports),
         "fetched_to_alert_ms": percentiles(to_alert),
@@ -418,9 +508,43 @@ def scenario_figures(
         "duplicate_crisis_texts": duplicate_crisis,
         "all_once": not (missing_alerts or duplicate_alerts or missing_crisis or duplicate_crisis),
     }
+    if teams:
+        figures.update(teams_figures(reports, observer, marks, waited))
+        figures["all_once"] = figures["all_once"] and not (
+            figures["missing_teams_cards"] or figures["duplicate_teams_cards"]
+        )
     p99 = figures["fetched_to_alert_ms"].get("p99")
     figures["meets_target"] = p99 is not None and p99 < TARGET_P99_MS and figures["all_once"]
     return figures
+
+
+def teams_figures(
+    reports: Sequence[Report], observer: Observer, marks: TurnMarks, waited: float
+) -> dict[str, Any]:
+    """Fetched -> Teams card posted, per report; a card not posted counts until `waited`."""
+    to_card, commit_to_card = [], []
+    missing = duplicate = 0
+    for report in reports:
+        fetched = observer.fetched.get(report.update_id, report.sent_at)
+        cards = observer.teams_cards.get(report.person_id, [])
+        missing += not cards
+        duplicate += len(cards) > 1
+        posted = cards[0] if cards else waited
+        to_card.append(posted - fetched)
+        committed = marks.committed.get(report.update_id)
+        if cards and committed is not None:
+            commit_to_card.append(posted - committed)
+    over = sum(1 for s in to_card if s * 1000 >= TARGET_P99_MS)
+    p99 = percentiles(to_card).get("p99")
+    return {
+        "fetched_to_teams_card_ms": percentiles(to_card),
+        "committed_to_teams_card_ms": percentiles(commit_to_card),
+        "teams_cards_over_target": over,
+        "teams_p99_under_target": p99 is not None and p99 < TARGET_P99_MS and not missing,
+        "missing_teams_cards": missing,
+        "duplicate_teams_cards": duplicate,
+        "teams_percentiles_are_lower_bounds": missing > 0,
+    }
 
 
 # ---- setup ------------------------------------------------------------------------------------
@@ -454,8 +578,17 @@ def ensure_postgres_database(url: str) -> None:
         raise SystemExit(f"createdb failed: {done.stderr.strip()}")
 
 
-def make_settings(url: str, api: FakeTelegramAPI, our_rate: float) -> Settings:
-    """Production-like settings aimed at the fake: our rate limiter on, a staff group set."""
+def make_settings(url: str, api: FakeTelegramAPI, our_rate: float, teams: bool) -> Settings:
+    """Production-like settings aimed at the fake: our rate limiter on, a staff group set.
+
+    With `teams`, the Teams bot is on too (anonymous mode, loopback only), its staff channel the
+    fake Bot Connector's, and the console (with /api/messages) listens on a free port.
+    """
+    teams_settings: dict[str, Any] = (
+        {"teams_allow_anonymous": True, "teams_staff_conversation_id": CHANNEL_ID, "web_port": 0}
+        if teams
+        else {}
+    )
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,
@@ -466,7 +599,17 @@ def make_settings(url: str, api: FakeTelegramAPI, our_rate: float) -> Settings:
         staff_telegram_ids=[],
         staff_chat_id=STAFF_CHAT_ID,
         telegram_max_messages_per_second=our_rate,
+        **teams_settings,
     )
+
+
+async def install_in_staff_channel(service: TelegramService, connector: FakeBotConnector) -> None:
+    """The app added to the staff channel: the bot learns where to post the channel's cards."""
+    activity = installation_update("add", "channel", service_url=connector.service_url)
+    async with httpx.AsyncClient(base_url=service.web_address, timeout=20) as client:
+        response = await client.post("/api/messages", json=activity)
+    if response.status_code != 200:
+        raise RuntimeError(f"the installationUpdate got {response.status_code}: {response.text}")
 
 
 async def enrol_reporters(runtime: Runtime, users: Sequence[FakeUser]) -> list[int]:
@@ -538,8 +681,9 @@ async def send_reports(
     rng: random.Random,
     gap_ms: Sequence[float],
     wait_seconds: float,
+    teams: bool = False,
 ) -> float:
-    """Each patient sends their message, spread over time; returns when the last alert came."""
+    """Each patient sends their message, spread over time; returns when all has arrived."""
     for report in reports:
         report.sent_at = time.perf_counter()
         report.update_id = await report.user.send(report.text)
@@ -550,6 +694,7 @@ async def send_reports(
             observer.alerts.get(r.person_id)
             and observer.crisis.get(r.user.chat_id)
             and r.update_id in marks.replied
+            and (not teams or observer.teams_cards.get(r.person_id))
             for r in reports
         ):
             break
@@ -589,7 +734,7 @@ async def run_scenario(args: argparse.Namespace, url: str, name: str) -> dict[st
         for index, user_id in enumerate(reminder_ids):
             api.user(user_id, NAMES[index % len(NAMES)])
         reporters = [api.user(uid, NAMES[i % len(NAMES)]) for i, uid in enumerate(reporter_ids)]
-        settings = make_settings(url, api, args.our_rate)
+        settings = make_settings(url, api, args.our_rate, args.teams)
         tz = settings.tz
         morning = parse_clock(MORNING_TIME)
         assert morning is not None
@@ -604,7 +749,13 @@ async def run_scenario(args: argparse.Namespace, url: str, name: str) -> dict[st
         )
         marks = TurnMarks()
         figures: dict[str, Any] = {}
+        connector: FakeBotConnector | None = None
         try:
+            if args.teams:
+                connector = FakeBotConnector()
+                # The fake hands its asgi_app to uvicorn: any ASGI app serves.
+                connector.asgi_app = TimedConnectorApp(connector.asgi_app, observer)  # type: ignore[assignment]
+                await connector.start()
             began = time.perf_counter()
             groups = await populate(runtime, reminder_ids, args.group_size)
             person_ids = await enrol_reporters(runtime, reporters)
@@ -646,6 +797,8 @@ async def run_scenario(args: argparse.Namespace, url: str, name: str) -> dict[st
             await service.start()
             try:
                 await api.wait_until_polling()
+                if connector is not None:
+                    await install_in_staff_channel(service, connector)
                 began = time.perf_counter()
                 await asyncio.wait_for(planned_at_start.wait(), 300)
                 progress(
@@ -669,7 +822,9 @@ async def run_scenario(args: argparse.Namespace, url: str, name: str) -> dict[st
                 ]
                 sent_at_start = observer.reminders_sent
                 window_began = time.perf_counter()
-                ended = await send_reports(reports, observer, marks, rng, args.gap_ms, args.wait)
+                ended = await send_reports(
+                    reports, observer, marks, rng, args.gap_ms, args.wait, args.teams
+                )
                 sent_at_end = observer.reminders_sent
                 window = ended - window_began
                 figures = scenario_figures(
@@ -678,6 +833,7 @@ async def run_scenario(args: argparse.Namespace, url: str, name: str) -> dict[st
                     observer,
                     marks,
                     ended,
+                    args.teams,
                 )
                 unsent = await count_rows(
                     runtime,
@@ -703,6 +859,9 @@ async def run_scenario(args: argparse.Namespace, url: str, name: str) -> dict[st
                     }
                 )
                 progress(f"{name}: p99 {figures['fetched_to_alert_ms'].get('p99')} ms")
+                if args.teams:
+                    teams_p99 = figures["fetched_to_teams_card_ms"].get("p99")
+                    progress(f"{name}: Teams card p99 {teams_p99} ms")
                 if with_fanout:
                     figures["fanout_stopped_early"] = await stop_fanout(runtime, clock.now())
             finally:
@@ -720,7 +879,16 @@ async def run_scenario(args: argparse.Namespace, url: str, name: str) -> dict[st
                 else f"{name}: service.stop() had not finished after {STOP_SECONDS:g} s: abandoned"
             )
         finally:
+            if connector is not None:
+                await connector.stop()
             await runtime.close()
+    if args.teams:
+        figures.update(
+            {
+                "other_teams_channel_posts": observer.other_teams_posts,
+                "connector_failures": dict(observer.teams_failures),
+            }
+        )
     figures.update(
         {
             "reminder_lanes": dict(observer.reminder_lanes),
@@ -765,6 +933,8 @@ def child_argv(args: argparse.Namespace, scenario: str) -> list[str]:
     ]
     if args.database_url:
         argv += ["--database-url", args.database_url]
+    if args.teams:
+        argv.append("--teams")
     return argv
 
 
@@ -804,6 +974,13 @@ def print_report(figures: dict[str, Any]) -> None:
         f"{figures['reminders']} patients with a reminder due in the fan-out",
         f"our AIORateLimiter {figures['our_rate']:g} msg/s; fake Bot API: {api}",
         "each scenario: a fresh database, fake Bot API and TelegramService in a process of its own",
+    ]
+    if figures.get("teams"):
+        lines.append(
+            "Teams on (anonymous mode): every alert also goes as a card to the staff channel of "
+            "the fake Bot Connector, in the same process"
+        )
+    lines += [
         "",
         f"{'ms':<46} {'p50':>9} {'p95':>9} {'p99':>9} {'max':>9}",
     ]
@@ -817,6 +994,11 @@ def print_report(figures: dict[str, Any]) -> None:
         ]
         for lane, pct in scenario["fetched_to_alert_by_lane_ms"].items():
             rows.append((f"  alerts sent by the {lane}", pct))
+        if "fetched_to_teams_card_ms" in scenario:
+            rows += [
+                ("fetched -> Teams card posted", scenario["fetched_to_teams_card_ms"]),
+                ("  committed -> Teams card posted", scenario["committed_to_teams_card_ms"]),
+            ]
         rows += [
             ("sent by patient -> staff alert sent", scenario["sent_to_alert_ms"]),
             ("fetched -> crisis text sent", scenario["fetched_to_crisis_text_ms"]),
@@ -845,6 +1027,20 @@ def print_report(figures: dict[str, Any]) -> None:
             f"{scenario['duplicate_alerts']}; crisis texts missing "
             f"{scenario['missing_crisis_texts']}, duplicated {scenario['duplicate_crisis_texts']}"
         )
+        if "fetched_to_teams_card_ms" in scenario:
+            under = "under" if scenario["teams_p99_under_target"] else "NOT under"
+            lines.append(
+                f"  Teams cards: p99 {under} {target:g} ms; {scenario['teams_cards_over_target']} "
+                f"took {target:g} ms or more; not arrived {scenario['missing_teams_cards']}, "
+                f"duplicated {scenario['duplicate_teams_cards']}; other posts to the channel "
+                f"{scenario['other_teams_channel_posts']}; connector errors "
+                f"{scenario['connector_failures'] or 0}"
+            )
+            if scenario["teams_percentiles_are_lower_bounds"]:
+                lines.append(
+                    f"  (Teams lower bounds: {scenario['missing_teams_cards']} cards had not "
+                    f"arrived when the wait ended; counted until then)"
+                )
         if "fanout_stopped_early" in scenario:
             running = "yes" if scenario["fanout_running_throughout"] else "NO"
             stopped = scenario["fanout_stopped_early"]
@@ -914,11 +1110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "target_p99_ms": TARGET_P99_MS,
         "scenarios": scenarios,
     }
+    if args.teams:
+        figures["teams"] = True
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
         print_report(figures)
-    # Missing or repeated alerts fail the run; a missed latency target is a figure to report.
+    # Missing or repeated alerts (or Teams cards) fail the run; a missed latency target is a
+    # figure to report.
     return 0 if all(scenario["all_once"] for scenario in scenarios) else 1
 
 
