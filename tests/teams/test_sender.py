@@ -116,7 +116,7 @@ async def test_editing_a_card_replaces_it(
     assert connector.current(CHANNEL, sent_id)["text"] == "Second"
 
 
-async def test_each_conversation_is_kept_inside_teams_limits(
+async def test_each_conversation_is_kept_inside_teams_limits_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
@@ -124,7 +124,6 @@ async def test_each_conversation_is_kept_inside_teams_limits(
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
-        now[0] += seconds
 
     monkeypatch.setattr(teams_module.time, "monotonic", lambda: now[0])
     monkeypatch.setattr(teams_module.asyncio, "sleep", sleep)
@@ -132,17 +131,21 @@ async def test_each_conversation_is_kept_inside_teams_limits(
     for _ in range(7):
         await pace.wait("a")
     assert slept == []  # seven in a second are fine
-    await pace.wait("a")
-    assert slept and 0 < slept[0] <= 1.0  # the eighth waits for the second to pass
+    # Ten more asking at the same moment: each gets the next free moment, in order.
+    for _ in range(10):
+        await pace.wait("a")
+    assert slept == sorted(slept) and 0 < slept[0] <= 1.0 and slept[-1] <= 2.0
+    slept.clear()
     await pace.wait("b")  # another conversation does not wait
-    assert len(slept) == 1
+    assert slept == []
     for _ in range(60):
         await pace.wait("c")
         now[0] += 0.2
-    # Sixty in twelve seconds: the next waits until the first of them is thirty seconds old.
-    before = sum(slept)
-    await pace.wait("c")
-    assert 17.0 <= sum(slept) - before <= 18.0
+    # Sixty in twelve seconds: the next would wait 18 s for the first to be 30 s old, which
+    # is too long to hold a row: it is handed back, to be sent when Teams would take it.
+    with pytest.raises(DeliveryError) as raised:
+        await pace.wait("c")
+    assert raised.value.retry_after is not None and 17.0 <= raised.value.retry_after <= 18.0
 
 
 async def test_only_allowed_hosts_are_ever_called(runtime: Runtime) -> None:

@@ -77,6 +77,8 @@ BOT_SCOPE = "https://api.botframework.com/.default"
 SEND_TIMEOUT_SECONDS = 10.0
 # Teams' limits per conversation (a bot in one thread): 7 in a second, 60 in 30 seconds.
 PACE = ((1.0, 7), (30.0, 60))
+# A send that would wait longer than this for its moment is handed back to the outbox.
+PACE_MAX_WAIT = 10.0
 # How long an email looked up for a Teams account is trusted before asking again.
 EMAIL_CACHE_SECONDS = 600
 _MENTION = re.compile(r"<at>[^<]*</at>", re.IGNORECASE)
@@ -135,23 +137,26 @@ def card_words(content: Content) -> CardWords:
 
 @dataclass
 class _Pace:
-    """Keeps each conversation inside Teams' limits by waiting, rather than earning a 429."""
+    """Keeps each conversation inside Teams' limits by waiting rather than earning a 429:
+    each send reserves the first moment the limits allow, in the order sends asked, so the
+    channel shows alerts in the order they were raised."""
 
     sent: dict[str, deque[float]] = field(default_factory=dict)
 
     async def wait(self, conversation_id: str) -> None:
+        """Wait for this send's moment; a moment too far off hands the row back instead (a
+        row held that long could outlive its claim and be sent twice)."""
         times = self.sent.setdefault(conversation_id, deque(maxlen=PACE[-1][1]))
-        while True:
-            now = time.monotonic()
-            waits = [
-                times[-limit] + window - now
-                for window, limit in PACE
-                if len(times) >= limit and times[-limit] + window > now
-            ]
-            if not waits:
-                times.append(now)
-                return
-            await asyncio.sleep(max(waits))
+        now = time.monotonic()
+        slot = max(now, times[-1]) if times else now
+        for window, limit in PACE:
+            if len(times) >= limit:
+                slot = max(slot, times[-limit] + window)
+        if slot - now > PACE_MAX_WAIT:
+            raise DeliveryError("teams_paced", retry_after=slot - now)
+        times.append(slot)
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
 
 @contextlib.contextmanager
