@@ -328,3 +328,24 @@ async def test_without_anonymous_mode_a_missing_or_junk_token_gets_401(
     finally:
         await teams.aclose()
         await service.stop()
+
+
+async def test_removing_the_app_marks_the_patient_unreachable(
+    runtime: Runtime, patient: TeamsPerson, teams: Teams
+) -> None:
+    from tests.fakes.teams_activities import installation_update
+
+    await joined(runtime, patient)
+    response = await teams.post(
+        installation_update(
+            "remove",
+            "personal",
+            user_id=PATIENT_USER,
+            aad_object_id=PATIENT_AAD,
+            service_url=teams.connector.service_url,
+        )
+    )
+    assert response.status_code == 200
+    assert (await the_person(runtime)).unreachable_at is not None
+    await patient.say("/menu")  # back again: reachable
+    assert (await the_person(runtime)).unreachable_at is None

@@ -93,6 +93,8 @@ class Conversations:
         self.sessions = sessions
         self.urls = urls
         self._known: dict[str, Reference] = {}
+        # What this process has written to the database, so it is not written again.
+        self._stored: dict[str, Reference] = {}
         self._personal: dict[str, str] = {}
 
     def remember(self, reference: Reference) -> bool:
@@ -105,9 +107,16 @@ class Conversations:
         return True
 
     async def store(self, reference: Reference, now: datetime) -> None:
-        """Keep a reference in the database (the service URL may move: the newest wins)."""
+        """Keep a reference in the database (the service URL may move: the newest wins);
+        written once per process unless it changes, so a message costs no write for it."""
         if not self.remember(reference):
             return
+        if self._stored.get(reference.conversation_id) == reference:
+            return
+        await self._write(reference, now)
+        self._stored[reference.conversation_id] = reference
+
+    async def _write(self, reference: Reference, now: datetime) -> None:
         async with self.sessions() as session, session.begin():
             changed = await session.execute(
                 update(TeamsConversation)
