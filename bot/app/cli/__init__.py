@@ -19,6 +19,7 @@ from bot.app.cli.escalations import escalations, screen
 from bot.app.cli.family import family
 from bot.app.cli.questions import questions_command
 from bot.app.cli.staff import staff
+from bot.app.cli.teams import teams
 from bot.app.runtime import Runtime, configure_logging, open_runtime
 from bot.config import Settings
 from bot.content import Content
@@ -727,6 +728,7 @@ main.add_command(staff)
 main.add_command(escalations)
 main.add_command(family)
 main.add_command(questions_command)
+main.add_command(teams)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
