@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # in a personal chat. Off while TEAMS_APP_ID is empty and anonymous mode is off.
     teams_app_id: str = ""
     teams_app_password: str = Field(default="", repr=False)
+    # Instead of a password: a certificate (.pfx with its private key) on the app registration.
+    teams_certificate_file: str = ""
     teams_tenant_id: str = ""
     # The staff channel's conversation id ("19:...@thread.tacv2"); its service URL is learnt
     # from the first activity the bot receives there (its installation).
@@ -216,8 +218,12 @@ class Settings(BaseSettings):
                 "TEAMS_ALLOW_ANONYMOUS=true is for local testing only: unset TEAMS_APP_ID, "
                 "or turn anonymous mode off"
             )
-        if self.teams_app_id and not (self.teams_app_password and self.teams_tenant_id):
-            raise ValueError("TEAMS_APP_ID needs TEAMS_APP_PASSWORD and TEAMS_TENANT_ID")
+        credential = self.teams_app_password or self.teams_certificate_file
+        if self.teams_app_id and not (credential and self.teams_tenant_id):
+            raise ValueError(
+                "TEAMS_APP_ID needs TEAMS_TENANT_ID, and TEAMS_APP_PASSWORD or "
+                "TEAMS_CERTIFICATE_FILE"
+            )
         return self
 
     @property

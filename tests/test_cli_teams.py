@@ -163,7 +163,7 @@ def test_the_same_settings_make_the_same_package(cli: CliRunner) -> None:
         ({"WEB_PUBLIC_URL": "http://pmp.trust.nhs.uk"}, [], "WEB_PUBLIC_URL must be an https"),
         ({"WEB_PUBLIC_URL": None}, [], "WEB_PUBLIC_URL must be an https"),
         ({"TEAMS_APP_ID": "pmp-bot"}, [], "application (client) id"),
-        ({"TEAMS_TENANT_ID": None}, [], "TEAMS_APP_ID needs TEAMS_APP_PASSWORD"),
+        ({"TEAMS_TENANT_ID": None}, [], "TEAMS_APP_ID needs TEAMS_TENANT_ID"),
         ({}, ["--name", "The Pain Management Programme's companion"], "--name must be"),
         ({}, ["--terms-url", "http://www.trust.nhs.uk/terms"], "--terms-url must be an https"),
     ],

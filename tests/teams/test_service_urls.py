@@ -53,3 +53,23 @@ def test_anonymous_mode_calls_only_this_machine() -> None:
 def test_a_thread_in_a_channel_is_the_channel() -> None:
     assert channel_of("19:abc@thread.tacv2;messageid=1700000000000") == "19:abc@thread.tacv2"
     assert channel_of("a:1personal") == "a:1personal"
+
+
+def test_the_bot_proves_who_it_is_with_a_secret_or_a_certificate() -> None:
+    from microsoft_agents.hosting.core.authorization import AuthTypes
+
+    from bot.app.channels.teams import auth_configuration
+    from bot.config import Settings
+
+    ids = {"teams_app_id": "00000000-1111-4222-8333-444444444444", "teams_tenant_id": "t"}
+    secret = auth_configuration(Settings(_env_file=None, teams_app_password="s", **ids))
+    assert AuthTypes.client_secret == secret.AUTH_TYPE and not secret.ANONYMOUS_ALLOWED
+    certificate = auth_configuration(
+        Settings(_env_file=None, teams_certificate_file="/etc/pmp/bot.pfx", **ids)
+    )
+    assert AuthTypes.certificate == certificate.AUTH_TYPE
+    assert certificate.CERT_PFX_FILE == "/etc/pmp/bot.pfx"
+    with pytest.raises(ValueError, match="TEAMS_TENANT_ID"):
+        Settings(_env_file=None, teams_app_id="x")
+    with pytest.raises(ValueError, match="local testing only"):
+        Settings(_env_file=None, teams_allow_anonymous=True, teams_app_password="s", **ids)

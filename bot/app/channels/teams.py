@@ -117,6 +117,14 @@ def auth_configuration(settings: Settings) -> AgentAuthConfiguration:
     """The SDK's configuration: who may call /api/messages, and who the bot is."""
     if settings.teams_allow_anonymous:
         return AgentAuthConfiguration(anonymous_allowed=True)
+    if settings.teams_certificate_file and not settings.teams_app_password:
+        return AgentAuthConfiguration(
+            auth_type=AuthTypes.certificate,
+            client_id=settings.teams_app_id,
+            tenant_id=settings.teams_tenant_id,
+            cert_pfx_file=settings.teams_certificate_file,
+            anonymous_allowed=False,
+        )
     return AgentAuthConfiguration(
         auth_type=AuthTypes.client_secret,
         client_id=settings.teams_app_id,
