@@ -369,3 +369,30 @@ async def test_staff_teams_ids_lets_staff_without_an_account_act(
     finally:
         await teams.aclose()
         await service.stop()
+
+
+async def test_in_a_channel_the_bot_answers_only_id_and_staff_commands_in_the_staff_channel(
+    teams: Teams, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    from tests.fakes.teams_activities import channel_message
+
+    other = "19:FakeOtherChannel0123456789abcd@thread.tacv2"
+    url = teams.connector.service_url
+    await add_teams_staff(runtime)
+    # Whoever sets it up learns a channel's id in that channel.
+    await teams.post(channel_message("/id", channel_id=other, service_url=url))
+    (answer,) = await teams.connector.wait_for(lambda: teams.connector.sent(other) or None)
+    assert other in text_of(answer)
+    # A staff command elsewhere, or anything else, is not answered.
+    for text in ("/escalations", "hello", "I want to end my life"):
+        await teams.post(
+            channel_message(text, STAFF_USER, STAFF_AAD, channel_id=other, service_url=url)
+        )
+    await asyncio.sleep(0.2)
+    assert len(teams.connector.sent(other)) == 1
+    # In the staff channel, a member of staff's command is answered there.
+    await teams.post(channel_message("/escalations", STAFF_USER, STAFF_AAD, service_url=url))
+    listing = await teams.connector.wait_for(
+        lambda: [a for a in teams.connector.sent(CHANNEL_ID) if "escalations" in text_of(a)] or None
+    )
+    assert "No escalations are open" in text_of(listing[0])

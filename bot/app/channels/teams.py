@@ -486,11 +486,14 @@ def _read(activity: Activity, staff_conversation: str) -> Read:
         return Read(None, reference, object_id)  # typing, reactions, deletions: nothing to say
     text = activity.text or ""
     if not private:
-        # In a channel the bot answers only staff commands, and only in the staff channel.
-        if chat_id != channel_of(staff_conversation) or kind_of != "message":
+        # In a channel the bot answers only /id (whoever sets it up learns the channel's id)
+        # and staff commands, and those only in the staff channel.
+        parsed = _command(_MENTION.sub("", text).strip()) if kind_of == "message" else None
+        if parsed == ("id", ""):
+            return Read(Incoming(kind="command", command="id", **base), reference, object_id)
+        if chat_id != channel_of(staff_conversation) or parsed is None:
             return Read(None, reference, object_id)
-        parsed = _command(_MENTION.sub("", text).strip())
-        if parsed is None or parsed[0] not in STAFF_COMMANDS:
+        if parsed[0] not in STAFF_COMMANDS:
             return Read(None, reference, object_id)
         command, rest = parsed
         return Read(
