@@ -218,6 +218,11 @@ class Settings(BaseSettings):
                 "TEAMS_ALLOW_ANONYMOUS=true is for local testing only: unset TEAMS_APP_ID, "
                 "or turn anonymous mode off"
             )
+        if self.teams_allow_anonymous and self.web_listen not in ("127.0.0.1", "localhost", "::1"):
+            # Without tokens, anyone who can reach /api/messages could act as anyone.
+            raise ValueError(
+                "TEAMS_ALLOW_ANONYMOUS=true needs WEB_LISTEN on this machine only (127.0.0.1)"
+            )
         credential = self.teams_app_password or self.teams_certificate_file
         if self.teams_app_id and not (credential and self.teams_tenant_id):
             raise ValueError(

@@ -172,6 +172,11 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+class ChatBusy(DeliveryError):
+    """This one chat must wait a moment (the channel's limit for a single conversation):
+    only its messages wait, and the wait is not a failed try."""
+
+
 class PermanentDeliveryError(DeliveryError):
     """The channel refused the message for good (for example a bad request): do not retry."""
 

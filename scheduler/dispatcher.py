@@ -34,6 +34,7 @@ from sqlalchemy.orm import aliased
 from bot.clock import Clock
 from bot.db.models import OutboxMessage, Person, Worker
 from bot.messages import (
+    ChatBusy,
     DeliveryError,
     Editor,
     PermanentDeliveryError,
@@ -220,6 +221,10 @@ class SendRound:
         reply = Reply(row.text, buttons_from_json(row.buttons), row.document_name)
         try:
             message_id = await _send_or_edit(sender, row, reply)
+        except ChatBusy as error:
+            # Its own conversation is at its limit: that chat waits, the channel goes on.
+            self.stalled.add(chat)
+            return Outcome(row.id, "held", error.reason, error.retry_after or 1.0)
         except RecipientBlocked as error:
             self.failures_running[row.channel] = 0
             return Outcome(row.id, "blocked", error.reason)

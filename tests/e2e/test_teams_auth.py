@@ -91,3 +91,39 @@ async def test_other_tokens_get_401(teams: Teams, bad: dict[str, Any]) -> None:
     response = await teams.post(message(), Authorization=f"Bearer {token(key, **bad)}")
     assert response.status_code == 401
     assert teams.connector.calls == []
+
+
+async def test_a_token_from_the_hospitals_own_tenant_is_not_the_bot_framework(
+    teams: Teams,
+) -> None:
+    # Anyone who may register an app in the tenant can get such a token for this app id.
+    forged = token(iss=f"https://sts.windows.net/{TENANT_ID}/", tid=TENANT_ID)
+    response = await teams.post(message(), Authorization=f"Bearer {forged}")
+    assert response.status_code == 401
+
+
+TEAMS_HOST = "https://smba.trafficmanager.net/uk/"
+
+
+async def test_an_activity_naming_another_host_than_its_token_is_refused(teams: Teams) -> None:
+    activity = personal_message("hello", service_url=TEAMS_HOST)
+    signed = token(serviceurl="https://europe.webchat.botframework.com/")
+    response = await teams.post(activity, Authorization=f"Bearer {signed}")
+    assert response.status_code == 403
+    assert teams.connector.calls == []
+
+
+@pytest.mark.parametrize("field", ["tenant", "channel"])
+async def test_an_activity_from_another_tenant_or_channel_is_refused(
+    teams: Teams, field: str
+) -> None:
+    if field == "tenant":
+        activity = personal_message(
+            "hello", service_url=TEAMS_HOST, tenant_id="bbbbbbbb-cccc-4ddd-8eee-ffffffffffff"
+        )
+    else:
+        activity = personal_message("hello", service_url=TEAMS_HOST)
+        activity["channelId"] = "webchat"
+    response = await teams.post(activity, Authorization=f"Bearer {token(serviceurl=TEAMS_HOST)}")
+    assert response.status_code == 403
+    assert teams.connector.calls == []

@@ -349,3 +349,54 @@ async def test_removing_the_app_marks_the_patient_unreachable(
     assert (await the_person(runtime)).unreachable_at is not None
     await patient.say("/menu")  # back again: reachable
     assert (await the_person(runtime)).unreachable_at is None
+
+
+async def test_a_message_edited_to_add_crisis_words_is_treated_as_sent(
+    runtime: Runtime,
+    patient: TeamsPerson,
+    teams: Teams,
+    api: FakeTelegramAPI,
+    staff_group: FakeGroup,
+) -> None:
+    await joined(runtime, patient)
+    first = personal_message(
+        "my knee is sore today",
+        user_id=PATIENT_USER,
+        aad_object_id=PATIENT_AAD,
+        service_url=teams.connector.service_url,
+    )
+    assert (await teams.post(first)).status_code == 200
+    before = len(patient.received())
+    # Teams sends an edit as messageUpdate with the id of the message it changes.
+    edited = dict(first, type="messageUpdate", text="I am going to kill myself tonight")
+    assert (await teams.post(edited)).status_code == 200
+    assert CRISIS_LINE in text_of(patient.received()[before])
+    await api.wait_for(lambda: alerts(staff_group) or None)
+    # The same edit delivered again is not a second crisis.
+    assert (await teams.post(edited)).status_code == 200
+    assert sum(CRISIS_LINE in text_of(a) for a in patient.received()[before:]) == 1
+
+
+async def test_without_its_token_the_bot_still_records_a_crisis_and_tells_telegram_staff(
+    runtime: Runtime,
+    patient: TeamsPerson,
+    teams: Teams,
+    service: TelegramService,
+    api: FakeTelegramAPI,
+    staff_group: FakeGroup,
+) -> None:
+    await joined(runtime, patient)
+
+    class Expired:
+        async def token(self) -> str:
+            raise ValueError("the client secret has expired")
+
+    assert service.teams_bot is not None and service.teams_bridge is not None
+    service.teams_bot.tokens = Expired()
+    service.teams_bridge.staff._emails.clear()  # the staff check must ask Microsoft again
+    response = await patient.say("I want to kill myself")
+    assert response.status_code == 200
+    async with runtime.sessions() as session:
+        (escalation,) = list(await session.scalars(select(Escalation)))
+    assert escalation.risk == "crisis"
+    await api.wait_for(lambda: alerts(staff_group) or None)

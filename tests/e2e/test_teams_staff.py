@@ -296,14 +296,15 @@ async def test_cards_submitted_with_missing_or_forged_data_are_answered_kindly(
     assert (await the_escalation(runtime)).status == "alerted"
 
 
-async def test_a_press_from_another_card_is_refused(
+async def test_a_press_from_outside_the_staff_channel_is_refused(
     teams: Teams, api: FakeTelegramAPI, runtime: Runtime
 ) -> None:
     await add_teams_staff(runtime)
     card_activity = await crisis_from_telegram(api, runtime, teams)
-    # The right escalation's button, but on some other message (copied, or forged).
-    other = dict(card_activity, id="1799999999999")
-    response = await teams.post(press_on(teams, other, "Acknowledge", STAFF_USER, STAFF_AAD))
+    # The right escalation's button, but on a card in another channel (copied, or forged).
+    press = press_on(teams, card_activity, "Acknowledge", STAFF_USER, STAFF_AAD)
+    press["conversation"]["id"] = "19:FakeOtherChannel0123456789abcd@thread.tacv2"
+    response = await teams.post(press)
     assert response.status_code == 200 and response.json()["value"]
     assert (await the_escalation(runtime)).status == "alerted"
     assert "refused" in await events(runtime)
@@ -396,3 +397,30 @@ async def test_in_a_channel_the_bot_answers_only_id_and_staff_commands_in_the_st
         lambda: [a for a in teams.connector.sent(CHANNEL_ID) if "escalations" in text_of(a)] or None
     )
     assert "No escalations are open" in text_of(listing[0])
+
+
+async def test_a_card_pressed_before_its_id_was_recorded_is_still_its_alert(
+    teams: Teams, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    from sqlalchemy import update
+
+    from bot.db.models import OutboxMessage
+
+    await add_teams_staff(runtime)
+    card_activity = await crisis_from_telegram(api, runtime, teams)
+    await asyncio.sleep(0.2)
+    async with runtime.sessions() as session, session.begin():
+        # As if the press came in the moment between Teams posting it and our record.
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.channel == "msteams", OutboxMessage.kind == "alert")
+            .values(sent_message_id=None)
+        )
+    response = await teams.post(
+        press_on(teams, card_activity, "Acknowledge", STAFF_USER, STAFF_AAD)
+    )
+    assert "Acknowledged by Nurse Kim" in response.json()["value"]
+    updated = await teams.connector.wait_for(
+        lambda: teams.connector.updates(CHANNEL_ID, card_activity["id"]) or None
+    )
+    assert "Acknowledged by Nurse Kim" in card_text(updated[-1])

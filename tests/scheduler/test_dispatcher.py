@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.app.runtime import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.db.models import OutboxMessage, Person, Worker
-from bot.messages import DeliveryError, RecipientBlocked, Reply
+from bot.messages import ChatBusy, DeliveryError, RecipientBlocked, Reply
 from bot.services import people
 from scheduler.dispatcher import (
     CLAIM_LEASE,
@@ -299,3 +299,20 @@ async def test_a_slow_channel_hands_the_rest_back_before_the_lease_ends(runtime:
     outcomes = await send_rows(rows_, {"console": FlakySender()}, budget=timedelta(0))
     # With no time left nothing is attempted: every row goes back to the queue, in order.
     assert [o.status for o in outcomes] == ["held", "held", "held"]
+
+
+async def test_a_busy_chat_waits_alone_and_its_wait_is_not_a_failed_try(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await add_rows(runtime, 3)  # chat-0, chat-1, chat-2 on one channel
+    sender = FlakySender(failures=[ChatBusy("teams_paced", retry_after=12)])
+    dispatcher = Dispatcher(runtime.sessions, {"console": sender}, clock)
+    await dispatcher.run_once()
+    # The other chats of the channel were sent in the same round (a 429 would have held them).
+    assert [chat for chat, _text in sender.sent] == ["chat-1", "chat-2"]
+    busy = (await rows(runtime))[0]
+    assert (busy.status, busy.attempts) == ("pending", 0)
+    assert busy.not_before == clock.now() + timedelta(seconds=12)
+    clock.advance(timedelta(seconds=12))
+    await dispatcher.run_once()
+    assert sender.sent[-1] == ("chat-0", "message 0")

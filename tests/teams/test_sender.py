@@ -12,7 +12,13 @@ from bot.app.channels import teams as teams_module
 from bot.app.channels.teams import NoToken, TeamsBotSender, _Pace, card_words
 from bot.app.channels.teams_conversations import Conversations, Reference, ServiceUrls
 from bot.app.runtime import Runtime
-from bot.messages import DeliveryError, PermanentDeliveryError, RecipientBlocked, Reply
+from bot.messages import (
+    ChatBusy,
+    DeliveryError,
+    PermanentDeliveryError,
+    RecipientBlocked,
+    Reply,
+)
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.teams.support import connector
 
@@ -143,7 +149,7 @@ async def test_each_conversation_is_kept_inside_teams_limits_in_order(
         now[0] += 0.2
     # Sixty in twelve seconds: the next would wait 18 s for the first to be 30 s old, which
     # is too long to hold a row: it is handed back, to be sent when Teams would take it.
-    with pytest.raises(DeliveryError) as raised:
+    with pytest.raises(ChatBusy) as raised:
         await pace.wait("c")
     assert raised.value.retry_after is not None and 17.0 <= raised.value.retry_after <= 18.0
 

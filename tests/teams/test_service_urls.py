@@ -73,3 +73,18 @@ def test_the_bot_proves_who_it_is_with_a_secret_or_a_certificate() -> None:
         Settings(_env_file=None, teams_app_id="x")
     with pytest.raises(ValueError, match="local testing only"):
         Settings(_env_file=None, teams_allow_anonymous=True, teams_app_password="s", **ids)
+
+
+def test_anonymous_mode_only_on_this_machine() -> None:
+    from bot.config import Settings
+
+    assert Settings(_env_file=None, teams_allow_anonymous=True).teams_enabled
+    with pytest.raises(ValueError, match="WEB_LISTEN"):
+        Settings(_env_file=None, teams_allow_anonymous=True, web_listen="0.0.0.0")
+
+
+def test_a_huge_retry_after_is_cut_to_a_quarter_of_an_hour() -> None:
+    from bot.app.channels.teams_alerts import retry_after_seconds
+
+    assert retry_after_seconds("86400000000000000") == 900.0
+    assert retry_after_seconds("12") == 12.0

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 from microsoft_agents.activity import (
@@ -55,6 +56,7 @@ from bot.config import Settings
 from bot.content import Content
 from bot.db.models import OutboxMessage, StaffAccount
 from bot.messages import (
+    ChatBusy,
     DeliveryError,
     Incoming,
     PermanentDeliveryError,
@@ -74,13 +76,17 @@ MAX_BODY = 256 * 1024
 # The Bot Connector's resource, for the bot's own access token.
 BOT_RESOURCE = "https://api.botframework.com"
 BOT_SCOPE = "https://api.botframework.com/.default"
+BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 SEND_TIMEOUT_SECONDS = 10.0
 # Teams' limits per conversation (a bot in one thread): 7 in a second, 60 in 30 seconds.
 PACE = ((1.0, 7), (30.0, 60))
 # A send that would wait longer than this for its moment is handed back to the outbox.
 PACE_MAX_WAIT = 10.0
+# Conversations remembered by the pace before those long quiet are forgotten.
+PACE_CONVERSATIONS = 1_000
 # How long an email looked up for a Teams account is trusted before asking again.
 EMAIL_CACHE_SECONDS = 600
+EMAIL_CACHE_SIZE = 10_000
 _MENTION = re.compile(r"<at>[^<]*</at>", re.IGNORECASE)
 
 
@@ -113,6 +119,15 @@ class MsalToken:
         return await self._auth.get_access_token(BOT_RESOURCE, [BOT_SCOPE])
 
 
+# Only the Bot Framework (and Microsoft's own first-party tenants, which the SDK always adds)
+# may call us: left to its default, the SDK would also take any token the hospital's own
+# tenant issues for this app id, which anyone allowed to register an app there can get.
+_ONLY_THE_BOT_FRAMEWORK: dict[str, Any] = {
+    "validate_issuer": True,
+    "issuers": [BOT_FRAMEWORK_ISSUER],
+}
+
+
 def auth_configuration(settings: Settings) -> AgentAuthConfiguration:
     """The SDK's configuration: who may call /api/messages, and who the bot is."""
     if settings.teams_allow_anonymous:
@@ -124,6 +139,7 @@ def auth_configuration(settings: Settings) -> AgentAuthConfiguration:
             tenant_id=settings.teams_tenant_id,
             cert_pfx_file=settings.teams_certificate_file,
             anonymous_allowed=False,
+            **_ONLY_THE_BOT_FRAMEWORK,
         )
     return AgentAuthConfiguration(
         auth_type=AuthTypes.client_secret,
@@ -131,6 +147,7 @@ def auth_configuration(settings: Settings) -> AgentAuthConfiguration:
         tenant_id=settings.teams_tenant_id,
         client_secret=settings.teams_app_password,
         anonymous_allowed=False,
+        **_ONLY_THE_BOT_FRAMEWORK,
     )
 
 
@@ -154,14 +171,18 @@ class _Pace:
     async def wait(self, conversation_id: str) -> None:
         """Wait for this send's moment; a moment too far off hands the row back instead (a
         row held that long could outlive its claim and be sent twice)."""
-        times = self.sent.setdefault(conversation_id, deque(maxlen=PACE[-1][1]))
         now = time.monotonic()
+        if len(self.sent) >= PACE_CONVERSATIONS:
+            # Forget conversations quiet for longer than the longest window.
+            quiet = now - PACE[-1][0]
+            self.sent = {key: sent for key, sent in self.sent.items() if sent and sent[-1] > quiet}
+        times = self.sent.setdefault(conversation_id, deque(maxlen=PACE[-1][1]))
         slot = max(now, times[-1]) if times else now
         for window, limit in PACE:
             if len(times) >= limit:
                 slot = max(slot, times[-limit] + window)
         if slot - now > PACE_MAX_WAIT:
-            raise DeliveryError("teams_paced", retry_after=slot - now)
+            raise ChatBusy("teams_paced", retry_after=slot - now)
         times.append(slot)
         if slot > now:
             await asyncio.sleep(slot - now)
@@ -287,20 +308,23 @@ class TeamsBotSender:
 
     async def member_email(self, reference: Reference, user_id: str) -> str | None:
         """A Teams member's email (or sign-in name) as Microsoft's directory has it."""
-        client = await self._client(reference.service_url)
         try:
+            client = await self._client(reference.service_url)
             async with asyncio.timeout(self.timeout):
                 member = await client.conversations.get_conversation_member(
                     reference.conversation_id, user_id
                 )
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except Exception as error:
+            # A token that cannot be had, a connector down: nobody is staff by email now.
             log.info("teams member not looked up", extra={"error": type(error).__name__})
             return None
         extra = member.model_extra or {}
-        email = getattr(member, "email", None) or extra.get("email")
-        email = email or getattr(member, "user_principal_name", None)
-        email = email or extra.get("userPrincipalName")
-        return email.lower() if isinstance(email, str) and email else None
+        if (getattr(member, "user_role", None) or extra.get("userRole")) == "guest":
+            return None  # a guest's address is not the hospital's to vouch for
+        # The sign-in name first: the directory's "mail" attribute can be set by an admin.
+        name = getattr(member, "user_principal_name", None) or extra.get("userPrincipalName")
+        name = name or getattr(member, "email", None) or extra.get("email")
+        return name.lower() if isinstance(name, str) and name else None
 
     async def aclose(self) -> None:
         """Close every HTTP session."""
@@ -337,6 +361,8 @@ class TeamsStaff:
         if cached is not None and time.monotonic() - cached[0] < EMAIL_CACHE_SECONDS:
             return cached[1]
         email = await self.lookup(reference, user_id) if self.lookup is not None else None
+        if len(self._emails) >= EMAIL_CACHE_SIZE:
+            self._emails.clear()  # rarely reached: one entry per person who writes
         self._emails[object_id] = (time.monotonic(), email)
         return email
 
@@ -349,12 +375,12 @@ class TeamsStaff:
             if object_id:
                 account = await session.scalar(
                     select(StaffAccount).where(
-                        func.lower(StaffAccount.entra_object_id) == object_id,
-                        StaffAccount.disabled_at.is_(None),
+                        func.lower(StaffAccount.entra_object_id) == object_id
                     )
                 )
                 if account is not None:
-                    return StaffMember(account.name)
+                    # A disabled account is not staff, whatever else lists them.
+                    return StaffMember(account.name) if account.disabled_at is None else None
             if object_id and object_id in self.listed:
                 return StaffMember(name)
             if not object_id or reference is None:
@@ -387,10 +413,14 @@ def first_name(display_name: str) -> str:
 
 
 def _update_id(activity: Activity) -> str:
-    """A key unique to this activity: Teams' ids are unique only within a conversation."""
+    """A key unique to this activity: Teams' ids are unique only within a conversation, and an
+    edit keeps its message's id (so each edit's words make it an update of its own, while the
+    same edit delivered twice is still one)."""
     conversation = activity.conversation.id if activity.conversation else ""
-    digest = hashlib.sha256(f"{conversation}\n{activity.id}".encode()).hexdigest()
-    return digest[:40]
+    key = f"{conversation}\n{activity.id}"
+    if activity.type == "messageUpdate":
+        key += f"\nedit\n{activity.text or ''}"
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def _command(text: str) -> tuple[str, str] | None:
@@ -463,11 +493,16 @@ def _read(activity: Activity, staff_conversation: str) -> Read:
         press = read_press(activity.value)
         if press is None:
             return Read(None, reference, object_id, invoke=True)
+        # Only the bot posts cards to the staff channel, and Teams says which card was pressed:
+        # a press there is on a card with this button, even one whose id was not yet recorded
+        # (pressed the moment it arrived), which the alert then adopts as Telegram's does.
+        in_staff_channel = not private and chat_id == channel_of(staff_conversation)
         incoming = Incoming(
             kind="button",
             payload=press.payload,
             text=press.note,
             message_id=activity.reply_to_id or "",
+            buttons_on_message=(press.payload,) if in_staff_channel else (),
             **base,
         )
         return Read(incoming, reference, object_id, invoke=True)
@@ -567,6 +602,10 @@ class TeamsBridge:
             # A forged activity naming somewhere else for us to call: nothing is done.
             log.warning("teams activity with a service URL not on the allow-list refused")
             return JSONResponse({"error": "service URL not allowed"}, status_code=403)
+        refusal = self._not_ours(activity, getattr(request.state, "claims_identity", None))
+        if refusal is not None:
+            log.warning("teams activity refused", extra={"reason": refusal})
+            return JSONResponse({"error": "not accepted"}, status_code=403)
         read = read_activity(activity, self.settings.teams_staff_conversation_id)
         if read.reference is not None:
             # In memory first: the crisis reply needs no database.
@@ -584,10 +623,16 @@ class TeamsBridge:
         try:
             if self.first_responder is not None:
                 incoming = await self.first_responder.respond(incoming)
-            await self._learn(read)
-            member = await self.staff.find(
-                read.object_id, incoming.user_id, read.reference, read.name
-            )
+            try:
+                await self._learn(read)
+                member = await self.staff.find(
+                    read.object_id, incoming.user_id, read.reference, read.name
+                )
+            except Exception as error:
+                # The turn must still run (a crisis is recorded and staff alerted whatever
+                # else fails): whoever this is counts as not staff.
+                log.error("teams staff check failed", extra={"error": type(error).__name__})
+                member = None
             if member is not None:
                 incoming = replace(incoming, on_staff_list=True, first_name=member.name)
             await place.reached()
@@ -599,6 +644,33 @@ class TeamsBridge:
         if read.invoke:
             return JSONResponse(invoke_message(outcome.alert or self.pressed))
         return Response(status_code=200)
+
+    def _not_ours(self, activity: Activity, claims: object) -> str | None:
+        """Why an authenticated activity is refused: its token names another service host, or
+        it comes from another channel or tenant (None: it is ours)."""
+        settings = self.settings
+        if settings.teams_allow_anonymous:
+            return None
+        if activity.channel_id is not None and str(activity.channel_id) != "msteams":
+            return "channel"
+        claimed = getattr(claims, "claims", None) or {}
+        service_url = claimed.get("serviceurl")
+        # As the SDK's own adapter checks: where the token names a service URL, the activity's
+        # must be on the same host (a token for one conversation's host cannot redirect us).
+        if (
+            isinstance(service_url, str)
+            and activity.service_url
+            and _host(service_url) != _host(activity.service_url)
+        ):
+            return "service_url"
+        tenant = activity.conversation.tenant_id if activity.conversation else None
+        if tenant is None and isinstance(activity.channel_data, dict):
+            tenant_data = activity.channel_data.get("tenant")
+            if isinstance(tenant_data, dict) and isinstance(tenant_data.get("id"), str):
+                tenant = tenant_data["id"]
+        if tenant is not None and tenant.lower() != settings.teams_tenant_id.lower():
+            return "tenant"
+        return None
 
     async def _learn(self, read: Read) -> None:
         """Keep where this conversation is reached; note the bot's arrival in a channel."""
@@ -632,6 +704,14 @@ class TeamsBridge:
         if outcome.queued and self.on_outbox_work is not None:
             self.on_outbox_work.set()
         return outcome
+
+
+def _host(url: str) -> str:
+    """A URL's host, in lower case ('' if it has none)."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 async def _body_within_limit(request: Request) -> bytes | None:

@@ -25,6 +25,7 @@ MAX_PAYLOAD_BYTES = 28_000
 # An alert is a dozen lines; anything far longer is cut rather than flooding the channel.
 MAX_BODY_LINES = 40
 DEFAULT_RETRY_AFTER = 30.0
+MAX_RETRY_AFTER = 900.0
 ELLIPSIS = "…"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -193,7 +194,8 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
     if not math.isfinite(seconds):
         return DEFAULT_RETRY_AFTER
-    return max(seconds, 0.0)
+    # However long Teams asks for, alerts are tried again within a quarter of an hour.
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 class _Redact(logging.Filter):
