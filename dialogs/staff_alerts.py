@@ -126,6 +126,11 @@ async def _acknowledge(turn: Turn, escalation_id: int, actor: Actor) -> None:
     result, escalation = await turn.escalator.acknowledge(
         turn.session, escalation_id, actor, turn.now
     )
+    _tell_presser(turn, result, escalation)
+
+
+def _tell_presser(turn: Turn, result: Result, escalation: Escalation | None) -> None:
+    """The presser sees the alert's new state, or who had already done it."""
     assert escalation is not None  # it was found a moment ago, in this transaction
     status = turn.escalator.status_line(escalation)
     if result is Result.DONE:
@@ -192,13 +197,7 @@ async def _resolve_with(turn: Turn, escalation_id: int, actor: Actor, note: str)
     result, escalation = await turn.escalator.resolve(
         turn.session, escalation_id, actor, note, turn.now
     )
-    assert escalation is not None  # it was found a moment ago, in this transaction
-    status = turn.escalator.status_line(escalation)
-    if result is Result.DONE:
-        turn.queue()
-        turn.alert = status
-    else:
-        turn.alert = turn.text("escalation/already", state_line=status)
+    _tell_presser(turn, result, escalation)
 
 
 async def staff_escalations(turn: Turn) -> None:

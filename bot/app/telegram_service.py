@@ -67,6 +67,19 @@ UNRECORDED_TRIES = 5
 WATCHDOG_INTERVAL_SECONDS = 30
 
 
+def first_responder(runner: TurnRunner, runtime: Runtime, sender: Sender) -> FirstResponder:
+    """Crisis numbers for a channel, sent through `sender` before any turn: staff on the
+    channel's list are not sent them."""
+    return FirstResponder(
+        runner.screener,
+        runtime.content,
+        sender,
+        lambda incoming: incoming.on_staff_list is True,
+        runner.answered,
+        runner.crisis_reply_sent,
+    )
+
+
 def build_application(
     runtime: Runtime,
     request: BaseRequest | None = None,
@@ -133,14 +146,7 @@ class TelegramService:
         self.outbox_work = asyncio.Event()
         self._bulk_work = asyncio.Event()
         runner = runtime.runner(staff_chats, claim_urgent=True)
-        responder = FirstResponder(
-            runner.screener,
-            runtime.content,
-            urgent_senders[CHANNEL],
-            lambda incoming: incoming.on_staff_list is True,
-            runner.answered,
-            runner.crisis_reply_sent,
-        )
+        responder = first_responder(runner, runtime, urgent_senders[CHANNEL])
         self.bridge = TelegramBridge(
             runner,
             self.senders,
@@ -202,14 +208,7 @@ class TelegramService:
         )
         self.teams_bot = sender
         self.senders[TEAMS_BOT] = urgent_senders[TEAMS_BOT] = sender
-        responder = FirstResponder(
-            runner.screener,
-            runtime.content,
-            sender,
-            lambda incoming: incoming.on_staff_list is True,
-            runner.answered,
-            runner.crisis_reply_sent,
-        )
+        responder = first_responder(runner, runtime, sender)
         self.teams_bridge = TeamsBridge(
             runner,
             self.senders,

@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.app.channels.bodies import body_within_limit
 from bot.app.channels.chat_order import ChatQueues
 from bot.app.channels.teams_alerts import retry_after_seconds
 from bot.app.channels.teams_cards import (
@@ -132,21 +133,16 @@ def auth_configuration(settings: Settings) -> AgentAuthConfiguration:
     """The SDK's configuration: who may call /api/messages, and who the bot is."""
     if settings.teams_allow_anonymous:
         return AgentAuthConfiguration(anonymous_allowed=True)
-    if settings.teams_certificate_file and not settings.teams_app_password:
-        return AgentAuthConfiguration(
-            auth_type=AuthTypes.certificate,
-            client_id=settings.teams_app_id,
-            tenant_id=settings.teams_tenant_id,
-            cert_pfx_file=settings.teams_certificate_file,
-            anonymous_allowed=False,
-            **_ONLY_THE_BOT_FRAMEWORK,
-        )
+    credential: dict[str, Any] = (
+        {"auth_type": AuthTypes.client_secret, "client_secret": settings.teams_app_password}
+        if settings.teams_app_password
+        else {"auth_type": AuthTypes.certificate, "cert_pfx_file": settings.teams_certificate_file}
+    )
     return AgentAuthConfiguration(
-        auth_type=AuthTypes.client_secret,
         client_id=settings.teams_app_id,
         tenant_id=settings.teams_tenant_id,
-        client_secret=settings.teams_app_password,
         anonymous_allowed=False,
+        **credential,
         **_ONLY_THE_BOT_FRAMEWORK,
     )
 
@@ -589,7 +585,7 @@ class TeamsBridge:
 
     async def receive(self, request: Request) -> Response:
         """One activity from Teams."""
-        body = await _body_within_limit(request)
+        body = await body_within_limit(request, MAX_BODY)
         if body is None:
             log.warning("teams activity over the size limit refused")
             return JSONResponse({"error": "too large"}, status_code=413)
@@ -712,16 +708,3 @@ def _host(url: str) -> str:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
         return ""
-
-
-async def _body_within_limit(request: Request) -> bytes | None:
-    """The request body, or None as soon as it is known to be over MAX_BODY."""
-    declared = request.headers.get("content-length", "")
-    if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return None
-    return bytes(body)

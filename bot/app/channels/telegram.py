@@ -26,6 +26,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.app.channels.bodies import body_within_limit
 from bot.app.channels.chat_order import ChatQueues, Place
 from bot.app.channels.telegram_updates import get_updates, read_update
 from bot.app.turns import TurnBatcher, TurnOutcome, TurnRunner
@@ -590,19 +591,6 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-async def _body_within_limit(request: Request) -> bytes | None:
-    """The request body, or None as soon as it is known to be over MAX_WEBHOOK_BODY."""
-    declared = request.headers.get("content-length", "")
-    if declared and (not declared.isdigit() or int(declared) > MAX_WEBHOOK_BODY):
-        return None  # refused before reading a byte
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_WEBHOOK_BODY:
-            return None  # a sender that does not say, or lies about, the length
-    return bytes(body)
-
-
 def webhook_routes(
     application: Application,  # type: ignore[type-arg]
     bridge: TelegramBridge,
@@ -619,7 +607,7 @@ def webhook_routes(
         if not hmac.compare_digest(given, expected):
             log.warning("webhook call with a wrong secret refused")
             return PlainTextResponse("forbidden", status_code=403)
-        body = await _body_within_limit(request)
+        body = await body_within_limit(request, MAX_WEBHOOK_BODY)
         if body is None:
             log.warning("webhook call with a body over the limit refused")
             return PlainTextResponse("too large", status_code=413)

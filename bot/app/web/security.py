@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.app.channels.bodies import body_within_limit
 from bot.app.web.console import Console
 from bot.db.models import AuditEvent, FormUse, StaffAccount, StaffSession
 from bot.services import staff_sessions
@@ -91,14 +92,9 @@ class BodyTooLarge(Exception):
 
 async def read_form(request: Request) -> FormData:
     """The urlencoded form, read up to MAX_BODY (a larger one raises BodyTooLarge)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    body = await body_within_limit(request, MAX_BODY)
+    if body is None:
         raise BodyTooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise BodyTooLarge
     text = body.decode("utf-8", errors="replace")
     try:
         fields: list[tuple[str, str | UploadFile]] = list(
