@@ -31,10 +31,11 @@ is the fake connector's CHANNEL_ID; the console, which serves /api/messages, on 
 the service is up, an installationUpdate for the staff channel is posted to its /api/messages, so
 the bot learns where to post; every alert is then also a card there. The fake connector is served
 in the same process and event loop. The bot paces each Teams conversation to Teams' limits
-(7 posts a second, 60 in 30 s: PACE in bot/app/channels/teams.py), so with reports faster than
-that most cards wait in the bot: the Teams figure measures that pacing, not the connector. Card
-121 of a burst waits about a minute, so give --wait 120 for more than 120 reports; the report
-window (and the fan-out counted in it) then also lasts until the last card.
+(7 posts a second, 60 in 30 s: PACE in bot/app/channels/teams_sender.py), so with reports faster
+than about two a second most cards wait in the bot (a card whose moment is over 10 s away goes
+back to the outbox and is tried again): the Teams figure then measures that pacing, not the
+connector. Use --gap-ms 600 700 for a rate Teams accepts, and give --wait 120 for a burst of more
+than 120 reports; the report window (and the fan-out counted in it) lasts until the last card.
 
 Scenarios, each in a fresh process with a fresh database, fake Bot API and service (so one that
 gets stuck cannot spill into the other):

@@ -17,18 +17,13 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.app.channels.teams import CHANNEL as TEAMS_BOT
-from bot.app.channels.teams import (
-    MsalToken,
-    NoToken,
-    TeamsBotSender,
-    TeamsBridge,
-    TeamsStaff,
-    TokenSource,
-    card_words,
-)
+from bot.app.channels.teams import TeamsBridge
 from bot.app.channels.teams_alerts import TeamsSender
+from bot.app.channels.teams_auth import MsalToken, NoToken, TokenSource
 from bot.app.channels.teams_conversations import Conversations, ServiceUrls
+from bot.app.channels.teams_reading import CHANNEL as TEAMS_BOT
+from bot.app.channels.teams_sender import TeamsBotSender, card_words
+from bot.app.channels.teams_staff import TeamsStaff
 from bot.app.channels.telegram import (
     ALLOWED_UPDATES,
     CHANNEL,

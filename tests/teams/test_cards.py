@@ -118,7 +118,7 @@ def test_an_invoke_answer_shows_a_message_and_leaves_the_card() -> None:
 
 
 def test_the_first_name_is_found_in_a_teams_display_name() -> None:
-    from bot.app.channels.teams import first_name
+    from bot.app.channels.teams_reading import first_name
 
     assert first_name("Robin Example") == "Robin"
     assert first_name("EXAMPLE, Robin (PAIN CLINIC NHS TRUST)") == "Robin"

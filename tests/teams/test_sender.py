@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app.channels import teams as teams_module
-from bot.app.channels.teams import NoToken, TeamsBotSender, _Pace, card_words
+from bot.app.channels import teams_sender as teams_module
+from bot.app.channels.teams_auth import NoToken
 from bot.app.channels.teams_conversations import Conversations, Reference, ServiceUrls
+from bot.app.channels.teams_sender import TeamsBotSender, _Pace, card_words
 from bot.app.runtime import Runtime
 from bot.messages import (
     ChatBusy,

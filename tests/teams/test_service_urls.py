@@ -58,7 +58,7 @@ def test_a_thread_in_a_channel_is_the_channel() -> None:
 def test_the_bot_proves_who_it_is_with_a_secret_or_a_certificate() -> None:
     from microsoft_agents.hosting.core.authorization import AuthTypes
 
-    from bot.app.channels.teams import auth_configuration
+    from bot.app.channels.teams_auth import auth_configuration
     from bot.config import Settings
 
     ids = {"teams_app_id": "00000000-1111-4222-8333-444444444444", "teams_tenant_id": "t"}
