@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.app.runtime import Runtime
 from bot.clock import ManualClock
 from bot.db.models import Escalation, EscalationEvent, StaffAccount, TeamsConversation
-from tests.e2e.test_escalations_telegram import alerts, enrolled
+from tests.e2e.test_escalations_telegram import alerts, alerts_recorded, enrolled
 from tests.fakes.bot_connector import FakeBotConnector, card_of, text_of
 from tests.fakes.fake_user import FakeGroup
 from tests.fakes.teams_activities import CHANNEL_ID, personal_message
@@ -66,6 +66,8 @@ async def crisis_from_telegram(api: FakeTelegramAPI, runtime: Runtime, teams: Te
     patient = await enrolled(api, runtime, 7301)
     await patient.ask("I want to end my life tonight")
     cards = await teams.connector.wait_for(lambda: teams.staff_cards() or None)
+    # Both copies recorded as sent, the group's and the card: nobody presses faster than that.
+    await alerts_recorded(runtime, 2)
     return cards[0]
 
 
