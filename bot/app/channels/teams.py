@@ -10,9 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-from microsoft_agents.activity import (
-    Activity,
-)
+from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.fastapi import JwtAuthorizationMiddleware
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -24,23 +22,15 @@ from starlette.routing import BaseRoute, Route
 from bot.app.channels.bodies import body_within_limit
 from bot.app.channels.chat_order import ChatQueues
 from bot.app.channels.teams_auth import auth_configuration
-from bot.app.channels.teams_cards import (
-    INVOKE_NAME,
-    invoke_message,
-)
-from bot.app.channels.teams_conversations import (
-    Conversations,
-)
+from bot.app.channels.teams_cards import INVOKE_NAME, invoke_message
+from bot.app.channels.teams_conversations import Conversations
 from bot.app.channels.teams_reading import Read, read_activity
 from bot.app.channels.teams_staff import TeamsStaff
 from bot.app.turns import TurnBatcher, TurnOutcome, TurnRunner
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import OutboxMessage
-from bot.messages import (
-    Incoming,
-    Sender,
-)
+from bot.messages import Incoming, Sender
 from bot.safety.first_response import FirstResponder
 
 log = logging.getLogger(__name__)

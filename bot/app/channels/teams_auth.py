@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Protocol
 
 from microsoft_agents.hosting.core import AgentAuthConfiguration
 from microsoft_agents.hosting.core.authorization import AuthTypes
 
 from bot.config import Settings
-
-log = logging.getLogger(__name__)
-
 
 # The Bot Connector's resource, for the bot's own access token.
 BOT_RESOURCE = "https://api.botframework.com"

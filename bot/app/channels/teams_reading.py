@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from microsoft_agents.activity import (
-    Activity,
-    ChannelAccount,
-    ConversationAccount,
-)
+from microsoft_agents.activity import Activity, ChannelAccount, ConversationAccount
 
-from bot.app.channels.teams_cards import (
-    INVOKE_NAME,
-    read_press,
-)
-from bot.app.channels.teams_conversations import (
-    Reference,
-    channel_of,
-)
-from bot.messages import (
-    Incoming,
-)
+from bot.app.channels.teams_cards import INVOKE_NAME, read_press
+from bot.app.channels.teams_conversations import Reference, channel_of
+from bot.messages import Incoming
 from dialogs.flows import STAFF_COMMANDS
-
-log = logging.getLogger(__name__)
 
 CHANNEL = "msteams"
 _MENTION = re.compile(r"<at>[^<]*</at>", re.IGNORECASE)

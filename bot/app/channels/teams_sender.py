@@ -12,34 +12,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import aiohttp
-from microsoft_agents.activity import (
-    Activity,
-    ChannelAccount,
-    ConversationParameters,
-)
+from microsoft_agents.activity import Activity, ChannelAccount, ConversationParameters
 from microsoft_agents.hosting.core.connector.client import ConnectorClient
 
 from bot.app.channels.teams_alerts import retry_after_seconds
 from bot.app.channels.teams_auth import TokenSource
-from bot.app.channels.teams_cards import (
-    CardWords,
-    activity,
-)
-from bot.app.channels.teams_conversations import (
-    Conversations,
-    Reference,
-)
+from bot.app.channels.teams_cards import CardWords, activity
+from bot.app.channels.teams_conversations import Conversations, Reference
 from bot.app.channels.teams_reading import CHANNEL
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Content
-from bot.messages import (
-    ChatBusy,
-    DeliveryError,
-    PermanentDeliveryError,
-    RecipientBlocked,
-    Reply,
-)
+from bot.messages import ChatBusy, DeliveryError, PermanentDeliveryError, RecipientBlocked, Reply
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -10,13 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.app.channels.teams_conversations import (
-    Reference,
-)
+from bot.app.channels.teams_conversations import Reference
 from bot.config import Settings
 from bot.db.models import StaffAccount
-
-log = logging.getLogger(__name__)
 
 # How long an email looked up for a Teams account is trusted before asking again.
 EMAIL_CACHE_SECONDS = 600
