@@ -426,3 +426,22 @@ async def test_a_card_pressed_before_its_id_was_recorded_is_still_its_alert(
         lambda: teams.connector.updates(CHANNEL_ID, card_activity["id"]) or None
     )
     assert "Acknowledged by Nurse Kim" in card_text(updated[-1])
+
+
+async def test_a_press_on_an_alert_already_resolved_says_so_and_changes_nothing(
+    teams: Teams, api: FakeTelegramAPI, runtime: Runtime
+) -> None:
+    await add_teams_staff(runtime)
+    card_activity = await crisis_from_telegram(api, runtime, teams)
+    await teams.post(
+        press_on(teams, card_activity, "Resolve", STAFF_USER, STAFF_AAD, note="Called her.")
+    )
+    before = await events(runtime)
+    for label, note in (("Acknowledge", None), ("Resolve", "Again.")):
+        response = await teams.post(
+            press_on(teams, card_activity, label, STAFF_USER, STAFF_AAD, note=note)
+        )
+        assert "Already done: Resolved by Nurse Kim" in response.json()["value"]
+    escalation = await the_escalation(runtime)
+    assert escalation.status == "resolved" and escalation.outcome == "Called her."
+    assert [e for e in await events(runtime) if e not in before] == []
