@@ -15,7 +15,6 @@ from bot.messages import Incoming
 from dialogs.flows import STAFF_COMMANDS
 
 CHANNEL = "msteams"
-_MENTION = re.compile(r"<at>[^<]*</at>", re.IGNORECASE)
 
 
 def first_name(display_name: str) -> str:
@@ -139,7 +138,9 @@ def _read(activity: Activity, staff_conversation: str) -> Read:
     if not private:
         # In a channel the bot answers only /id (whoever sets it up learns the channel's id)
         # and staff commands, and those only in the staff channel.
-        parsed = _command(_MENTION.sub("", text).strip()) if kind_of == "message" else None
+        # The SDK takes out the bot's own @mention, as its mention entity names it.
+        mentioned = activity.remove_recipient_mention() if kind_of == "message" else ""
+        parsed = _command(mentioned.strip()) if kind_of == "message" else None
         if parsed == ("id", ""):
             return Read(Incoming(kind="command", command="id", **base), reference, object_id)
         if chat_id != channel_of(staff_conversation) or parsed is None:

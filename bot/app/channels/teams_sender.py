@@ -113,6 +113,7 @@ class TeamsBotSender:
         self.words = words
         self.settings = settings
         self.clock = clock
+        # Every call's limit, kept by its HTTP session (ServiceUrls.session).
         self.timeout = timeout
         self._clients: dict[str, tuple[str, ConnectorClient]] = {}
         self._pace = _Pace()
@@ -153,8 +154,7 @@ class TeamsBotSender:
             channel_data={"tenant": {"id": staff.tenant_id or self.settings.teams_tenant_id}},
         )
         with _delivery_errors(personal=True):
-            async with asyncio.timeout(self.timeout):
-                made = await client.conversations.create_conversation(parameters)
+            made = await client.conversations.create_conversation(parameters)
         reference = Reference(made.id, staff.service_url, staff.tenant_id, "personal", user_id)
         await self.conversations.store(reference, self.clock.now())
         return reference
@@ -166,39 +166,37 @@ class TeamsBotSender:
             body["id"] = activity_id
         return Activity.model_validate(body)
 
-    async def send(self, chat_id: str, reply: Reply) -> str | None:
-        """Post one message or card; return the activity id Teams gave it."""
+    async def _ready(self, chat_id: str) -> tuple[Reference, ConnectorClient]:
+        """Where a message for this chat goes, the client to send it with, and its moment."""
         reference = await self._reference(chat_id)
         client = await self._client(reference.service_url)
         await self._pace.wait(reference.conversation_id)
+        return reference, client
+
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        """Post one message or card; return the activity id Teams gave it."""
+        reference, client = await self._ready(chat_id)
         with _delivery_errors(reference.kind == "personal"):
-            async with asyncio.timeout(self.timeout):
-                sent = await client.conversations.send_to_conversation(
-                    reference.conversation_id, self._activity(reply, reference, None)
-                )
+            sent = await client.conversations.send_to_conversation(
+                reference.conversation_id, self._activity(reply, reference, None)
+            )
         return sent.id
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
         """Replace a card we posted, for everyone who sees it."""
-        reference = await self._reference(chat_id)
-        client = await self._client(reference.service_url)
-        await self._pace.wait(reference.conversation_id)
+        reference, client = await self._ready(chat_id)
         with _delivery_errors(reference.kind == "personal"):
-            async with asyncio.timeout(self.timeout):
-                await client.conversations.update_activity(
-                    reference.conversation_id,
-                    message_id,
-                    self._activity(reply, reference, message_id),
-                )
+            await client.conversations.update_activity(
+                reference.conversation_id, message_id, self._activity(reply, reference, message_id)
+            )
 
     async def member_email(self, reference: Reference, user_id: str) -> str | None:
         """A Teams member's email (or sign-in name) as Microsoft's directory has it."""
         try:
             client = await self._client(reference.service_url)
-            async with asyncio.timeout(self.timeout):
-                member = await client.conversations.get_conversation_member(
-                    reference.conversation_id, user_id
-                )
+            member = await client.conversations.get_conversation_member(
+                reference.conversation_id, user_id
+            )
         except Exception as error:
             # A token that cannot be had, a connector down: nobody is staff by email now.
             log.info("teams member not looked up", extra={"error": type(error).__name__})
