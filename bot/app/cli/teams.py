@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import struct
 import zipfile
-import zlib
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,8 @@ DEFAULT_OUTPUT = "pmp-teams-app.zip"
 MESSAGES_PATH = "/api/messages"
 # NHS Blue: the colour behind the icon in Teams' app lists.
 ACCENT = (0x00, 0x5E, 0xB8)
-WHITE = (0xFF, 0xFF, 0xFF)
+# The app's two icons, made once and kept with the other content.
+ICONS = Path(__file__).resolve().parents[3] / "content" / "teams"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 # The manifest's limits (schema v1.19) on the names shown in Teams.
 _SHORT_NAME_MAX = 30
@@ -130,87 +128,13 @@ def manifest(
     }
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    """One PNG chunk: length, type, data and CRC."""
-    body = kind + data
-    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-
-def png(size: int, pixel: Callable[[float, float], tuple[int, ...]], alpha: bool) -> bytes:
-    """A square PNG (8-bit RGB, or RGBA with `alpha`), each pixel from its centre (0 to 1)."""
-    rows = bytearray()
-    for y in range(size):
-        rows.append(0)  # no filter
-        for x in range(size):
-            rows.extend(pixel((x + 0.5) / size, (y + 0.5) / size))
-    header = struct.pack(">IIBBBBB", size, size, 8, 6 if alpha else 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(bytes(rows), 9))
-        + _chunk(b"IEND", b"")
-    )
-
-
-def _in_bubble(u: float, v: float) -> bool:
-    """Whether a point (0 to 1 across and down) is inside the speech bubble."""
-    left, right, top, bottom, radius = 0.18, 0.82, 0.22, 0.66, 0.12
-    # The tail: a triangle below the bubble's left half.
-    if bottom <= v <= 0.82 and 0.30 <= u <= 0.48 - (v - bottom) * (0.18 / 0.16):
-        return True
-    if not (left <= u <= right and top <= v <= bottom):
-        return False
-    cx = min(max(u, left + radius), right - radius)
-    cy = min(max(v, top + radius), bottom - radius)
-    return (u - cx) ** 2 + (v - cy) ** 2 <= radius**2
-
-
-def _in_dot(u: float, v: float) -> bool:
-    """Whether a point is in one of the three dots inside the bubble."""
-    return any((u - cx) ** 2 + (v - 0.44) ** 2 <= 0.05**2 for cx in (0.34, 0.50, 0.66))
-
-
-def _coverage(u: float, v: float, step: float, inside: Callable[[float, float], bool]) -> float:
-    """How much of a pixel `inside` covers, from a 3 × 3 grid of samples (smooth edges)."""
-    offsets = (-step / 3, 0.0, step / 3)
-    return sum(inside(u + dx, v + dy) for dx in offsets for dy in offsets) / 9
-
-
-def _mix(a: tuple[int, int, int], b: tuple[int, int, int], share: float) -> tuple[int, ...]:
-    """Colour `a` with `share` of `b` over it."""
-    return tuple(round(x + (y - x) * share) for x, y in zip(a, b, strict=True))
-
-
-def color_icon() -> bytes:
-    """The 192 × 192 full-colour icon: a white speech bubble on NHS Blue."""
-    step = 1 / 192
-
-    def pixel(u: float, v: float) -> tuple[int, ...]:
-        bubble = _coverage(u, v, step, lambda a, b: _in_bubble(a, b) and not _in_dot(a, b))
-        return _mix(ACCENT, WHITE, bubble)
-
-    return png(192, pixel, alpha=False)
-
-
-def outline_icon() -> bytes:
-    """The 32 × 32 outline icon: the same bubble in white on transparent, as Teams asks,
-    filling the square (an outline icon has no padding)."""
-    scale = 0.68  # the bubble's 0.64 width across 0.94 of the icon
-    step = scale / 32
-
-    def pixel(u: float, v: float) -> tuple[int, ...]:
-        u, v = 0.5 + (u - 0.5) * scale, 0.52 + (v - 0.5) * scale
-        return (*WHITE, round(255 * _coverage(u, v, step, _in_bubble)))
-
-    return png(32, pixel, alpha=True)
-
-
 def package(manifest_json: dict[str, Any]) -> dict[str, bytes]:
     """The files of the app package, at its root as Teams expects."""
     return {
         "manifest.json": json.dumps(manifest_json, indent=2, ensure_ascii=False).encode(),
-        "color.png": color_icon(),
-        "outline.png": outline_icon(),
+        # A white speech bubble on NHS Blue (192 × 192), and in white on transparent (32 × 32).
+        "color.png": (ICONS / "color.png").read_bytes(),
+        "outline.png": (ICONS / "outline.png").read_bytes(),
     }
 
 
