@@ -25,7 +25,7 @@ from bot.app.channels.teams_auth import auth_configuration
 from bot.app.channels.teams_cards import INVOKE_NAME, invoke_message
 from bot.app.channels.teams_conversations import Conversations
 from bot.app.channels.teams_reading import Read, read_activity
-from bot.app.channels.teams_staff import TeamsStaff
+from bot.app.channels.teams_staff import StaffMember, TeamsStaff
 from bot.app.turns import TurnBatcher, TurnOutcome, TurnRunner
 from bot.clock import Clock
 from bot.config import Settings
@@ -116,16 +116,8 @@ class TeamsBridge:
         try:
             if self.first_responder is not None:
                 incoming = await self.first_responder.respond(incoming)
-            try:
-                await self._learn(read)
-                member = await self.staff.find(
-                    read.object_id, incoming.user_id, read.reference, read.name
-                )
-            except Exception as error:
-                # The turn must still run (a crisis is recorded and staff alerted whatever
-                # else fails): whoever this is counts as not staff.
-                log.error("teams staff check failed", extra={"error": type(error).__name__})
-                member = None
+            await self._learn(read)
+            member = await self._staff_member(read, incoming.user_id)
             if member is not None:
                 incoming = replace(incoming, on_staff_list=True, first_name=member.name)
             await place.reached()
@@ -137,6 +129,15 @@ class TeamsBridge:
         if read.invoke:
             return JSONResponse(invoke_message(outcome.alert or self.pressed))
         return Response(status_code=200)
+
+    async def _staff_member(self, read: Read, user_id: str) -> StaffMember | None:
+        """The member of staff behind this activity, or None; a check that fails is None, so
+        the turn still runs (a crisis is recorded and staff alerted whatever else fails)."""
+        try:
+            return await self.staff.find(read.object_id, user_id, read.reference, read.name)
+        except Exception as error:
+            log.error("teams staff check failed", extra={"error": type(error).__name__})
+            return None
 
     def _not_ours(self, activity: Activity, claims: object) -> str | None:
         """Why an authenticated activity is refused: its token names another service host, or
